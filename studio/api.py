@@ -1,0 +1,105 @@
+"""The programmatic API. The browser UI, the CLI and the HTTP API all call `Studio`.
+
+    >>> from studio.api import Studio
+    >>> studio = Studio()
+    >>> result = studio.generate("breeder", {"mode": "random"}, seed=7)
+    >>> result.assets[0]          # the written PNG, provenance embedded
+    >>> studio.restore(result.assets[0])   # generator, params, seed back
+
+Importing this module imports neither gradio nor torch.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Mapping
+
+from generators.base import Generator, GeneratorUnavailable, InvalidInput, Params, Result, StudioError
+from studio.assets import AssetStore, restore
+from studio.config import Settings
+from studio.jobs import Job, PermissionDenied, QueueFull
+from studio.session import SessionManager
+
+__all__ = ["Studio", "Job", "Result", "Settings", "StudioError", "InvalidInput", "QueueFull",
+           "PermissionDenied", "GeneratorUnavailable"]
+
+
+class Studio:
+    def __init__(self, settings: Settings | None = None, *,
+                 registry: Mapping[str, str | type[Generator]] | None = None) -> None:
+        self.settings = settings or Settings.load()
+        self.settings.home.mkdir(parents=True, exist_ok=True)
+        self.assets = AssetStore(self.settings.outputs_dir)
+        self.session = SessionManager(self.settings, registry=registry, assets=self.assets)
+
+    # -- discovery -----------------------------------------------------------------------
+    def generators(self) -> list[dict[str, Any]]:
+        """Every registered generator with whether it can run now, and why not."""
+        out = []
+        for name in sorted(self.session.registry):
+            entry: dict[str, Any] = {"name": name, "title": name, "description": "", "available": True,
+                                     "reason": None, "loaded": self.session.cache.is_loaded(name)}
+            try:
+                cls = self.session.generator_class(name)
+                entry.update(title=cls.title or name, description=cls.description)
+            except StudioError as exc:
+                entry.update(available=False, reason=str(exc))
+            if name in self.session.unavailable:
+                entry.update(available=False, reason=self.session.unavailable[name])
+            out.append(entry)
+        return out
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """Title, description, devices and the JSON schema of the generator's parameters."""
+        return self.session.generator_class(name).describe()
+
+    # -- generating ----------------------------------------------------------------------
+    def submit(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
+               user: str | None = None, parents: list[str] | None = None, timeout: float | None = None) -> Job:
+        """Queue a job and return at once; iterate `job.events()`, then `job.result()`."""
+        return self.session.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout)
+
+    def generate(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
+                 user: str | None = None, parents: list[str] | None = None,
+                 timeout: float | None = None) -> Result:
+        """Run one job to completion and return its Result (files in `result.assets`)."""
+        return self.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout).result()
+
+    # -- outputs -------------------------------------------------------------------------
+    def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
+                limit: int = 100) -> list[dict[str, Any]]:
+        """Asset records, newest first; they persist across restarts."""
+        return self.assets.history(generator=generator, text=text, seed=seed, limit=limit)
+
+    def restore(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Generator, params and seed of any studio output file, ready to run again."""
+        return restore(path).as_dict()
+
+    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, **changes: Any) -> Result:
+        """Run a studio output's generation again (same seed unless `seed=` is given)."""
+        restored = restore(path)
+        seed = changes.pop("seed", restored.seed)
+        params = {**restored.params, **changes}
+        return self.generate(restored.generator, params, seed=seed, user=user,
+                             parents=[restored.record.get("id", "")])
+
+    # -- control -------------------------------------------------------------------------
+    def unload(self, name: str) -> int:
+        return self.session.cache.unload(name)
+
+    def pin(self, name: str, pinned: bool = True) -> int:
+        return self.session.cache.pin(name, pinned)
+
+    def status(self) -> dict[str, Any]:
+        status = self.session.status()
+        status.update(home=str(self.settings.home), outputs=str(self.assets.root),
+                      workers=self.settings.workers)
+        return status
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> "Studio":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,209 @@
+"""The output store: server-named files, a JSON provenance sidecar each, the record embedded.
+
+Every file lands atomically (written to a hidden temp name, then renamed), so a crash or a bad
+output never leaves a half-written file; a failure midway removes what the job had written.
+An append-only `index.jsonl` makes history survive restarts without scanning the tree.
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import fcntl
+import hashlib
+import json
+import os
+import re
+import secrets
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from generators.base import InvalidInput, Output, Result
+from studio import embed
+from studio.version import code_version
+
+SIDECAR_SUFFIX = ".json"
+PROVENANCE_FORMAT = "studio-provenance/1"
+
+
+@dataclass(frozen=True)
+class Restored:
+    """What `restore(path)` gives back: enough to run the same generation again."""
+
+    generator: str
+    params: dict[str, Any]
+    seed: int | None
+    record: dict[str, Any]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"generator": self.generator, "params": self.params, "seed": self.seed, "record": self.record}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def new_asset_id() -> str:
+    """Sortable by time, unique without coordination: yyyymmddThhmmss-<8 hex>."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+
+
+def _to_bytes(output: Output) -> bytes:
+    data = output.data
+    if isinstance(data, bytes):
+        return data
+    if isinstance(data, str):
+        return data.encode("utf-8")
+    if hasattr(data, "save") and hasattr(data, "mode"):  # a PIL image
+        if output.suffix != ".png":
+            raise InvalidInput(f"an image output must be written as .png, not {output.suffix}")
+        return embed.png_bytes(data)
+    raise TypeError(f"output data must be bytes, str or a PIL image, got {type(data).__name__}")
+
+
+_SAFE = re.compile(r"[^a-z0-9_-]+")
+
+
+class AssetStore:
+    """Writes and finds studio outputs under `root` (the studio home's outputs folder)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.index_path = self.root / "index.jsonl"
+        self._lock = threading.Lock()
+
+    # -- writing -------------------------------------------------------------------------
+    def write(self, result: Result, base_record: dict[str, Any]) -> list[Path]:
+        """Write every output of `result` with its provenance; return the paths (main first).
+
+        `base_record` carries generator, params, seed, weights sha256, parents, timings, job id
+        and user. Each file gets its own id, role and sha256 on top.
+        """
+        day = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
+        folder = self.root / day
+        folder.mkdir(parents=True, exist_ok=True)
+        group = new_asset_id()
+        written: list[Path] = []
+        records: list[dict[str, Any]] = []
+        try:
+            for index, output in enumerate(result.outputs):
+                role = _SAFE.sub("-", output.role.lower()).strip("-") or "out"
+                generator = _SAFE.sub("-", str(base_record.get("generator", "out")).lower())
+                asset_id = f"{group}-{index}"
+                path = folder / f"{generator}-{asset_id}-{role}{output.suffix}"
+                record = {"format": PROVENANCE_FORMAT, **base_record, **code_version(), "id": asset_id,
+                          "group": group, "role": output.role, "label": output.label, "file": path.name,
+                          "created": _now(), "ai_generated": True}
+                if output.extra.get("parameters"):
+                    record["parameters"] = output.extra["parameters"]
+                data = embed.embed(output.suffix, _to_bytes(output), record, output.extra)
+                _atomic_write(path, data)
+                written.append(path)
+                sidecar = {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                           "siblings": []}
+                records.append(sidecar)
+            names = [p.name for p in written]
+            for path, sidecar in zip(written, records):
+                sidecar["siblings"] = [n for n in names if n != path.name]
+                _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX),
+                              json.dumps(sidecar, indent=1, sort_keys=True).encode())
+            self._append_index(records, written)
+        except BaseException:
+            for path in written:
+                for p in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
+                    p.unlink(missing_ok=True)
+            raise
+        return written
+
+    def _append_index(self, records: list[dict[str, Any]], paths: list[Path]) -> None:
+        lines = "".join(json.dumps({**rec, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
+                        for rec, p in zip(records, paths))
+        with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)  # several studio processes may share one home
+            try:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+
+    # -- reading -------------------------------------------------------------------------
+    def records(self) -> Iterator[dict[str, Any]]:
+        """Every indexed asset that still exists, oldest first."""
+        if not self.index_path.exists():
+            return
+        with open(self.index_path, encoding="utf-8") as fh:
+            for line in fh:
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:
+                    continue  # a line cut short by a crash; the files themselves are intact
+                path = self.root / rec.get("path", "")
+                if path.is_file():
+                    rec["path"] = str(path)
+                    yield rec
+
+    def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
+                limit: int = 100, main_only: bool = False) -> list[dict[str, Any]]:
+        needle = text.lower() if text else None
+        out: list[dict[str, Any]] = []
+        for rec in reversed(list(self.records())):
+            if generator and rec.get("generator") != generator:
+                continue
+            if seed is not None and rec.get("seed") != seed:
+                continue
+            if main_only and not rec.get("id", "").endswith("-0"):
+                continue
+            if needle and needle not in json.dumps(rec.get("params", {})).lower() \
+                    and needle not in rec.get("file", "").lower():
+                continue
+            out.append(rec)
+            if len(out) >= limit:
+                break
+        return out
+
+    def resolve(self, ref: str | os.PathLike[str]) -> Path:
+        """A path inside the store for an asset id, relative path or absolute path; else refuse."""
+        text = os.fspath(ref)
+        for rec in self.records():
+            if rec.get("id") == text:
+                return Path(rec["path"])
+        candidate = Path(text) if os.path.isabs(text) else self.root / text
+        real = candidate.resolve()
+        if not real.is_relative_to(self.root.resolve()) or not real.is_file():
+            raise InvalidInput(f"{text!r} is not a studio output")
+        return real
+
+
+def restore(path: str | os.PathLike[str]) -> Restored:
+    """Generator, params and seed from any studio output: its sidecar, or the embedded record."""
+    path = Path(path)
+    if not path.is_file():
+        raise InvalidInput(f"no such file: {path}")
+    record: dict[str, Any] | None = None
+    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
+    if sidecar.is_file():
+        try:
+            record = json.loads(sidecar.read_text())
+        except (json.JSONDecodeError, OSError):
+            record = None
+    if record is None:
+        record = embed.read_embedded(path)
+    if not record or "generator" not in record:
+        raise InvalidInput(f"{path.name} carries no studio provenance (was it made by the studio?)")
+    return Restored(generator=record["generator"], params=dict(record.get("params") or {}),
+                    seed=record.get("seed"), record=record)

@@ -1,0 +1,266 @@
+"""The `studio` command: ui, list, info, generate, restore, status, train, bench.
+
+Exit codes: 0 success, 1 the job failed (out of memory, cancelled, a model error), 2 bad
+arguments or bad input, 3 the generator is unavailable (missing weights, unknown model).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+from generators.base import GeneratorUnavailable, InvalidInput, StudioError
+
+# Trainers of the embedded default models: `studio train NAME [args]` calls main(args).
+TRAINERS: dict[str, str] = {
+    "music": "training.music.train:main",
+    "sketch": "training.sketch.train:main",
+    "gan": "training.gan.train:main",
+}
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class UsageError(Exception):
+    pass
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 itself; keep one clear line
+        self.print_usage(sys.stderr)
+        raise UsageError(message)
+
+
+def _studio(args: argparse.Namespace):
+    from studio.api import Studio
+    from studio.config import Settings
+
+    overrides: dict[str, Any] = {}
+    if getattr(args, "home", None):
+        overrides["home"] = Path(args.home)
+    if getattr(args, "device", None):
+        overrides["device"] = args.device
+    return Studio(Settings.load(**overrides))
+
+
+def _parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--set takes key=value, got {pair!r}")
+        if value.startswith("@"):  # long text (a prompt, a story bible) from a file
+            try:
+                value = Path(value[1:]).read_text()
+            except OSError as exc:
+                raise UsageError(f"cannot read {value[1:]}: {exc.strerror}") from None
+        params[key.strip()] = value
+    return params
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    studio = _studio(args)
+    rows = studio.generators()
+    if args.json:
+        print(json.dumps(rows, indent=1))
+    else:
+        for row in rows:
+            state = "ready" if row["available"] else f"unavailable: {row['reason']}"
+            print(f"{row['name']:<10} {row['title']:<28} {state}")
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    info = _studio(args).describe(args.name)
+    if args.json:
+        print(json.dumps(info, indent=1))
+        return 0
+    print(f"{info['name']}: {info['title']}\n{info['description']}\n\nparameters:")
+    for key, prop in info["params"]["properties"].items():
+        bounds = ""
+        if "minimum" in prop or "maximum" in prop:
+            bounds = f" [{prop.get('minimum', '')}..{prop.get('maximum', '')}]"
+        if "enum" in prop:
+            bounds = f" {{{', '.join(map(str, prop['enum']))}}}"
+        print(f"  {key} = {json.dumps(prop.get('default'))}{bounds}  {prop.get('description', '')}")
+    return 0
+
+
+def cmd_generate(args: argparse.Namespace) -> int:
+    params = json.loads(args.params) if args.params else {}
+    if not isinstance(params, dict):
+        raise UsageError("--params must be a JSON object")
+    params.update(_parse_sets(args.set or []))
+    studio = _studio(args)
+    try:
+        job = studio.submit(args.name, params, seed=args.seed, user=args.user, timeout=args.timeout)
+        for event in job.events():
+            if event.kind == "token" and not args.json:
+                sys.stderr.write(str(event.data))
+            elif event.kind == "progress" and not args.quiet:
+                sys.stderr.write(f"\r[{event.fraction:4.0%}] {event.message[:70]:<70}")
+        if not args.quiet:
+            sys.stderr.write("\n")
+        result = job.result()
+    finally:
+        studio.close()
+    paths = list(result.assets)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        copied = []
+        for p in paths:
+            copied.append(Path(shutil.copy2(p, out / p.name)))
+            sidecar = p.with_name(p.name + ".json")
+            if sidecar.exists():
+                shutil.copy2(sidecar, out / sidecar.name)
+        paths = copied
+    if args.json:
+        print(json.dumps({"seed": result.seed, "assets": [str(p) for p in paths], "data": result.data,
+                          "telemetry": job.telemetry}, indent=1, default=str))
+    else:
+        print(f"seed {result.seed}")
+        for p in paths:
+            print(p)
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from studio.assets import restore
+
+    restored = restore(args.file)
+    print(json.dumps({"generator": restored.generator, "params": restored.params, "seed": restored.seed},
+                     indent=1))
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    studio = _studio(args)
+    print(json.dumps(studio.status(), indent=1, default=str))
+    studio.close()
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, rest: list[str]) -> int:
+    if args.name not in TRAINERS:
+        raise UsageError(f"no trainer named {args.name!r}; trainers: {', '.join(sorted(TRAINERS))}")
+    module_name, _, func = TRAINERS[args.name].partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise GeneratorUnavailable(f"the {args.name} trainer cannot be imported: {exc} "
+                                   "(run from a source checkout)") from None
+    return int(getattr(module, func)(rest) or 0)
+
+
+def cmd_bench(args: argparse.Namespace, rest: list[str]) -> int:
+    folder = REPO_ROOT / "benchmarks"
+    names = [args.name] if args.name else sorted(p.stem[len("bench_"):] for p in folder.glob("bench_*.py"))
+    if not names:
+        raise UsageError("no benchmarks found (run from a source checkout)")
+    status = 0
+    for name in names:
+        script = folder / f"bench_{name}.py"
+        if not script.is_file():
+            raise UsageError(f"no benchmark named {name!r}")
+        status |= subprocess.call([sys.executable, str(script), *rest], cwd=REPO_ROOT)
+    return status
+
+
+def cmd_ui(args: argparse.Namespace) -> int:
+    from studio.config import Settings
+    from studio.ui.launch import run_ui
+
+    overrides: dict[str, Any] = {}
+    if args.home:
+        overrides["home"] = Path(args.home)
+    if args.device:
+        overrides["device"] = args.device
+    return run_ui(args, Settings.load(**overrides))
+
+
+def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
+    parser = _Parser(prog="studio", description="A creator-side generative studio.")
+    parser.add_argument("--home", help="studio home folder (outputs, database); default $STUDIO_HOME")
+    parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps (default $STUDIO_DEVICE or auto)")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    ui = sub.add_parser("ui", help="open the studio in the browser")
+    if with_ui_options:  # only when asked for: the UI's module tree is heavier than the rest
+        from studio.ui.launch import add_ui_arguments
+
+        add_ui_arguments(ui)
+    ui.set_defaults(func=cmd_ui)
+
+    p = sub.add_parser("list", help="list generators and whether they can run")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("info", help="a generator's parameters")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_info)
+
+    p = sub.add_parser("generate", help="run a generator and write its outputs")
+    p.add_argument("name")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="a parameter (repeatable; VALUE=@file reads a file)")
+    p.add_argument("--params", help="all parameters as one JSON object")
+    p.add_argument("--seed", type=int, help="seed (default: random, printed)")
+    p.add_argument("--out", help="also copy the outputs (and their sidecars) into this folder")
+    p.add_argument("--user", help="user id for the fair queue and provenance")
+    p.add_argument("--timeout", type=float, help="seconds before the job is stopped")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("restore", help="print generator, params and seed of a studio output")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("status", help="device, memory budgets, cache and queue")
+    p.set_defaults(func=cmd_status)
+
+    p = sub.add_parser("train", help="retrain an embedded default model (extra args go to the trainer)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_train, passthrough=True)
+
+    p = sub.add_parser("bench", help="run benchmarks (all, or one by name); JSON under benchmarks/results")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_bench, passthrough=True)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    positional = [a for a in argv if not a.startswith("-")]
+    parser = build_parser(with_ui_options=bool(positional) and positional[0] == "ui")
+    try:
+        args, rest = parser.parse_known_args(argv)
+        if rest and not getattr(args, "passthrough", False):
+            raise UsageError(f"unrecognised arguments: {' '.join(rest)}")
+        return args.func(args, rest) if getattr(args, "passthrough", False) else args.func(args)
+    except UsageError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return 2
+    except json.JSONDecodeError as exc:
+        print(f"studio: error: --params is not valid JSON: {exc.msg}", file=sys.stderr)
+        return 2
+    except InvalidInput as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return 2
+    except GeneratorUnavailable as exc:
+        print(f"studio: unavailable: {exc}", file=sys.stderr)
+        return 3
+    except StudioError as exc:
+        print(f"studio: failed: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,142 @@
+"""Studio settings: one place, read from `STUDIO_*` environment variables and an optional TOML file.
+
+Precedence (highest first): explicit keyword arguments, environment (`STUDIO_<FIELD>`), the
+TOML file (`STUDIO_CONFIG`, else `<home>/studio.toml`), the defaults below.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from generators.base import InvalidInput
+
+_GIB = 1 << 30
+
+
+def _default_home() -> Path:
+    return Path(os.environ.get("XDG_DATA_HOME", Path.home() / ".local" / "share")) / "studio"
+
+
+def _default_cache() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "studio"
+
+
+def parse_bytes(text: str | int | float) -> int:
+    """'6GB', '512 MiB', '2g', '1e9' -> bytes. Accepts plain numbers as bytes."""
+    if isinstance(text, (int, float)) and not isinstance(text, bool):
+        return int(text)
+    s = str(text).strip().lower().replace(" ", "")
+    units = {"tib": 1 << 40, "tb": 10**12, "t": 1 << 40, "gib": _GIB, "gb": 10**9, "g": _GIB,
+             "mib": 1 << 20, "mb": 10**6, "m": 1 << 20, "kib": 1 << 10, "kb": 10**3, "k": 1 << 10, "b": 1}
+    for unit, scale in units.items():
+        if s.endswith(unit):
+            number = s[: -len(unit)]
+            break
+    else:
+        number, scale = s, 1
+    try:
+        return int(float(number) * scale)
+    except ValueError:
+        raise InvalidInput(f"cannot read {text!r} as a memory size (try '6GB' or '512MiB')") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path = field(default_factory=_default_home)  # outputs, feedback database, logs
+    cache_dir: Path = field(default_factory=_default_cache)  # converted models, preprocessed data
+    device: str = "auto"  # "auto" picks cuda, then mps, then cpu; or name one ("cpu", "cuda:1")
+    dtype: str = "auto"  # "auto": fp16 on cuda, fp32 on cpu (bf16 is 11-14x slower on these CPUs)
+    torch_threads: int = 0  # 0 = each generator's measured preference (1 for decoding, 2 for diffusion)
+    ram_budget: int = 0  # bytes of RAM models may hold; 0 = 60% of physical memory
+    vram_budget: int = 0  # bytes of GPU memory models may hold; 0 = 90% of the device's total
+    max_queue: int = 64  # queued jobs beyond this are refused at once, never silently dropped
+    workers: int = 1  # jobs running at once per device; 1 keeps a 2-core CPU or one GPU unshared
+    job_timeout_s: float = 600.0  # a job running longer is stopped with a clear message
+    history_size: int = 1000  # finished jobs kept in memory for status pages
+    host: str = "127.0.0.1"  # never 0.0.0.0 by default
+    port: int = 7860
+    database_url: str = ""  # "" = SQLite at <home>/feedback.db; or postgresql+psycopg://...
+    max_upload_mb: int = 50  # uploads larger than this are refused before decoding
+    extra_generators: tuple[str, ...] = ()  # "name=module:Class" plug-ins added to the registry
+
+    @classmethod
+    def load(cls, file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,
+             **overrides: Any) -> "Settings":
+        env = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        path = Path(file) if file else (Path(env["STUDIO_CONFIG"]) if env.get("STUDIO_CONFIG") else None)
+        home_hint = overrides.get("home") or env.get("STUDIO_HOME")
+        if path is None:
+            candidate = Path(home_hint or _default_home()) / "studio.toml"
+            path = candidate if candidate.is_file() else None
+        if path is not None:
+            try:
+                values.update(tomllib.loads(Path(path).read_text()))
+            except (OSError, tomllib.TOMLDecodeError) as exc:
+                raise InvalidInput(f"cannot read settings file {path}: {exc}") from None
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise InvalidInput(f"unknown setting(s) in {path}: {', '.join(unknown)}")
+        for name in names:
+            key = f"STUDIO_{name.upper()}"
+            if key in env:
+                values[name] = env[key]
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.from_mapping(values)
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, Any]) -> "Settings":
+        hints = typing.get_type_hints(cls)
+        out: dict[str, Any] = {}
+        for name, raw in values.items():
+            tp = hints[name]
+            try:
+                if name in ("ram_budget", "vram_budget"):
+                    out[name] = parse_bytes(raw)
+                elif tp is Path:
+                    out[name] = Path(raw).expanduser()
+                elif tp is int:
+                    out[name] = int(raw)
+                elif tp is float:
+                    out[name] = float(raw)
+                elif typing.get_origin(tp) is tuple:
+                    items = raw.split(",") if isinstance(raw, str) else list(raw)
+                    out[name] = tuple(s.strip() for s in items if s.strip())
+                else:
+                    out[name] = str(raw)
+            except InvalidInput:
+                raise
+            except (TypeError, ValueError):
+                raise InvalidInput(f"setting {name} has a bad value: {raw!r}") from None
+        settings = cls(**out)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if self.max_queue < 1:
+            raise InvalidInput("max_queue must be at least 1")
+        if self.workers < 1:
+            raise InvalidInput("workers must be at least 1")
+        if self.job_timeout_s <= 0:
+            raise InvalidInput("job_timeout_s must be positive")
+        if not 0 <= self.torch_threads <= 256:
+            raise InvalidInput("torch_threads must be between 0 and 256")
+        if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
+            raise InvalidInput("dtype must be auto, float32, float16 or bfloat16")
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.home / "outputs"
+
+    @property
+    def feedback_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.home / 'feedback.db'}"
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
