@@ -272,3 +272,49 @@ def test_device_choice_and_dtype(settings):
         with pytest.raises(InvalidInput, match="not available"):
             devices.choose_device("cuda", ("cuda", "cpu"))
     assert devices.choose_dtype("auto", torch.device("cpu")) == torch.float32
+
+
+def test_ram_and_vram_budgets_are_separate_pools(fakes):
+    """A model on a GPU draws from that GPU's budget only, never from RAM's (and vice versa)."""
+    from studio.cache import ModelCache
+
+    cache = ModelCache(lambda pool: {"ram": 10 * MiB, "cuda:0": 6 * MiB}[pool], wait_s=0.1)
+    made = {}
+
+    def acquire(key, pool, mb):
+        gen = fakes.TinyImage(megabytes=mb)
+        entry, _ = cache.acquire(key, "tiny", lambda: gen, "dev", pool, lambda g: None)
+        cache.release(entry)
+        made[key] = gen
+
+    acquire("r1", "ram", 8)
+    acquire("g1", "cuda:0", 5)  # fits its own pool although RAM is nearly full
+    assert cache.budgets() == {"ram": {"budget": 10 * MiB, "used": 8 * MiB},
+                               "cuda:0": {"budget": 6 * MiB, "used": 5 * MiB}}
+    acquire("g2", "cuda:0", 5)  # evicts g1, leaves the RAM model alone
+    assert {e["key"] for e in cache.snapshot()} == {"'r1'", "'g2'"}
+    with pytest.raises(OutOfMemory, match="cuda:0 budget"):
+        acquire("g3", "cuda:0", 7)
+
+
+def test_torch_threads_follow_the_setting(make_studio, fakes):
+    seen = []
+
+    class ThreadProbe(fakes.Steps):
+        cpu_threads = 1
+
+        def generate(self, params, *, rng, progress):
+            seen.append(torch.get_num_threads())
+            return super().generate(params, rng=rng, progress=progress)
+
+    before = torch.get_num_threads()
+    try:
+        studio = make_studio(torch_threads=2)
+        studio.session.registry["probe"] = ThreadProbe
+        studio.generate("probe", {"steps": 1})
+        default = make_studio()
+        default.session.registry["probe"] = ThreadProbe
+        default.generate("probe", {"steps": 1})
+    finally:
+        torch.set_num_threads(before)
+    assert seen == [2, 1]  # the setting wins; otherwise the generator's measured preference
