@@ -1,0 +1,1 @@
+"""Training scripts for the studio's embedded default models (`python -m training.<area>.train`)."""
