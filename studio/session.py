@@ -103,7 +103,8 @@ class SessionManager:
         self._lanes: dict[str, Lane] = {}
         self._lock = threading.RLock()
         self._run_times: dict[str, float] = {}  # generator -> recent mean run seconds (for ETAs)
-        self.history: deque[Job] = deque(maxlen=self.settings.history_size)
+        # Summaries of finished jobs, not the jobs: a Result can hold large in-memory outputs.
+        self.recent: deque[dict[str, Any]] = deque(maxlen=self.settings.history_size)
         self._watchdog = Watchdog(self._time_out)
         self._closed = False
 
@@ -151,7 +152,6 @@ class SessionManager:
             if lane is None:
                 lane = self._lanes[lane_name] = Lane(lane_name, self, self.settings.workers)
             lane.queue.push(job)
-            self.history.append(job)
         job.emit(_state_event("queued"))
         return job
 
@@ -197,6 +197,7 @@ class SessionManager:
             finally:
                 with self._lock:
                     lane.running.remove(job)
+                self.recent.append(job.summary())
 
     def _run(self, job: Job) -> None:
         job.state = RUNNING
@@ -363,7 +364,8 @@ class SessionManager:
         return {"device": str(devices.choose_device(self.settings.device, ("cuda", "mps", "cpu"))),
                 "device_setting": self.settings.device, "lanes": lanes, "cache": self.cache.snapshot(),
                 "budgets": self.cache.budgets(), "unavailable": dict(self.unavailable),
-                "queue_length": sum(v["queued"] for v in lanes.values()), "max_queue": self.settings.max_queue}
+                "queue_length": sum(v["queued"] for v in lanes.values()), "max_queue": self.settings.max_queue,
+                "recent_jobs": list(self.recent)[-20:]}
 
     def close(self) -> None:
         """Stop workers, fail queued jobs clearly, unload every model."""

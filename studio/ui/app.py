@@ -1,0 +1,281 @@
+"""The studio's browser app: tabs, shared wiring, the HTTP API, and a safe launch.
+
+`create_app(studio)` builds the Gradio Blocks (Story, Image, Music, Sketch, Face, Gallery,
+Feedback, System; generators no tab claims appear under "More"). Building reads only the
+generators' schemas: no model loads before first paint. `launch(...)` serves it on 127.0.0.1
+by default, refuses to expose it (share link or a non-loopback host) without auth unless told
+`insecure=True`, serves files only from the studio's outputs folder, caps uploads and the queue,
+keeps monitoring off, and fails within `share_timeout` seconds when a share link cannot be made.
+"""
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is imported)
+import gradio as gr
+
+from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
+from studio.ui.context import UIContext
+from studio.ui.form import label_of
+from studio.ui.generator_tab import build_generator_tab
+from studio.ui.launch import (DEFAULT_SHARE_TIMEOUT_S, LaunchError, check_exposure, is_loopback,
+                              probe_share_server)
+from studio.ui.panel import KIND_SUFFIXES
+
+GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), ("music", "Music", tab_music),
+                  ("sketch", "Sketch", tab_sketch), ("face", "Face", tab_face)]
+CSS = """
+.studio-progress progress { width: 70%; height: 1em; vertical-align: middle; }
+.studio-unavailable { border-left: 4px solid #d97706; padding-left: .6em; }
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Building.
+# --------------------------------------------------------------------------------------------
+def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> gr.Blocks:
+    """The Blocks app for `studio` (a `studio.api.Studio`). `feedback` defaults to its home's store."""
+    if feedback is None:
+        from studio.feedback import FeedbackStore
+
+        feedback = FeedbackStore.for_settings(studio.settings)
+    ctx = UIContext(studio=studio, feedback=feedback, info={g["name"]: g for g in studio.generators()})
+    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        gr.Markdown(f"# {title}\nEvery output carries its settings; rate what you like, "
+                    "and drop any output file into the Gallery to make it again.")
+        with gr.Tabs() as tabs:
+            ctx.tabs = tabs
+            for tab_id, tab_title, module in GENERATOR_TABS:
+                with gr.Tab(tab_title, id=tab_id, elem_id=f"tab-{tab_id}"):
+                    module.build(ctx, tab_id)
+            unclaimed = [name for name in sorted(ctx.info) if name not in ctx.claimed]
+            if unclaimed:  # plug-ins and test generators: still reachable, never hidden
+                with gr.Tab("More", id="more", elem_id="tab-more"):
+                    build_generator_tab(ctx, "more", unclaimed)
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+                gallery = tab_gallery.build(ctx)
+            with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
+                fb_refresh, fb_inputs, fb_outputs = tab_feedback.build(ctx)
+            with gr.Tab("System", id="system", elem_id="tab-system") as system_tab:
+                sys_refresh, sys_inputs, sys_outputs = tab_system.build(ctx)
+        ctx.handlers.update(feedback_refresh=fb_refresh, system_refresh=sys_refresh, **gallery.handlers)
+        feedback_tab.select(fb_refresh, fb_inputs, fb_outputs, api_visibility="private")
+        system_tab.select(sys_refresh, sys_inputs, sys_outputs, api_visibility="private")
+        _wire_send_to(ctx)
+        _wire_open_in_tab(ctx, gallery)
+        _api_endpoints(ctx)
+    demo.studio_context = ctx  # type: ignore[attr-defined]
+    return demo
+
+
+def _tab_updates(ctx: UIContext, name: str) -> dict[Any, Any]:
+    tab_id, sub_id = ctx.tab_of[name]
+    out: dict[Any, Any] = {ctx.tabs: gr.Tabs(selected=tab_id)}
+    if sub_id is not None:
+        out[ctx.sub_tabs[tab_id]] = gr.Tabs(selected=sub_id)
+    return out
+
+
+def _wire_send_to(ctx: UIContext) -> None:
+    """Every panel's "Send to" lists every upload field of every generator; kinds are checked on send."""
+    targets = {f"{gen}:{field}": comp for p in ctx.panels.values() for gen, field, comp in p.file_targets()}
+    if not targets:
+        return
+    choices = []
+    for key in targets:
+        gen, field = key.split(":", 1)
+        title = (ctx.info.get(gen) or {}).get("title") or gen
+        choices.append((f"{title} → {label_of(field)}", key))
+    tab_outputs = [ctx.tabs, *ctx.sub_tabs.values()]
+    for panel in ctx.panels.values():
+        if not panel.available:
+            continue
+        panel.send_target.choices = choices  # type: ignore[union-attr]
+
+        def send(current: dict | None, target: str | None) -> dict[Any, Any]:
+            if not current:
+                raise gr.Error("Generate something first, then send it on.")
+            if not target or target not in targets:
+                raise gr.Error("Pick where to send it.")
+            gen, field = target.split(":", 1)
+            form = ctx.panels[gen].form
+            kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
+            suffixes = KIND_SUFFIXES.get(kind)
+            paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
+            if not paths:
+                raise gr.Error(f"This output has no {kind} file to send to {gen}.")
+            return {targets[target]: paths[0], **_tab_updates(ctx, gen)}
+
+        ctx.handlers["send"] = send
+        panel.send_button.click(send, [panel.current, panel.send_target],  # type: ignore[union-attr]
+                                [*targets.values(), *tab_outputs], api_visibility="private")
+
+
+def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> None:
+    """The Gallery's "Open in its tab": fill that generator's form and seed, then switch to it."""
+    panels = [p for p in ctx.panels.values() if p.available]
+    outputs: list[Any] = [gallery.status, ctx.tabs, *ctx.sub_tabs.values()]
+    for p in panels:
+        outputs += [*p.form.components, p.seed]  # type: ignore[union-attr]
+    roots = [Path(ctx.studio.settings.home).resolve() / "outputs"]
+
+    def open_in_tab(state: dict | None) -> dict[Any, Any]:
+        if not state:
+            raise gr.Error("Pick an output or drop a studio file first.")
+        panel = ctx.panels.get(state["generator"])
+        if panel is None or not panel.available:
+            raise gr.Error(f"The {state['generator']} generator is not available in this studio.")
+        params = {k: v for k, v in state["params"].items()
+                  if not (panel.form.field(k) and panel.form.field(k).kind == "file"  # type: ignore[union-attr]
+                          and not _inside(v, roots))}
+        out: dict[Any, Any] = dict(zip(panel.form.components, panel.form.to_values(params)))  # type: ignore[union-attr]
+        out[panel.seed] = "" if state.get("seed") is None else str(state["seed"])
+        out[gallery.status] = f"Loaded into the {state['generator']} tab."
+        out.update(_tab_updates(ctx, state["generator"]))
+        return out
+
+    ctx.handlers["open_in_tab"] = open_in_tab
+    gallery.open_button.click(open_in_tab, gallery.restored, outputs, api_visibility="private")
+
+
+def _inside(value: Any, roots: Sequence[Path]) -> bool:
+    try:
+        real = Path(str(value)).resolve()
+    except (OSError, ValueError):
+        return False
+    return any(real.is_relative_to(r) for r in roots) and real.is_file()
+
+
+def _api_endpoints(ctx: UIContext) -> None:
+    """Studio-wide HTTP API endpoints (each generator has its own `generate_<name>`)."""
+    def list_generators() -> list:
+        """Every generator: name, title, description, whether it can run and why not."""
+        return ctx.studio.generators()
+
+    def describe(name: str) -> dict:
+        """A generator's title, devices and the JSON schema of its parameters."""
+        try:
+            return ctx.studio.describe(name)
+        except Exception as exc:  # noqa: BLE001
+            raise gr.Error(str(exc)) from None
+
+    def rate(path: str, stars: int | None = None, thumb: int | None = None, tags: str = "",
+             comment: str = "", request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        """Rate a studio output (path inside the outputs folder): stars 1-5, thumb 1/-1, tags, comment."""
+        from generators.base import InvalidInput
+
+        try:
+            real = ctx.studio.assets.resolve(path)
+            record = {**ctx.studio.restore(real)["record"], "path": str(real)}
+            uid = ctx.feedback.rate(record, stars=stars, thumb=thumb, tags=tags, comment=comment,
+                                    user=ctx.user(request), session=ctx.session(request))
+        except InvalidInput as exc:
+            raise gr.Error(str(exc)) from None
+        return {"saved": True, "uid": uid}
+
+    def feedback_summary() -> dict:
+        """Counts, per-variant averages with confidence intervals, and the A/B ranking."""
+        return {"counts": ctx.feedback.count(), "summary": ctx.feedback.summary(),
+                "ranking": ctx.feedback.ranking()}
+
+    gr.api(list_generators, api_name="generators", queue=False)
+    gr.api(describe, api_name="describe", queue=False)
+    gr.api(rate, api_name="rate")
+    gr.api(feedback_summary, api_name="feedback_summary")
+
+
+# --------------------------------------------------------------------------------------------
+# Launching.
+# --------------------------------------------------------------------------------------------
+def launch(studio: Any, host: str | None = None, port: int | None = None, share: bool = False,
+           auth: list[tuple[str, str]] | None = None, insecure: bool = False, *, block: bool = True,
+           share_timeout: float = DEFAULT_SHARE_TIMEOUT_S, share_server: str | None = None,
+           quiet: bool = False, feedback: Any = None) -> gr.Blocks:
+    """Build and serve the app. With `block=False` return the running Blocks (tests, notebooks)."""
+    settings = studio.settings
+    host = host or settings.host
+    port = settings.port if port is None else port
+    check_exposure(host, share, auth, insecure)
+    home = Path(settings.home).resolve()
+    outputs = home / "outputs"
+    outputs.mkdir(parents=True, exist_ok=True)
+    uploads = home / "cache" / "uploads"
+    uploads.mkdir(parents=True, exist_ok=True)
+    os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # uploads stay in the studio home, not /tmp
+    demo = create_app(studio, feedback=feedback)
+    demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
+    demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
+    blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
+                                              "feedback.db.writelock", "exports", "studio.toml")]
+    try:
+        # Every queued run holds a worker thread while it waits on the session's queue; leave room
+        # for cancel / rating events beside a full queue.
+        max_threads = max(40, int(settings.max_queue) + int(getattr(settings, "workers", 1)) + 16)
+        demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
+                    prevent_thread_lock=True, allowed_paths=[str(outputs)], blocked_paths=blocked,
+                    max_file_size=f"{int(settings.max_upload_mb)}mb", enable_monitoring=False,
+                    ssr_mode=False, mcp_server=False, pwa=False, run_history=False, quiet=True,
+                    show_error=True, css=CSS, footer_links=["api", "settings"],
+                    auth_message="Studio: sign in with the user and password you gave --auth.")
+    except OSError as exc:
+        raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None
+    if not quiet:  # our own words instead of Gradio's "set share=True in launch()"
+        where = "this machine only" if is_loopback(host) else "reachable from other machines"
+        print(f"* Studio running at {demo.local_url} ({where}; Ctrl-C to stop)", flush=True)
+    if share:
+        try:
+            url = open_share_link(demo, timeout=share_timeout, server=share_server)
+        except LaunchError:
+            demo.close()
+            raise
+        print(f"* Public share link (password protected): {url}", flush=True)
+    if block:
+        try:
+            demo.block_thread()
+        finally:
+            demo.close()
+    return demo
+
+
+def _open_tunnel(demo: gr.Blocks, server: str | None) -> str:
+    from gradio import networking
+
+    if server:
+        probe_share_server(server, timeout=5)
+    return networking.setup_tunnel(local_host=demo.server_name, local_port=demo.server_port,
+                                   share_token=demo.share_token, share_server_address=server,
+                                   share_server_tls_certificate=None)
+
+
+def open_share_link(demo: gr.Blocks, timeout: float = DEFAULT_SHARE_TIMEOUT_S, server: str | None = None) -> str:
+    """Ask Gradio's tunnel for a public link, giving up after `timeout` seconds with a clear reason."""
+    server = server or os.environ.get("GRADIO_SHARE_SERVER_ADDRESS") or None
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["url"] = _open_tunnel(demo, server)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            box["error"] = exc
+
+    thread = threading.Thread(target=work, name="studio-share-link", daemon=True)
+    thread.start()
+    thread.join(timeout)
+    advice = ("The studio did not start. Run it without --share (it is then only on this machine), "
+              "or check the internet connection.")
+    if thread.is_alive():
+        raise LaunchError(f"could not create a share link within {timeout:.0f} s: the Gradio tunnel server "
+                          f"did not answer (is this machine offline?). {advice}")
+    if "error" in box:
+        exc = box["error"]
+        reason = str(exc) or type(exc).__name__
+        if exc.__cause__ is not None:
+            reason += f" ({exc.__cause__})"
+        raise LaunchError(f"could not create a share link: {reason}. {advice}")
+    url = str(box["url"]).replace("http://", "https://", 1) if not server else str(box["url"])
+    demo.share_url = url
+    demo.share = True
+    return url

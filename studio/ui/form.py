@@ -1,0 +1,263 @@
+"""Schema-driven forms and output views: one generic builder for every generator tab.
+
+`Form` turns a generator's `Params.json_schema()` into Gradio widgets (slider or number with
+the schema's bounds, dropdown for an enum, checkbox, textbox or textarea with its length cap,
+image / audio / video / file uploads that hand the generator a file path) and turns the widget
+values back into a params dict. Nothing is clamped or cut here: the generator's own validation
+gives the creator a sentence when a value is wrong.
+
+`OutputView` shows a result's files by kind (gallery for images, player for audio and video,
+inline SVG, text, downloads) with the provenance record beside them.
+
+Specialised widgets hook in through `WIDGETS`: map an `x-widget` name to a function
+`(name, schema, label, info) -> component` (e.g. a sketch canvas or an inpainting mask editor).
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import gradio as gr
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".gif", ".bmp")
+AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
+VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
+TEXT_SUFFIXES = (".txt", ".md", ".fountain", ".abc", ".json", ".csv", ".ly")
+FILE_WIDGETS = ("image", "mask", "audio", "video", "midi", "file")  # uploads that reach the generator as a path
+
+WidgetFactory = Callable[[str, dict[str, Any], str, str], gr.components.Component]
+WIDGETS: dict[str, WidgetFactory] = {}  # hook: x-widget name -> specialised component factory
+
+
+def label_of(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _inner(schema: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """(the non-null branch of an `anyOf [X, null]` schema, whether null is allowed)."""
+    options = schema.get("anyOf")
+    if options:
+        rest = [o for o in options if o.get("type") != "null"]
+        if len(rest) == 1:
+            merged = {**schema, **rest[0]}
+            merged.pop("anyOf", None)
+            return merged, True
+    return schema, False
+
+
+def _step(lo: float, hi: float) -> float:
+    span = hi - lo
+    if span <= 0:
+        return 0.01
+    return 10 ** (math.floor(math.log10(span)) - 2)
+
+
+@dataclass
+class Field:
+    name: str
+    schema: dict[str, Any]
+    kind: str  # "int" | "float" | "bool" | "enum" | "text" | "json" | "file"
+    component: gr.components.Component
+    nullable: bool = False
+    load: bool = False
+
+
+class Form:
+    """Widgets for one generator's params, built inside the current Gradio layout context."""
+
+    def __init__(self, schema: dict[str, Any], *, prefix: str = "") -> None:
+        self.schema = schema
+        self.prefix = prefix
+        self.fields: list[Field] = []
+        props: dict[str, dict[str, Any]] = schema.get("properties", {})
+        main = [(n, s) for n, s in props.items() if not s.get("x-load")]
+        load = [(n, s) for n, s in props.items() if s.get("x-load")]
+        for name, prop in main:
+            self.fields.append(self._field(name, prop))
+        if load:
+            with gr.Accordion("Model (load-time options)", open=False):
+                for name, prop in load:
+                    self.fields.append(self._field(name, prop, load=True))
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        return [f.component for f in self.fields]
+
+    def field(self, name: str) -> Field | None:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def file_fields(self) -> list[Field]:
+        return [f for f in self.fields if f.kind == "file"]
+
+    # -- building -----------------------------------------------------------------------
+    def _field(self, name: str, prop: dict[str, Any], load: bool = False) -> Field:
+        schema, nullable = _inner(prop)
+        label = label_of(name)
+        info = schema.get("description", "")
+        default = schema.get("default")
+        widget = schema.get("x-widget")
+        elem_id = f"{self.prefix}-{name}" if self.prefix else None
+        kw: dict[str, Any] = {"label": label, "info": info or None, "elem_id": elem_id}
+        if widget in WIDGETS:
+            return Field(name, schema, "text", WIDGETS[widget](name, schema, label, info), nullable, load)
+        if widget in FILE_WIDGETS:
+            kw.pop("info")
+            kw["label"] = f"{label}: {info}" if info else label
+            if widget in ("image", "mask"):  # "mask": an upload until a mask editor hooks in via WIDGETS
+                comp = gr.Image(type="filepath", sources=["upload", "clipboard"], **kw)
+            elif widget == "audio":
+                comp = gr.Audio(type="filepath", sources=["upload"], **kw)
+            elif widget == "video":
+                comp = gr.Video(sources=["upload"], **kw)
+            else:
+                types = [".mid", ".midi"] if widget == "midi" else None
+                comp = gr.File(type="filepath", file_types=types, **kw)
+            return Field(name, schema, "file", comp, nullable, load)
+        if "enum" in schema:
+            choices = list(schema["enum"])
+            comp = gr.Dropdown(choices=choices, value=default if default in choices else None, **kw)
+            return Field(name, schema, "enum", comp, nullable, load)
+        kind = schema.get("type")
+        if kind == "boolean":
+            return Field(name, schema, "bool", gr.Checkbox(value=bool(default), **kw), nullable, load)
+        if kind in ("integer", "number"):
+            lo, hi = schema.get("minimum"), schema.get("maximum")
+            is_int = kind == "integer"
+            if lo is not None and hi is not None and default is not None:
+                step = 1 if is_int else _step(float(lo), float(hi))
+                comp = gr.Slider(minimum=lo, maximum=hi, step=step, value=default, **kw)
+            else:
+                comp = gr.Number(value=default, minimum=lo, maximum=hi, precision=0 if is_int else None, **kw)
+            return Field(name, schema, "int" if is_int else "float", comp, nullable, load)
+        if kind == "string" or kind is None and isinstance(default, str):
+            lines = 6 if widget in ("textarea", "sketch") else 1
+            if schema.get("maxLength"):  # told, not enforced by the browser (which would cut pastes)
+                kw["info"] = f"{info} (at most {schema['maxLength']} characters)".strip()
+            comp = gr.Textbox(value=default if default is not None else "", lines=lines,
+                              max_lines=30 if lines > 1 else 1, **kw)
+            return Field(name, schema, "text", comp, nullable, load)
+        # arrays, objects and anything else: JSON text, parsed on submit
+        hint = "JSON" if kind in ("array", "object") else "value"
+        comp = gr.Textbox(value=json.dumps(default) if default is not None else "", lines=2,
+                          placeholder=hint, **kw)
+        return Field(name, schema, "json", comp, nullable, load)
+
+    # -- values <-> params ----------------------------------------------------------------
+    def to_params(self, values: list[Any] | tuple[Any, ...]) -> dict[str, Any]:
+        """Widget values -> a params dict for `Studio.submit` (type checks are the generator's)."""
+        params: dict[str, Any] = {}
+        for f, value in zip(self.fields, values):
+            if f.kind == "file":
+                value = _file_path(value)
+                if value is None:
+                    value = None if f.nullable else f.schema.get("default", "")
+            elif f.kind == "int" and isinstance(value, float) and value.is_integer():
+                value = int(value)
+            elif f.kind == "json" and isinstance(value, str):
+                text = value.strip()
+                if not text:
+                    value = None if f.nullable else f.schema.get("default")
+                else:
+                    try:
+                        value = json.loads(text)
+                    except json.JSONDecodeError:
+                        value = text  # the generator's coercion explains what is wrong
+            elif f.kind in ("int", "float") and value is None and not f.nullable:
+                value = f.schema.get("default")
+            params[f.name] = value
+        return params
+
+    def to_values(self, params: dict[str, Any]) -> list[Any]:
+        """Params (e.g. restored from a studio output) -> widget updates, in field order."""
+        out: list[Any] = []
+        for f in self.fields:
+            if f.name not in params:
+                out.append(gr.update())
+                continue
+            value = params[f.name]
+            if f.kind == "json":
+                value = "" if value is None else json.dumps(value)
+            elif f.kind == "file":
+                value = value if value and Path(str(value)).is_file() else None
+            out.append(gr.update(value=value))
+        return out
+
+
+def _file_path(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):  # a FileData-like dict
+        return value.get("path") or value.get("name")
+    path = getattr(value, "path", None) or getattr(value, "name", None)
+    return str(path) if path else None
+
+
+# --------------------------------------------------------------------------------------------
+# Output view.
+# --------------------------------------------------------------------------------------------
+def file_url(path: str | Path) -> str:
+    """The URL Gradio serves an output file at (only the outputs folder is allowed).
+
+    Relative, so it still works when the studio is mounted under a path behind a proxy.
+    """
+    return f"gradio_api/file={Path(path)}"
+
+
+class OutputView:
+    """Shows one result: images, audio, video, SVG, text, downloads and provenance."""
+
+    def __init__(self, *, prefix: str = "", label: str = "Output", provenance: bool = True) -> None:
+        p = f"{prefix}-" if prefix else ""
+        self.gallery = gr.Gallery(label=f"{label}: images", visible=False, columns=2, height="auto",
+                                  elem_id=f"{p}gallery" if prefix else None)
+        self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False)
+        self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False)
+        self.svg = gr.HTML(visible=False)
+        self.text = gr.Textbox(label=f"{label}: text", visible=False, lines=8, max_lines=40, interactive=False,
+                               elem_id=f"{p}text" if prefix else None)
+        self.files = gr.File(label=f"{label}: downloads", visible=False, file_count="multiple",
+                             interactive=False, elem_id=f"{p}files" if prefix else None)
+        self.provenance = gr.JSON(label="Provenance", visible=False) if provenance else None
+
+    @property
+    def components(self) -> list[gr.components.Component]:
+        out = [self.gallery, self.audio, self.video, self.svg, self.text, self.files]
+        return out + ([self.provenance] if self.provenance is not None else [])
+
+    def clear(self) -> list[Any]:
+        return [gr.update(visible=False, value=None) for _ in self.components]
+
+    def show(self, paths: list[str | Path], provenance: dict[str, Any] | None = None,
+             hide_provenance: bool = False) -> list[Any]:
+        paths = [Path(p) for p in paths]
+        images = [str(p) for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        audio = next((str(p) for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), None)
+        video = next((str(p) for p in paths if p.suffix.lower() in VIDEO_SUFFIXES), None)
+        svgs = [p for p in paths if p.suffix.lower() == ".svg"]
+        texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
+        text = "\n\n".join(_read_text(p) for p in texts)
+        svg_html = "".join(f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
+                           f'style="max-width:100%;background:white">' for p in svgs)
+        out = [gr.update(visible=bool(images), value=images or None),
+               gr.update(visible=audio is not None, value=audio),
+               gr.update(visible=video is not None, value=video),
+               gr.update(visible=bool(svgs), value=svg_html),
+               gr.update(visible=bool(texts), value=text),
+               gr.update(visible=bool(paths), value=[str(p) for p in paths] or None)]
+        if self.provenance is not None:
+            out.append(gr.update(visible=bool(provenance) and not hide_provenance, value=provenance))
+        return out
+
+
+def _read_text(path: Path, limit: int = 200_000) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            return fh.read(limit)
+    except OSError as exc:
+        return f"(cannot read {path.name}: {exc.strerror})"

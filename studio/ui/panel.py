@@ -1,0 +1,405 @@
+"""One generator's panel: form, seed, run / cancel, live progress, outputs, feedback, blind A/B.
+
+The run handler is a Python generator: it submits a job to the session manager and yields a
+progress bar, queue position and streamed text from `job.events()` until the job ends. Cancel
+cancels only the job this browser session started (the session manager checks the owner).
+Feedback is saved through `studio.feedback`; the panel says "saved" only after the commit.
+"""
+from __future__ import annotations
+
+import html
+import json
+import secrets
+import time
+from pathlib import Path
+from typing import Any, Iterator
+
+import gradio as gr
+
+from studio.ui.context import UIContext
+from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView
+
+STAR_CHOICES = ["1", "2", "3", "4", "5"]
+THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
+KIND_SUFFIXES = {"image": IMAGE_SUFFIXES, "mask": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES,
+                 "midi": (".mid", ".midi")}
+UPDATE_EVERY_S = 0.15  # at most this often a progress update goes to the browser
+
+
+def progress_html(fraction: float, message: str, state: str, position: int | None = None,
+                  eta: float | None = None) -> str:
+    pct = max(0.0, min(1.0, fraction)) * 100
+    extra = ""
+    if state == "queued" and position is not None:
+        extra = f" · queue position {position + 1}" + (f" · about {eta:.0f} s" if eta else "")
+    text = html.escape(f"{message or state}{extra}")
+    return (f'<div class="studio-progress" data-state="{state}" data-fraction="{fraction:.3f}">'
+            f'<progress value="{pct:.0f}" max="100"></progress> <span>{pct:.0f}% · {text}</span></div>')
+
+
+def parse_seed(value: Any) -> int | None:
+    """The seed box: empty or "random" -> None (the studio picks one and shows it), else an integer."""
+    text = "" if value is None else str(value).strip()
+    if text.lower() in ("", "random", "none"):
+        return None
+    try:
+        seed = int(text)
+    except ValueError:
+        raise gr.Error(f"The seed must be a whole number, or empty for a random one; got {text!r}.") from None
+    if seed < 0:
+        raise gr.Error(f"The seed must be 0 or more; got {seed}.")
+    return seed
+
+
+def record_for(ctx: UIContext, path: str | Path) -> dict[str, Any]:
+    """The provenance record of a written output (sidecar), with its path."""
+    restored = ctx.studio.restore(path)
+    return {**restored["record"], "path": str(path)}
+
+
+class GeneratorPanel:
+    """Builds one generator's widgets inside the current layout and wires its events."""
+
+    def __init__(self, ctx: UIContext, name: str) -> None:
+        self.ctx = ctx
+        self.name = name
+        self.form: Form | None = None
+        self.send_target: gr.Dropdown | None = None
+        self.send_button: gr.Button | None = None
+        self.current: gr.State | None = None
+        self.seed: gr.Textbox | None = None
+        self.handlers: dict[str, Any] = {}
+        self.components: dict[str, Any] = {}
+        ctx.panels[name] = self
+        ctx.claimed.add(name)
+        self._build()
+
+    @property
+    def available(self) -> bool:
+        return self.form is not None
+
+    # -- layout -----------------------------------------------------------------------------
+    def _build(self) -> None:
+        ctx, name = self.ctx, self.name
+        info = ctx.info.get(name)
+        described = ctx.describe(name) if info is not None else None
+        title = (described or {}).get("title") or (info or {}).get("title") or name
+        gr.Markdown(f"### {html.escape(title)}\n{html.escape((described or {}).get('description') or '')}")
+        if info is None:
+            gr.Markdown(f"**The `{name}` generator has not landed in this studio yet.**",
+                        elem_classes=["studio-unavailable"])
+            return
+        if described is None or not info.get("available", True):
+            reason = ctx.info.get(name, {}).get("reason") or "it cannot run right now"
+            gr.Markdown(f"**`{name}` is not available:** {html.escape(str(reason))}",
+                        elem_classes=["studio-unavailable"])
+            return
+        with gr.Row():
+            with gr.Column(scale=1):
+                self.form = Form(described["params"], prefix=name)
+                with gr.Row():
+                    # A textbox, not gr.Number: an empty Number reaches the server as 0, not "random".
+                    self.seed = gr.Textbox(label="Seed", placeholder="random", value="",
+                                           elem_id=f"{name}-seed", scale=3)
+                    random_btn = gr.Button("🎲 Random", size="sm", scale=1)
+                    reuse_btn = gr.Button("↺ Reuse last", size="sm", scale=1)
+                ab_mode = gr.Checkbox(label="Blind A/B: make two (different seeds) and pick the better",
+                                      value=False, elem_id=f"{name}-ab")
+                with gr.Row():
+                    run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
+                    cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
+            with gr.Column(scale=1):
+                progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{name}-progress")
+                live = gr.Textbox(label="Live", visible=False, lines=6, max_lines=20, interactive=False,
+                                  elem_id=f"{name}-live")
+                preview = gr.Image(label="Preview", visible=False, interactive=False, type="pil",
+                                   elem_id=f"{name}-preview")
+                view = OutputView(prefix=name)
+                with gr.Row():
+                    self.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,
+                                                   elem_id=f"{name}-send-target")
+                    self.send_button = gr.Button("Send", size="sm", scale=1)
+                with gr.Group(visible=False) as fb_group:
+                    gr.Markdown("**Rate this output**")
+                    stars = gr.Radio(STAR_CHOICES, label="Stars", elem_id=f"{name}-stars")
+                    thumb = gr.Radio(THUMB_CHOICES, label="Thumb", elem_id=f"{name}-thumb")
+                    tags = gr.Textbox(label="Tags (comma separated)", elem_id=f"{name}-tags")
+                    comment = gr.Textbox(label="Comment", lines=2, elem_id=f"{name}-comment")
+                    save_fb = gr.Button("Save rating", elem_id=f"{name}-save-rating")
+                    fb_status = gr.Markdown("", elem_id=f"{name}-rating-status")
+                with gr.Group(visible=False) as ab_group:
+                    gr.Markdown("**Blind A/B**: which is better? (settings are revealed after your vote)")
+                    with gr.Row():
+                        with gr.Column():
+                            view_1 = OutputView(prefix=f"{name}-ab1", label="Output 1")
+                        with gr.Column():
+                            view_2 = OutputView(prefix=f"{name}-ab2", label="Output 2")
+                    with gr.Row():
+                        vote_1 = gr.Button("1 is better", elem_id=f"{name}-vote-1")
+                        vote_tie = gr.Button("Tie", elem_id=f"{name}-vote-tie")
+                        vote_2 = gr.Button("2 is better", elem_id=f"{name}-vote-2")
+                    ab_status = gr.Markdown("", elem_id=f"{name}-ab-status")
+
+        job_state = gr.State("")
+        last_seed = gr.State(None)
+        self.current = gr.State(None)  # {"record": main record, "paths": [...]}
+        ab_pair = gr.State(None)  # [record shown as 1, record shown as 2]
+        form = self.form
+
+        random_btn.click(lambda: "", None, self.seed, api_visibility="private", queue=False)
+        reuse_btn.click(lambda s: "" if s is None else str(s), last_seed, self.seed, api_visibility="private",
+                        queue=False)
+
+        run_outputs = [progress, live, preview, *view.components, fb_group, fb_status, ab_group, *view_1.components,
+                       *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
+                       stars, thumb, tags, comment]
+
+        def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
+            *values, seed_value, ab_on = args
+            user = ctx.user(request)
+            params = form.to_params(values)
+            seed = parse_seed(seed_value)
+            yield {progress: progress_html(0, "submitting", "queued"), live: gr.update(value="", visible=False),
+                   preview: gr.update(value=None, visible=False),
+                   fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
+                   fb_status: "", ab_status: "",
+                   **dict(zip(view.components, view.clear()))}
+            jobs: list[Any] = []
+            try:
+                jobs.append(self._submit(params, seed, user))
+                if ab_on:
+                    jobs.append(self._submit(params, None if seed is None else seed + 1, user))
+            except gr.Error as exc:
+                for job in jobs:
+                    job.cancel(user)
+                yield {progress: progress_html(0, f"not started: {exc.message}", "failed")}
+                raise
+            yield {job_state: jobs[0].id}
+            try:
+                text = ""
+                for index, job in enumerate(jobs):
+                    if len(jobs) > 1:
+                        yield {job_state: job.id}
+                    for update in _follow(job):
+                        kind, payload = update
+                        if kind == "token":
+                            text += payload
+                            yield {live: gr.update(value=text, visible=True)}
+                        elif kind == "preview":
+                            yield {preview: gr.update(value=payload, visible=True)}
+                        else:
+                            frac, msg, state, pos, eta = payload
+                            if len(jobs) > 1:
+                                frac, msg = (index + frac) / len(jobs), f"{index + 1} of {len(jobs)}: {msg}"
+                            yield {progress: progress_html(frac, msg, state, pos, eta)}
+                try:
+                    results = [_outcome(job) for job in jobs]
+                except gr.Error as exc:
+                    yield {progress: progress_html(0, f"failed: {exc.message}", "failed")}
+                    raise
+            finally:
+                for job in jobs:
+                    if not job.done:  # the browser went away or Gradio cancelled the event
+                        try:
+                            job.cancel(user)
+                        except Exception:  # noqa: BLE001
+                            pass
+            if any(r is None for r in results):
+                yield {progress: progress_html(0, "cancelled", "cancelled")}
+                return
+            records = [[record_for(ctx, p) for p in r.assets] for r in results]
+            done = {progress: progress_html(1, f"done · seed {results[0].seed}", "done"),
+                    preview: gr.update(visible=False),
+                    last_seed: results[0].seed, stars: None, thumb: None, tags: "", comment: ""}
+            if len(results) == 1:
+                result = results[0]
+                done.update(dict(zip(view.components, view.show(result.assets, result.provenance))))
+                done[fb_group] = gr.update(visible=bool(records[0]))
+                done[self.current] = {"record": records[0][0], "paths": [str(p) for p in result.assets]} \
+                    if records[0] else None
+            else:
+                order = [0, 1] if secrets.randbelow(2) == 0 else [1, 0]
+                shown = [results[i] for i in order]
+                done.update(dict(zip(view_1.components, view_1.show(shown[0].assets, None))))
+                done.update(dict(zip(view_2.components, view_2.show(shown[1].assets, None))))
+                done[ab_group] = gr.update(visible=True)
+                done[ab_pair] = [records[i][0] for i in order] if all(records) else None
+                done[self.current] = None
+            yield done
+
+        run_event = run_btn.click(run, [*form.components, self.seed, ab_mode], run_outputs,
+                                  concurrency_id=ctx.device_group(name),
+                                  concurrency_limit=ctx.concurrency_limit, api_visibility="private")
+
+        def cancel(job_id: str, request: gr.Request) -> str:
+            job = ctx.job(job_id)
+            if job is None or job.done:
+                return progress_html(0, "nothing to cancel", "idle")
+            try:
+                job.cancel(ctx.user(request))
+            except Exception as exc:  # PermissionDenied: not this session's job
+                raise gr.Error(str(exc)) from None
+            return progress_html(0, "cancelled", "cancelled")
+
+        cancel_btn.click(cancel, job_state, progress, queue=False, api_visibility="private")
+
+        def save_rating(current: dict | None, star: str | None, th: str | None, tag_text: str, text: str,
+                        request: gr.Request) -> str:
+            if not current:
+                raise gr.Error("Generate something first, then rate it.")
+            from generators.base import InvalidInput
+
+            try:
+                uid = ctx.feedback.rate(current["record"], stars=int(star) if star else None,
+                                        thumb={"up": 1, "down": -1}.get(th or ""), tags=tag_text,
+                                        comment=text or "", user=ctx.user(request),
+                                        session=ctx.session(request))
+            except InvalidInput as exc:
+                raise gr.Error(str(exc)) from None
+            # Only now, with the commit returned, does the creator see "saved".
+            return f"✅ Rating saved (#{uid[:8]})."
+
+        save_fb.click(save_rating, [self.current, stars, thumb, tags, comment], fb_status,
+                      api_visibility="private")
+
+        def vote(winner: str) -> Any:
+            def handler(pair: list | None, request: gr.Request) -> Any:
+                if not pair:
+                    raise gr.Error("Make an A/B pair first (tick Blind A/B and generate).")
+                uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
+                                           session=ctx.session(request))
+                reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}, {Path(str(r.get('path'))).name}"
+                                   for i, r in enumerate(pair))
+                return f"✅ Vote saved (#{uid[:8]}). {reveal}", None
+            return handler
+
+        for button, winner in ((vote_1, "a"), (vote_tie, "tie"), (vote_2, "b")):
+            button.click(vote(winner), ab_pair, [ab_status, ab_pair], api_visibility="private")
+
+        # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
+        def api_generate(params_json: str = "{}", seed: int | None = None,
+                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
+            try:
+                params = json.loads(params_json or "{}")
+            except json.JSONDecodeError as exc:
+                raise gr.Error(f"params_json is not valid JSON: {exc.msg}") from None
+            if not isinstance(params, dict):
+                raise gr.Error("params_json must be a JSON object")
+            self._check_api_files(params)
+            job = self._submit(params, None if seed in (None, "", -1) else int(seed), ctx.user(request))
+            result = _outcome(job, raise_cancelled=True)
+            return {"generator": name, "seed": result.seed, "job_id": job.id,
+                    "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),
+                    "provenance": _jsonable(result.provenance)}
+
+        api_generate.__name__ = f"generate_{name}"
+        api_generate.__doc__ = (f"Run the {name} generator. params_json: a JSON object of its parameters "
+                                f"(see the studio's describe); seed: an integer, or -1 / empty for random. "
+                                f"Returns the written files, data and provenance.")
+        gr.api(api_generate, api_name=f"generate_{name}", concurrency_id=ctx.device_group(name),
+               concurrency_limit=ctx.concurrency_limit)
+        self._run_event = run_event
+        # The plain functions behind the events, for tests and for embedding in other apps.
+        self.handlers = {"run": run, "cancel": cancel, "save_rating": save_rating, "vote": vote,
+                         "generate": api_generate}
+        self.components = {"progress": progress, "live": live, "preview": preview, "view": view, "view_1": view_1, "view_2": view_2,
+                            "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
+                            "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
+                            "current": self.current, "ab_pair": ab_pair}
+
+    # -- helpers -----------------------------------------------------------------------------
+    def _submit(self, params: dict[str, Any], seed: int | None, user: str) -> Any:
+        from generators.base import StudioError
+
+        try:
+            job = self.ctx.studio.submit(self.name, params, seed=seed, user=user)
+        except StudioError as exc:  # InvalidInput, QueueFull, GeneratorUnavailable: a sentence
+            raise gr.Error(str(exc)) from None
+        self.ctx.remember(job)
+        return job
+
+    def _check_api_files(self, params: dict[str, Any]) -> None:
+        """API callers name files by path: allow only uploads to this server and studio outputs.
+
+        (Browser uploads are checked by Gradio itself; a raw path in JSON is not, and must never
+        let a caller make a generator read an arbitrary file on the server.)
+        """
+        import os
+
+        from studio.ui.form import FILE_WIDGETS
+
+        roots = [Path(self.ctx.studio.settings.home).resolve() / "outputs"]
+        uploads = self.ctx.upload_dir or os.environ.get("GRADIO_TEMP_DIR")
+        if uploads:
+            roots.append(Path(uploads).resolve())
+        props = (self.ctx.describe(self.name) or {}).get("params", {}).get("properties", {})
+        for key, value in params.items():
+            if props.get(key, {}).get("x-widget") not in FILE_WIDGETS or value in (None, ""):
+                continue
+            real = Path(str(value)).resolve()
+            if not any(real.is_relative_to(root) for root in roots):
+                raise gr.Error(f"{key} must be a file uploaded to this studio (POST /gradio_api/upload) "
+                               "or one of its outputs, not a path elsewhere on the server")
+
+    def file_targets(self) -> list[tuple[str, str, gr.components.Component]]:
+        """(generator, field, component) of every upload this panel takes."""
+        if self.form is None:
+            return []
+        return [(self.name, f.name, f.component) for f in self.form.file_fields()]
+
+
+def _follow(job: Any) -> Iterator[tuple[str, Any]]:
+    """Progress / token updates of a job until it ends, throttled, with its queue position."""
+    seen = 0
+    last = 0.0
+    fraction, message = 0.0, ""
+    while True:
+        index = 0
+        for event in job.events(timeout=0.5):
+            index += 1
+            if index <= seen:
+                continue  # events() replays from the start when re-entered
+            seen = index
+            if event.kind == "token" and isinstance(event.data, str):
+                yield "token", event.data
+            elif event.kind == "preview" and _is_picture(event.data):
+                yield "preview", event.data
+            elif event.kind in ("progress", "state"):
+                fraction, message = event.fraction, event.message
+                now = time.monotonic()
+                if now - last >= UPDATE_EVERY_S or event.kind == "state":
+                    last = now
+                    yield "progress", (fraction, message, job.state, job.position, job.eta_s)
+        if job.done:
+            return
+        yield "progress", (fraction, message, job.state, job.position, job.eta_s)
+
+
+def _is_picture(data: Any) -> bool:
+    """A preview the Preview image can show: a PIL image or an HxW(xC) array."""
+    if hasattr(data, "save") and hasattr(data, "mode"):
+        return True
+    shape = getattr(data, "shape", None)
+    return shape is not None and len(shape) in (2, 3)
+
+
+def _outcome(job: Any, raise_cancelled: bool = False) -> Any:
+    """The job's Result; None if it was cancelled; every other error as a gr.Error sentence."""
+    from generators.base import Cancelled, StudioError, TimedOut
+
+    try:
+        return job.result()
+    except TimedOut as exc:
+        raise gr.Error(f"Stopped: {exc}") from None
+    except Cancelled as exc:
+        if raise_cancelled:
+            raise gr.Error(f"Cancelled: {exc}") from None
+        return None
+    except StudioError as exc:
+        raise gr.Error(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - a generator bug: say so, keep the studio up
+        raise gr.Error(f"The {job.generator} generator failed: {type(exc).__name__}: {exc}") from None
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))

@@ -1,0 +1,11 @@
+"""The Face tab: the `face` generator's panel (form, progress, outputs, feedback)."""
+from __future__ import annotations
+
+from studio.ui.context import UIContext
+from studio.ui.generator_tab import build_generator_tab
+
+GENERATORS = ["face"]
+
+
+def build(ctx: UIContext, tab_id: str = "face") -> None:
+    build_generator_tab(ctx, tab_id, GENERATORS)

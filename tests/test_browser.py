@@ -1,0 +1,93 @@
+"""A real browser (Debian chromium via Playwright): run a generator, rate it, see it counted.
+
+Needs `/usr/bin/chromium` (apt-get install -y chromium); Playwright's own browsers are never
+downloaded. The final screenshot is saved under $STUDIO_TEST_ARTIFACTS (default
+`test-artifacts/`) for CI to keep.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from studio.api import Studio
+from studio.config import Settings
+from tests.test_ui import free_port
+from tests.ui_fixtures import REGISTRY
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
+ARTIFACTS = Path(os.environ.get("STUDIO_TEST_ARTIFACTS", Path(__file__).resolve().parents[1] / "test-artifacts"))
+
+pytestmark = [pytest.mark.browser,
+              # In CI (`make test` installs it) a missing browser is a failure, not a skip.
+              pytest.mark.skipif(not shutil.which(CHROMIUM) and not os.environ.get("CI"), reason="Debian chromium is not installed "
+                                 "(apt-get install -y chromium)")]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory):
+    from studio.ui.app import launch
+
+    studio = Studio(Settings(home=tmp_path_factory.mktemp("browser-home")), registry=REGISTRY)
+    demo = launch(studio, port=free_port(), block=False, quiet=True)
+    yield demo
+    demo.close()
+    studio.close()
+
+
+@pytest.fixture(scope="module")
+def page(served):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(60_000)
+        page.goto(served.local_url)
+        yield page
+        browser.close()
+
+
+def test_generate_rate_and_see_it_counted(page) -> None:
+    page.get_by_role("tab", name="More").click()
+    page.locator("#echo-prompt textarea").fill("browser says hi")
+    page.locator("#echo-run").click()
+    page.wait_for_function("() => { const t = document.querySelector('#echo-text textarea');"
+                           " return t && t.value.includes('browser says hi'); }")
+    assert page.locator("#echo-progress [data-state='done']").count() == 1
+    page.locator("#echo-stars").get_by_label("4").check()
+    page.locator("#echo-thumb").get_by_label("👍 up").check()
+    page.locator("#echo-tags textarea, #echo-tags input").first.fill("warm, short")
+    page.locator("#echo-save-rating").click()
+    page.wait_for_selector("#echo-rating-status:has-text('Rating saved')")
+    page.get_by_role("tab", name="Feedback").click()
+    page.wait_for_selector("#feedback-counts:has-text('1 rating')")
+    summary = page.locator("#feedback-summary").inner_text()
+    assert "echo" in summary and "4.00" in summary
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    shot = ARTIFACTS / "browser-feedback.png"
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000
+
+
+def test_blind_ab_vote_is_counted(page) -> None:
+    page.get_by_role("tab", name="More").click()
+    page.locator("#echo-ab input").check()
+    page.locator("#echo-run").click()
+    page.wait_for_selector("#echo-vote-1:visible")
+    page.wait_for_function("() => { const t = document.querySelector('#echo-ab2-text textarea');"
+                           " return t && t.value.includes('#'); }")
+    page.locator("#echo-vote-1").click()
+    page.wait_for_selector("#echo-ab-status:has-text('Vote saved')")
+    page.get_by_role("tab", name="Feedback").click()
+    page.wait_for_selector("#feedback-counts:has-text('1 A/B vote')")
+
+
+def test_unlanded_generators_say_so(page) -> None:
+    page.get_by_role("tab", name="Music").click()
+    notice = page.wait_for_selector(".studio-unavailable:visible")
+    assert "music" in notice.inner_text() and "has not landed in this studio yet" in notice.inner_text()

@@ -1,0 +1,210 @@
+"""The UI's event functions against a real Studio: streaming progress, cancel, rating, A/B, gallery."""
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from studio.api import Studio
+from studio.config import Settings
+from tests.ui_fixtures import REGISTRY
+
+
+def request(session: str, username: str | None = None) -> Any:
+    return SimpleNamespace(session_hash=session, username=username)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    from studio.ui.app import create_app
+
+    studio = Studio(Settings(home=tmp_path_factory.mktemp("handlers-home")), registry=REGISTRY)
+    demo = create_app(studio)
+    yield demo.studio_context, studio
+    studio.close()
+
+
+def run_all(panel, values: list[Any], seed: Any, ab: bool, who: str = "A") -> list[dict]:
+    return list(panel.handlers["run"](request(who), *values, seed, ab))
+
+
+ECHO = ["streamed words", 3, "calm", False, 0.0, ""]  # prompt, repeat, mood, shout, delay, model
+
+
+def test_run_streams_progress_and_tokens_then_shows_the_output(app) -> None:
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    updates = run_all(panel, ECHO, 11, False)
+    progress = [u[c["progress"]] for u in updates if c["progress"] in u]
+    assert 'data-state="queued"' in progress[0] and 'data-state="done"' in progress[-1]
+    assert any('data-state="running"' in p for p in progress)
+    live = [u[c["live"]]["value"] for u in updates if c["live"] in u and u[c["live"]].get("value")]
+    assert live and live[-1].count("streamed words") == 3  # tokens arrived one line at a time
+    final = updates[-1]
+    text_box = c["view"].text
+    assert "streamed words #" in final[text_box]["value"] and final[text_box]["visible"]
+    assert final[c["fb_group"]]["visible"] is True and final[c["last_seed"]] == 11
+    record = final[c["current"]]["record"]
+    assert record["generator"] == "echo" and len(record["sha256"]) == 64 and record["seed"] == 11
+    assert final[c["view"].provenance]["value"]["seed"] == 11
+
+
+def test_rating_is_saved_only_through_the_store(app) -> None:
+    import gradio as gr
+
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    current = run_all(panel, ECHO, 5, False)[-1][panel.components["current"]]
+    before = ctx.feedback.count()["ratings"]
+    status = panel.handlers["save_rating"](current, "5", "up", "crisp", "good", request("A"))
+    assert status.startswith("✅ Rating saved")
+    assert ctx.feedback.count()["ratings"] == before + 1
+    [row] = [r for r in ctx.feedback.iter_ratings() if r["comment"] == "good"]
+    assert row["asset_sha256"] == current["record"]["sha256"] and row["seed"] == 5
+    assert row["user_id"] == "session:A" and row["session_id"] == "A" and row["thumb"] == 1
+    with pytest.raises(gr.Error, match="give stars"):
+        panel.handlers["save_rating"](current, None, None, "", "", request("A"))
+    with pytest.raises(gr.Error, match="Generate something first"):
+        panel.handlers["save_rating"](None, "3", None, "", "", request("A"))
+
+
+def test_blind_ab_makes_two_and_records_the_vote(app) -> None:
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    final = run_all(panel, ECHO, 40, True)[-1]
+    pair = final[c["ab_pair"]]
+    assert final[c["ab_group"]]["visible"] is True and final[c["current"]] is None
+    assert sorted(r["seed"] for r in pair) == [40, 41]
+    assert final[c["view_1"].provenance]["visible"] is False  # blind until the vote
+    status, cleared = panel.handlers["vote"]("tie")(pair, request("A"))
+    assert status.startswith("✅ Vote saved") and cleared is None
+    [vote] = list(ctx.feedback.iter_comparisons())
+    assert vote["winner"] == "tie" and {vote["a_seed"], vote["b_seed"]} == {40, 41}
+
+
+def test_cancel_stops_only_your_own_job(app) -> None:
+    import gradio as gr
+
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    slow = ["slow", 5, "calm", False, 2.0, ""]
+    updates: list[dict] = []
+    worker = threading.Thread(target=lambda: updates.extend(panel.handlers["run"](request("A"), *slow, 1, False)))
+    worker.start()
+    deadline = time.monotonic() + 30
+    while not any(u.get(c["job"]) for u in list(updates)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    job_id = next(u[c["job"]] for u in list(updates) if u.get(c["job"]))
+    with pytest.raises(gr.Error, match="only the user who started a job"):
+        panel.handlers["cancel"](job_id, request("B"))
+    assert ctx.job(job_id).state in ("queued", "running")
+    assert 'data-state="cancelled"' in panel.handlers["cancel"](job_id, request("A"))
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert ctx.job(job_id).state == "cancelled"
+    assert 'data-state="cancelled"' in updates[-1][c["progress"]]
+
+
+def test_bad_input_is_a_sentence_not_a_crash(app) -> None:
+    import gradio as gr
+
+    ctx, _ = app
+    with pytest.raises(gr.Error, match="write a prompt first"):
+        run_all(ctx.panels["echo"], ["   ", 1, "calm", False, 0.0, ""], "", False)
+    with pytest.raises(gr.Error, match="whole number"):
+        run_all(ctx.panels["echo"], ECHO, "twelve", False)
+    updates: list[dict] = []
+    with pytest.raises(gr.Error, match="repeat must be between"):
+        for u in ctx.panels["echo"].handlers["run"](request("A"), "x", 9, "calm", False, 0.0, "", "", False):
+            updates.append(u)
+    assert 'data-state="failed"' in updates[-1][ctx.panels["echo"].components["progress"]]
+
+
+def test_gallery_filters_restores_and_reruns(app, tmp_path: Path) -> None:
+    ctx, studio = app
+    panel = ctx.panels["pixels"]
+    updates = run_all(panel, ["a red square", 8, None], 77, False)
+    previews = [u[panel.components["preview"]] for u in updates if panel.components["preview"] in u]
+    assert any(p.get("visible") and hasattr(p.get("value"), "mode") for p in previews)  # the live preview
+    assert previews[-1]["visible"] is False  # hidden once the result shows
+    final = updates[-1]
+    png = Path(final[panel.components["current"]]["paths"][0])
+    h = ctx.handlers
+    summary, images, rows, pick, kept = h["search"]("pixels", "red square", "77", "any")
+    assert summary == "1 output(s)" and rows[0][1] == "pixels" and rows[0][3] == 77
+    assert images[0][0] == str(png) and pick["choices"][0][1] == str(png)
+    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "0 output(s)"
+    ctx.feedback.rate({**studio.restore(png)["record"], "path": str(png)}, stars=5)
+    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "1 output(s)"
+    # drop a copy of the file (no sidecar: the settings come from the PNG itself)
+    copy = tmp_path / "dropped.png"
+    copy.write_bytes(png.read_bytes())
+    state, shown, note = h["dropped"](str(copy))
+    assert state["generator"] == "pixels" and state["seed"] == 77 and state["params"]["prompt"] == "a red square"
+    out = h["run_again"](state, request("A"))
+    again = [u for u in out if isinstance(u, dict) and u.get("value") and isinstance(u["value"], list)]
+    rerun_png = Path(again[0]["value"][0])
+    assert rerun_png != png and rerun_png.read_bytes() != b""
+    from PIL import Image
+
+    assert list(Image.open(rerun_png).getdata()) == list(Image.open(png).getdata())  # same seed, same pixels
+    opened = h["open_in_tab"](state)
+    assert opened[panel.seed] == "77"
+    assert opened[panel.form.field("prompt").component]["value"] == "a red square"
+    assert opened[ctx.tabs].selected == "more"
+
+
+def test_send_to_puts_the_image_into_another_generators_upload(app) -> None:
+    import gradio as gr
+
+    ctx, _ = app
+    pixels = ctx.panels["pixels"]
+    current = run_all(pixels, ["to send", 8, None], 3, False)[-1][pixels.components["current"]]
+    sent = ctx.handlers["send"](current, "pixels:image")
+    assert sent[pixels.form.field("image").component] == current["paths"][0]
+    echo_current = run_all(ctx.panels["echo"], ECHO, 3, False)[-1][ctx.panels["echo"].components["current"]]
+    with pytest.raises(gr.Error, match="no image file"):
+        ctx.handlers["send"](echo_current, "pixels:image")
+
+
+def test_feedback_tab_counts_ranks_and_exports(app) -> None:
+    ctx, studio = app
+    text, table, frame, ranks = ctx.handlers["feedback_refresh"]("all")
+    n = ctx.feedback.count()
+    assert f"**{n['ratings']}** rating(s)" in text and f"**{n['comparisons']}** A/B vote(s)" in text
+    assert any(row[0] == "echo" for row in table)
+    assert "variant" in frame.columns
+    for kind in ("jsonl", "csv", "dpo"):
+        path = Path(ctx.handlers[f"export_{kind}"]())
+        assert path.is_file()
+        assert (Path(studio.settings.home) / "exports" / path.name).read_bytes() == path.read_bytes()
+    lines = [json.loads(s) for s in Path(ctx.handlers["export_jsonl"]()).read_text().splitlines()]
+    assert sum(1 for l in lines if l["type"] == "rating") == n["ratings"]
+
+
+def test_output_view_picks_a_widget_per_file_kind(tmp_path: Path) -> None:
+    import gradio as gr
+
+    from studio.ui.form import OutputView
+
+    files = {name: tmp_path / name for name in ("a.png", "b.wav", "c.mp4", "d.svg", "e.fountain", "f.mid")}
+    for path in files.values():
+        path.write_bytes(b"x")
+    files["e.fountain"].write_text("INT. STUDIO - NIGHT")
+    with gr.Blocks():
+        view = OutputView(prefix="t")
+    gallery, audio, video, svg, text, downloads, provenance = view.show(list(files.values()), {"seed": 1})
+    assert gallery["value"] == [str(files["a.png"])] and audio["value"] == str(files["b.wav"])
+    assert video["value"] == str(files["c.mp4"])
+    assert f'src="gradio_api/file={files["d.svg"]}"' in svg["value"] and svg["visible"]
+    assert text["value"] == "INT. STUDIO - NIGHT"
+    assert len(downloads["value"]) == 6 and str(files["f.mid"]) in downloads["value"]
+    assert provenance["value"] == {"seed": 1} and provenance["visible"]

@@ -1,0 +1,183 @@
+"""Small real generators and helper processes for the UI, launch and feedback tests.
+
+`EchoWriter` writes a text file from its prompt (with progress steps, so cancel and progress
+can be seen); `PixelPainter` paints a small random PNG from the job's seed. Both are real
+`generators.base.Generator`s that the real `Studio` runs through its session manager.
+
+Run as a script, this module is a feedback writer process for the durability tests:
+    python tests/ui_fixtures.py writer DB_URL COUNT TAG   (prints "ACK <uid>" after each commit)
+    python tests/ui_fixtures.py slow-export DB_URL OUT    (prints "STARTED", then exports slowly)
+"""
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __name__ == "__main__":  # run as a script: make the repository importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from generators.base import (Generator, InvalidInput, Output, Params, Progress, Result, Rng,  # noqa: E402
+                             param)
+
+
+@dataclass(frozen=True)
+class EchoParams(Params):
+    prompt: str = param("hello studio", "what to write back", max_length=200, widget="textarea")
+    repeat: int = param(2, "how many times to write it", min=1, max=5)
+    mood: str = param("calm", "a preset, so rankings have something to group by",
+                      choices=("calm", "loud"))
+    shout: bool = param(False, "upper-case the text")
+    delay: float = param(0.0, "seconds to wait per step (to watch progress or cancel)", min=0.0, max=5.0)
+    model: str = param("", "a load-time option, like a model id", load=True)
+
+    def validate(self) -> None:
+        super().validate()
+        if not self.prompt.strip():
+            raise InvalidInput("write a prompt first")
+
+
+class EchoWriter(Generator):
+    """Writes its prompt back, `repeat` times, with a seeded random suffix."""
+
+    name = "echo"
+    Params = EchoParams
+    title = "Echo"
+    description = "Writes your prompt back (a test generator)."
+    devices = ("cpu",)
+
+    def __init__(self, model: str = "") -> None:
+        self.model = model
+        self.loaded = False
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.loaded = True
+        self.weights_sha256 = "0" * 64
+
+    def unload(self) -> None:
+        self.loaded = False
+
+    def estimate_bytes(self) -> int:
+        return 1 << 20
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        assert isinstance(params, EchoParams)
+        lines = []
+        for i in range(params.repeat):
+            progress(i / params.repeat, f"line {i + 1} of {params.repeat}")
+            if params.delay:
+                end = time.monotonic() + params.delay
+                while time.monotonic() < end:
+                    progress.check()
+                    time.sleep(0.02)
+            text = params.prompt.upper() if params.shout else params.prompt
+            line = f"{text} #{rng.python.randrange(10_000)}"
+            progress.token(line + "\n")
+            lines.append(line)
+        progress(1.0, "done")
+        body = "\n".join(lines) + "\n"
+        return Result(outputs=[Output(".txt", body, role="text")], data={"text": body, "mood": params.mood})
+
+    @classmethod
+    def debug(cls) -> "EchoWriter":
+        return cls()
+
+
+@dataclass(frozen=True)
+class PixelParams(Params):
+    prompt: str = param("pixels", "a caption stored with the picture", max_length=100)
+    size: int = param(16, "width and height in pixels", min=4, max=64)
+    image: str = param("", "optional picture to tint (an upload)", widget="image")
+
+
+class PixelPainter(Generator):
+    """Paints a seeded random RGB picture (a test generator producing a PNG)."""
+
+    name = "pixels"
+    Params = PixelParams
+    title = "Pixels"
+    description = "Paints random pixels from the seed (a test generator)."
+    devices = ("cpu",)
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.weights_sha256 = "1" * 64
+
+    def estimate_bytes(self) -> int:
+        return 1 << 20
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        import numpy as np
+        from PIL import Image
+
+        assert isinstance(params, PixelParams)
+        progress(0.5, "painting")
+        pixels = rng.numpy.integers(0, 256, size=(params.size, params.size, 3), dtype=np.uint8)
+        progress.preview(Image.fromarray(pixels // 2), "a darker first look")
+        if params.image:
+            with Image.open(params.image) as src:
+                tint = np.asarray(src.convert("RGB").resize((params.size, params.size)))
+            pixels = ((pixels.astype(np.uint16) + tint) // 2).astype(np.uint8)
+        progress(1.0, "done")
+        return Result(outputs=[Output(".png", Image.fromarray(pixels), role="image")], data={})
+
+
+REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
+
+
+def fake_record(i: int, *, generator: str = "echo", model: str = "", mood: str = "calm",
+                path: str = "") -> dict[str, Any]:
+    """An asset record shaped like `Studio.history()`'s, for feedback tests without a Studio."""
+    import hashlib
+
+    return {"sha256": hashlib.sha256(f"{generator}-{model}-{i}".encode()).hexdigest(), "generator": generator,
+            "params": {"prompt": f"prompt {i}", "model": model, "mood": mood}, "seed": i,
+            "weights_sha256": "0" * 64, "path": path or f"/outputs/{generator}-{i}.txt"}
+
+
+# --------------------------------------------------------------------------------------------
+# Helper processes for the durability tests.
+# --------------------------------------------------------------------------------------------
+def _writer(url: str, count: int, tag: str) -> int:
+    from studio.feedback import FeedbackStore
+
+    store = FeedbackStore(url)
+    for i in range(count):
+        uid = store.rate(fake_record(i), stars=1 + i % 5, thumb=1 if i % 2 else -1, tags=[tag],
+                         comment=f"{tag} {i}", user=tag)
+        sys.stdout.write(f"ACK {uid}\n")
+        sys.stdout.flush()
+    store.close()
+    return 0
+
+
+def _slow_export(url: str, out: str) -> int:
+    from studio.feedback import FeedbackStore
+
+    store = FeedbackStore(url)
+    rows = store.iter_ratings
+
+    def slow(**kwargs: Any):  # the real rows, slowly, so the parent can kill us midway
+        for n, row in enumerate(rows(**kwargs)):
+            if n == 1:
+                sys.stdout.write("STARTED\n")
+                sys.stdout.flush()
+            time.sleep(0.05)
+            yield row
+
+    store.iter_ratings = slow  # type: ignore[method-assign]
+    store.export_jsonl(out)
+    return 0
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    if command == "writer":
+        sys.exit(_writer(rest[0], int(rest[1]), rest[2]))
+    if command == "slow-export":
+        sys.exit(_slow_export(rest[0], rest[1]))
+    sys.exit(f"unknown command {command!r}")
