@@ -63,6 +63,16 @@ class Settings:
     database_url: str = ""  # "" = SQLite at <home>/feedback.db; or postgresql+psycopg://...
     max_upload_mb: int = 50  # uploads larger than this are refused before decoding
     extra_generators: tuple[str, ...] = ()  # "name=module:Class" plug-ins added to the registry
+    # "name=model" pairs: the model a generator loads when a request names none (e.g.
+    # "image=/models/sd-turbo"), so a studio can be set up once instead of per request.
+    default_models: tuple[str, ...] = ()
+
+    def default_model(self, generator: str) -> str | None:
+        for spec in self.default_models:
+            name, sep, model = spec.partition("=")
+            if sep and name.strip() == generator:
+                return model.strip()
+        return None
 
     @classmethod
     def load(cls, file: str | os.PathLike[str] | None = None, env: Mapping[str, str] | None = None,

@@ -124,6 +124,11 @@ class SessionManager:
             return params
         if params is not None and not isinstance(params, Mapping):
             raise InvalidInput(f"parameters must be an object of name: value, got {type(params).__name__}")
+        params = dict(params or {})
+        default = self.settings.default_model(name)
+        fields = cls.Params.json_schema()["properties"]
+        if default and not params.get("model") and fields.get("model", {}).get("x-load"):
+            params["model"] = default  # the studio-wide choice (STUDIO_DEFAULT_MODELS)
         return cls.Params.from_dict(params)
 
     # -- submitting ----------------------------------------------------------------------

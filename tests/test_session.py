@@ -318,3 +318,26 @@ def test_torch_threads_follow_the_setting(make_studio, fakes):
     finally:
         torch.set_num_threads(before)
     assert seen == [2, 1]  # the setting wins; otherwise the generator's measured preference
+
+
+def test_default_model_setting_fills_unnamed_model(make_studio, weights, fakes):
+    """STUDIO_DEFAULT_MODELS picks the model when a request names none; a named one wins."""
+    from dataclasses import dataclass
+
+    from generators.base import param
+
+    @dataclass(frozen=True)
+    class ModelParams(fakes.TinyParams):
+        model: str = param("", "which model", load=True)
+
+    class WithModel(fakes.TinyImage):
+        Params = ModelParams
+
+        def __init__(self, weights="", megabytes=1, model=""):
+            super().__init__(weights=weights, megabytes=megabytes)
+
+    studio = make_studio(default_models=("withmodel=org/default",))
+    studio.session.registry["withmodel"] = WithModel
+    assert studio.session.parse_params("withmodel", {}).model == "org/default"
+    assert studio.session.parse_params("withmodel", {"model": "mine"}).model == "mine"
+    assert studio.session.parse_params("tiny", {}).load_options() == {"weights": "", "megabytes": 1}
