@@ -39,12 +39,7 @@ def _studio(args: argparse.Namespace):
     from studio.api import Studio
     from studio.config import Settings
 
-    overrides: dict[str, Any] = {}
-    if getattr(args, "home", None):
-        overrides["home"] = Path(args.home)
-    if getattr(args, "device", None):
-        overrides["device"] = args.device
-    return Studio(Settings.load(**overrides))
+    return Studio(Settings.load(home=args.home, device=args.device))  # None = not given
 
 
 def _parse_sets(pairs: Sequence[str]) -> dict[str, Any]:
@@ -175,12 +170,7 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from studio.config import Settings
     from studio.ui.launch import run_ui
 
-    overrides: dict[str, Any] = {}
-    if args.home:
-        overrides["home"] = Path(args.home)
-    if args.device:
-        overrides["device"] = args.device
-    return run_ui(args, Settings.load(**overrides))
+    return run_ui(args, Settings.load(home=args.home, device=args.device))  # None = not given
 
 
 def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:

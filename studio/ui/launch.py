@@ -153,12 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", help="auto, cpu, cuda, cuda:N or mps")
     add_ui_arguments(parser)
     args = parser.parse_args(argv)
-    overrides: dict[str, Any] = {}
-    if args.home:
-        overrides["home"] = Path(args.home)
-    if args.device:
-        overrides["device"] = args.device
-    return run_ui(args, Settings.load(**overrides))
+    return run_ui(args, Settings.load(home=args.home, device=args.device))  # None = not given
 
 
 if __name__ == "__main__":
