@@ -15,7 +15,7 @@ import pytest
 from studio.api import Studio
 from studio.config import Settings
 from tests.test_ui import free_port
-from tests.ui_fixtures import REGISTRY
+from tests.ui_fixtures import SKETCH_REGISTRY
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
@@ -32,7 +32,7 @@ pytestmark = [pytest.mark.browser,
 def served(tmp_path_factory: pytest.TempPathFactory):
     from studio.ui.app import launch
 
-    studio = Studio(Settings(home=tmp_path_factory.mktemp("browser-home")), registry=REGISTRY)
+    studio = Studio(Settings(home=tmp_path_factory.mktemp("browser-home")), registry=SKETCH_REGISTRY)
     demo = launch(studio, port=free_port(), block=False, quiet=True)
     yield demo
     demo.close()
@@ -91,3 +91,44 @@ def test_unlanded_generators_say_so(page) -> None:
     page.get_by_role("tab", name="Music").click()
     notice = page.wait_for_selector(".studio-unavailable:visible")
     assert "music" in notice.inner_text() and "has not landed in this studio yet" in notice.inner_text()
+
+
+def test_sketch_canvas_sends_drawn_strokes(page) -> None:
+    """Pen strokes drawn with the mouse land in the params box as stroke JSON and reach the generator."""
+    import json
+
+    from generators.sketch_strokes import parse_drawing
+
+    page.get_by_role("tab", name="More").click()
+    page.get_by_role("tab", name="Pen").click()
+    canvas = page.locator("#pen-strokes-canvas canvas")
+    canvas.wait_for(state="visible")
+    box = canvas.bounding_box()
+    scale = 384 / box["width"]  # canvas pixels per CSS pixel
+    lines = [((40, 40), (200, 60)), ((60, 200), (300, 320)), ((300, 40), (320, 300))]
+    for (x0, y0), (x1, y1) in lines:
+        page.mouse.move(box["x"] + x0 / scale, box["y"] + y0 / scale)
+        page.mouse.down()
+        page.mouse.move(box["x"] + x1 / scale, box["y"] + y1 / scale, steps=8)
+        page.mouse.up()
+    page.locator("#pen-strokes-canvas .studio-sketch-undo").click()  # the third line goes again
+    page.wait_for_function("() => { const t = document.querySelector('#pen-strokes textarea');"
+                           " return t && t.value && JSON.parse(t.value).strokes.length === 2; }")
+    sent = json.loads(page.locator("#pen-strokes textarea").input_value())
+    assert (sent["width"], sent["height"]) == (384, 384)
+    for stroke, ((x0, y0), (x1, y1)) in zip(sent["strokes"], lines):
+        assert len(stroke) >= 5  # pen down, the moves, pen up: a real polyline
+        assert abs(stroke[0][0] - x0) <= 2 and abs(stroke[0][1] - y0) <= 2
+        assert abs(stroke[-1][0] - x1) <= 2 and abs(stroke[-1][1] - y1) <= 2
+    drawing = parse_drawing(json.dumps(sent))  # the real sketch generator's parser takes it as is
+    assert len(drawing.strokes) == 2 and drawing.width == 384
+    page.locator("#pen-run").click()
+    page.wait_for_selector("#pen-progress [data-state='done']")
+    page.wait_for_function("() => document.querySelectorAll('#pen-gallery img').length >= 2")  # SVG + PNG
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-sketch-canvas.png"), full_page=True)
+    page.locator("#pen-strokes-canvas .studio-sketch-clear").click()
+    page.wait_for_function("() => document.querySelector('#pen-strokes textarea').value === ''")
+    # A pasted drawing (e.g. a sketch output's JSON) is redrawn on the canvas.
+    page.locator("#pen-strokes textarea").fill('[[[10, 10], [100, 100], [200, 50]]]')
+    page.wait_for_selector("#pen-strokes-canvas .studio-sketch-status:has-text('1 stroke(s), 3 point(s)')")

@@ -1,7 +1,8 @@
 """Small real generators and helper processes for the UI, launch and feedback tests.
 
 `EchoWriter` writes a text file from its prompt (with progress steps, so cancel and progress
-can be seen); `PixelPainter` paints a small random PNG from the job's seed. Both are real
+can be seen); `PixelPainter` paints a small random PNG from the job's seed; `PenPlotter` draws
+the creator's canvas strokes (an `x-widget: "sketch"` field) as SVG and PNG. Both are real
 `generators.base.Generator`s that the real `Studio` runs through its session manager.
 
 Run as a script, this module is a feedback writer process for the durability tests:
@@ -126,7 +127,86 @@ class PixelPainter(Generator):
         return Result(outputs=[Output(".png", Image.fromarray(pixels), role="image")], data={})
 
 
+@dataclass(frozen=True)
+class PenParams(Params):
+    strokes: str = param("", "your drawing: JSON list of strokes, each a list of [x, y] canvas pixels, or "
+                         "{\"strokes\":..., \"width\":, \"height\":}", widget="sketch", max_length=200_000)
+    line: float = param(3.0, "line width in canvas pixels", min=0.5, max=20.0)
+
+    def validate(self) -> None:
+        super().validate()
+        parse_strokes(self.strokes)
+
+
+def parse_strokes(text: str) -> tuple[list[list[tuple[float, float]]], float, float]:
+    """Stroke JSON -> (strokes, width, height); InvalidInput with a sentence when it is not that."""
+    import json
+    import math
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"strokes is not valid JSON: {exc.msg}") from None
+    width = height = 256.0
+    if isinstance(data, dict):
+        width, height = data.get("width", width), data.get("height", height)
+        data = data.get("strokes")
+    if not isinstance(data, list) or not data:
+        raise InvalidInput("strokes must be a non-empty list of strokes: draw something first")
+    strokes = []
+    for i, stroke in enumerate(data):
+        if not isinstance(stroke, list) or not all(
+                isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) and math.isfinite(v) for v in p)
+                for p in stroke):
+            raise InvalidInput(f"stroke {i + 1} must be a list of [x, y] number pairs")
+        strokes.append([(float(x), float(y)) for x, y in stroke])
+    return strokes, float(width), float(height)
+
+
+class PenPlotter(Generator):
+    """Draws the given strokes as an SVG and a PNG (a test generator for the sketch canvas)."""
+
+    name = "pen"
+    Params = PenParams
+    title = "Pen"
+    description = "Plots your canvas strokes (a test generator)."
+    devices = ("cpu",)
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.weights_sha256 = "2" * 64
+
+    def estimate_bytes(self) -> int:
+        return 1 << 20
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        from PIL import Image, ImageDraw
+
+        assert isinstance(params, PenParams)
+        strokes, width, height = parse_strokes(params.strokes)
+        progress(0.5, "plotting")
+        img = Image.new("RGB", (int(width), int(height)), "white")
+        pen = ImageDraw.Draw(img)
+        paths = []
+        for s in strokes:
+            pen.line(s if len(s) > 1 else s * 2, fill="black", width=max(1, round(params.line)))
+            paths.append("M" + " L".join(f"{x:g} {y:g}" for x, y in s))
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width:g}" height="{height:g}" '
+               f'viewBox="0 0 {width:g} {height:g}"><path d="{" ".join(paths)}" fill="none" stroke="black" '
+               f'stroke-width="{params.line:g}" stroke-linecap="round"/></svg>')
+        progress(1.0, "done")
+        return Result(outputs=[Output(".svg", svg, role="drawing"), Output(".png", img, role="image")],
+                      data={"strokes": len(strokes), "points": sum(len(s) for s in strokes)})
+
+    @classmethod
+    def debug(cls) -> "PenPlotter":
+        return cls()
+
+
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
+SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter}  # the browser test's studio: adds the canvas generator
 
 
 def fake_record(i: int, *, generator: str = "echo", model: str = "", mood: str = "calm",

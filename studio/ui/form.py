@@ -6,11 +6,14 @@ image / audio / video / file uploads that hand the generator a file path) and tu
 values back into a params dict. Nothing is clamped or cut here: the generator's own validation
 gives the creator a sentence when a value is wrong.
 
-`OutputView` shows a result's files by kind (gallery for images, player for audio and video,
-inline SVG, text, downloads) with the provenance record beside them.
+`OutputView` shows a result's files by kind (gallery for images and SVG drawings, player for
+audio and video, inline SVG for scores, text, downloads) with the provenance record beside them.
 
 Specialised widgets hook in through `WIDGETS`: map an `x-widget` name to a function
-`(name, schema, label, info) -> component` (e.g. a sketch canvas or an inpainting mask editor).
+`(name, schema, label, info, elem_id) -> Widget` (or a bare component). A `Widget` may carry
+`to_param` (widget value -> param value, run on submit) and `to_value` (param -> widget value,
+run on restore). Built in: "sketch" (a drawing canvas, `widgets_sketch`) and "mask" (a brush
+layer over the starting picture, `widgets_mask`).
 """
 from __future__ import annotations
 
@@ -28,9 +31,30 @@ AUDIO_SUFFIXES = (".wav", ".mp3", ".ogg", ".flac")
 VIDEO_SUFFIXES = (".mp4", ".webm", ".mov")
 TEXT_SUFFIXES = (".txt", ".md", ".fountain", ".abc", ".json", ".csv", ".ly")
 FILE_WIDGETS = ("image", "mask", "audio", "video", "midi", "file")  # uploads that reach the generator as a path
+GALLERY_SVG_ROLES = ("drawing",)  # SVG outputs of these roles sit in the gallery; others (scores) show full width
 
-WidgetFactory = Callable[[str, dict[str, Any], str, str], gr.components.Component]
-WIDGETS: dict[str, WidgetFactory] = {}  # hook: x-widget name -> specialised component factory
+
+@dataclass
+class Widget:
+    """A specialised widget: its input component and how its value maps to a param and back."""
+    component: gr.components.Component
+    kind: str = "text"  # how `Form.to_params` treats the converted value (see `Field.kind`)
+    to_param: Callable[[Any], Any] | None = None  # widget value -> param value, on submit
+    to_value: Callable[[Any], Any] | None = None  # param value -> widget value, on restore
+    link: Callable[["Form"], None] | None = None  # wires events to sibling fields once the form is built
+
+
+WidgetFactory = Callable[[str, dict[str, Any], str, str, "str | None"], "Widget | gr.components.Component"]
+WIDGETS: dict[str, WidgetFactory] = {}  # hook: x-widget name -> specialised widget factory
+
+
+def widgets() -> dict[str, WidgetFactory]:
+    """`WIDGETS` with the built-in canvas and mask editor (imported here: they import this module)."""
+    from studio.ui import widgets_mask, widgets_sketch
+
+    WIDGETS.setdefault("sketch", widgets_sketch.sketch_widget)
+    WIDGETS.setdefault("mask", widgets_mask.mask_widget)
+    return WIDGETS
 
 
 def label_of(name: str) -> str:
@@ -60,10 +84,12 @@ def _step(lo: float, hi: float) -> float:
 class Field:
     name: str
     schema: dict[str, Any]
-    kind: str  # "int" | "float" | "bool" | "enum" | "text" | "json" | "file"
+    kind: str  # "int" | "float" | "bool" | "enum" | "text" | "json" | "file" | "mask"
     component: gr.components.Component
     nullable: bool = False
     load: bool = False
+    to_param: Callable[[Any], Any] | None = None  # a specialised widget's value -> param value
+    to_value: Callable[[Any], Any] | None = None  # param value -> that widget's value
 
 
 class Form:
@@ -76,12 +102,15 @@ class Form:
         props: dict[str, dict[str, Any]] = schema.get("properties", {})
         main = [(n, s) for n, s in props.items() if not s.get("x-load")]
         load = [(n, s) for n, s in props.items() if s.get("x-load")]
+        self._links: list[Callable[[Form], None]] = []
         for name, prop in main:
             self.fields.append(self._field(name, prop))
         if load:
             with gr.Accordion("Model (load-time options)", open=False):
                 for name, prop in load:
                     self.fields.append(self._field(name, prop, load=True))
+        for link in self._links:
+            link(self)
 
     @property
     def components(self) -> list[gr.components.Component]:
@@ -102,12 +131,18 @@ class Form:
         widget = schema.get("x-widget")
         elem_id = f"{self.prefix}-{name}" if self.prefix else None
         kw: dict[str, Any] = {"label": label, "info": info or None, "elem_id": elem_id}
-        if widget in WIDGETS:
-            return Field(name, schema, "text", WIDGETS[widget](name, schema, label, info), nullable, load)
+        factories = widgets()
+        if widget in factories:
+            made = factories[widget](name, schema, label, info, elem_id)
+            if not isinstance(made, Widget):
+                made = Widget(made)
+            if made.link is not None:
+                self._links.append(made.link)
+            return Field(name, schema, made.kind, made.component, nullable, load, made.to_param, made.to_value)
         if widget in FILE_WIDGETS:
             kw.pop("info")
             kw["label"] = f"{label}: {info}" if info else label
-            if widget in ("image", "mask"):  # "mask": an upload until a mask editor hooks in via WIDGETS
+            if widget in ("image", "mask"):  # "mask": a plain upload only if WIDGETS["mask"] is removed
                 comp = gr.Image(type="filepath", sources=["upload", "clipboard"], **kw)
             elif widget == "audio":
                 comp = gr.Audio(type="filepath", sources=["upload"], **kw)
@@ -151,6 +186,8 @@ class Form:
         """Widget values -> a params dict for `Studio.submit` (type checks are the generator's)."""
         params: dict[str, Any] = {}
         for f, value in zip(self.fields, values):
+            if f.to_param is not None:
+                value = f.to_param(value)
             if f.kind == "file":
                 value = _file_path(value)
                 if value is None:
@@ -179,6 +216,9 @@ class Form:
                 out.append(gr.update())
                 continue
             value = params[f.name]
+            if f.to_value is not None:
+                out.append(gr.update(value=f.to_value(value)))
+                continue
             if f.kind == "json":
                 value = "" if value is None else json.dumps(value)
             elif f.kind == "file":
@@ -236,10 +276,11 @@ class OutputView:
     def show(self, paths: list[str | Path], provenance: dict[str, Any] | None = None,
              hide_provenance: bool = False) -> list[Any]:
         paths = [Path(p) for p in paths]
-        images = [str(p) for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
+        drawings = [str(p) for p in paths if p.suffix.lower() == ".svg" and _role(p) in GALLERY_SVG_ROLES]
+        images = drawings + [str(p) for p in paths if p.suffix.lower() in IMAGE_SUFFIXES]
         audio = next((str(p) for p in paths if p.suffix.lower() in AUDIO_SUFFIXES), None)
         video = next((str(p) for p in paths if p.suffix.lower() in VIDEO_SUFFIXES), None)
-        svgs = [p for p in paths if p.suffix.lower() == ".svg"]
+        svgs = [p for p in paths if p.suffix.lower() == ".svg" and str(p) not in drawings]
         texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
         text = "\n\n".join(_read_text(p) for p in texts)
         svg_html = "".join(f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
@@ -253,6 +294,11 @@ class OutputView:
         if self.provenance is not None:
             out.append(gr.update(visible=bool(provenance) and not hide_provenance, value=provenance))
         return out
+
+
+def _role(path: Path) -> str:
+    """An output's role, from the name `studio.assets` gives it: `<generator>-<id>-<role><suffix>`."""
+    return path.stem.rsplit("-", 1)[-1].lower()
 
 
 def _read_text(path: Path, limit: int = 200_000) -> str:

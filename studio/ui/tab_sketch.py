@@ -1,5 +1,5 @@
-"""The Sketch tab: the `sketch` generator (Sketch-RNN). A drawing canvas can hook in through
-`studio.ui.form.WIDGETS["sketch"]`; until then stroke JSON goes in a text area."""
+"""The Sketch tab: the `sketch` generator (Sketch-RNN). Stroke fields get the drawing canvas of
+`studio.ui.widgets_sketch` (through `studio.ui.form.WIDGETS["sketch"]`)."""
 from __future__ import annotations
 
 from studio.ui.context import UIContext
