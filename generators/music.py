@@ -1,0 +1,241 @@
+"""Music: folk-tune melodies from a token language model (folk-rnn, Sturm et al., 2016).
+
+A small transformer (default) or an LSTM, trained here on the music21 corpus in folk-rnn-style
+ABC tokens (training/music/), conditioned on meter, mode and a DeepJ-style mixture of styles
+(Mao et al., 2018). Three actions: compose from nothing, continue the creator's primer (ABC text,
+a MIDI upload or a previous output), or infill chosen bars Coconet-style (Huang et al., 2017).
+A grammar mask makes every bar exactly as long as the meter asks. Outputs per candidate: MIDI,
+ABC, MusicXML, a WAV preview (tinysoundfont + TimGM6mb.sf2), the score as SVG (verovio) and a
+piano-roll PNG.
+
+No heavy imports here: torch, music21 & co. are imported inside `load()` / `generate()`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress,
+                             Result, Rng, file_sha256, param)
+from generators.music_lib import vocab as V
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets" / "music"
+EMBEDDED = {"lstm": ASSETS / "lstm.safetensors", "transformer": ASSETS / "transformer.safetensors"}
+KEYS = ("C", "C#", "Db", "D", "Eb", "E", "F", "F#", "Gb", "G", "Ab", "A", "Bb", "B")
+
+
+@dataclass(frozen=True)
+class MusicParams(Params):
+    action: str = param("compose", "compose from nothing, continue a primer, or infill bars of a piece",
+                        choices=("compose", "continue", "infill"))
+    meter: str = param("6/8", "time signature of a new tune (continue/infill keep the piece's own)",
+                       choices=tuple(V.METERS))
+    key: str = param("D", "tonic of a new tune (continue/infill keep the piece's own)", choices=KEYS)
+    scale: str = param("major", "mode of a new tune; folk music often uses dorian and mixolydian",
+                       choices=V.MODES)
+    style: str = param("oneill", "a corpus style or a mixture like 'oneill:0.7, essen:0.3' (DeepJ); "
+                       "styles: " + ", ".join(V.STYLES), max_length=200)
+    bars: int = param(16, "bars to compose (bars added after the primer when continuing)", min=1, max=64)
+    tempo: int = param(120, "quarter notes per minute of the MIDI and audio", min=30, max=300)
+    instrument: int = param(73, "General MIDI program of the MIDI and audio (0 piano, 40 violin, "
+                            "73 flute, 109 bagpipe)", min=0, max=127)
+    temperature: float = param(1.0, "sampling temperature: lower is safer and more repetitive",
+                               min=0.1, max=2.0)
+    top_k: int = param(0, "sample only among the k likeliest tokens (0 = all allowed tokens)",
+                       min=0, max=V.VOCAB_SIZE)
+    end_on_tonic: bool = param(True, "make the last note the tonic, as folk tunes end (compose/continue); "
+                               "off lets the model stop anywhere")
+    candidates: int = param(1, "how many different tunes to make at once", min=1, max=4)
+    primer_abc: str = param("", "ABC text to continue or infill (one tune with M: and K: lines)",
+                            max_length=20000, widget="textarea")
+    primer_midi: str = param("", "a MIDI file to continue or infill (its top line is used)", widget="midi")
+    infill_bars: str = param("", "bars to rewrite when infilling, 1-based, e.g. '3-4, 7'", max_length=200)
+    audio: bool = param(True, "render a WAV preview with a General MIDI soundfont")
+    score: bool = param(True, "engrave the score as SVG (verovio) and export MusicXML")
+    model: str = param("transformer", "'transformer' or 'lstm' (embedded, trained in training/music), or a local "
+                       ".safetensors file / folder / Hugging Face repo id holding a model written by "
+                       "training.music.train", load=True)
+
+    def validate(self) -> None:
+        super().validate()
+        try:
+            V.parse_style(self.style)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if self.action == "compose" and (self.primer_abc.strip() or self.primer_midi.strip()):
+            raise InvalidInput("a primer was given but action is 'compose'; choose 'continue' or 'infill' "
+                               "to use it, or clear it")
+        if self.action != "infill" and self.infill_bars.strip():
+            raise InvalidInput("infill_bars is only used when action is 'infill'")
+
+
+class MusicComposer(Generator):
+    name = "music"
+    Params = MusicParams
+    title = "Music"
+    description = "Folk-tune melodies (transformer or folk-rnn LSTM) to MIDI, ABC, MusicXML, audio and score."
+    devices = ("cpu",)  # a 1-4 MB model sampled token by token: the CPU is the fast place for it
+    cpu_threads = 1  # batch-1 LSTM decoding is fastest on one thread (shared/OFFLINE.md)
+
+    def __init__(self, model: str = "transformer", *, _debug: bool = False) -> None:
+        self.model_ref = model
+        self._debug = _debug
+        self._model: Any = None
+        self.weights_path: Path | None = None
+
+    def _resolve(self, download: bool = False) -> Path:
+        ref = self.model_ref.strip() or "transformer"
+        if ref in EMBEDDED:
+            return EMBEDDED[ref]
+        p = Path(ref).expanduser()
+        if not p.exists() and download and len(ref.split("/")) == 2 and not ref.startswith((".", "/", "~")):
+            p = self._from_hub(ref)
+        if p.is_dir():
+            found = sorted(p.glob("*.safetensors"))
+            if len(found) != 1:
+                raise GeneratorUnavailable(f"{p} should hold exactly one .safetensors music model, found {len(found)}")
+            return found[0]
+        if p.suffix == ".safetensors" and p.is_file():
+            return p
+        raise GeneratorUnavailable(f"music model {ref!r} is neither 'lstm', 'transformer', a local "
+                                   ".safetensors file or folder, nor a Hugging Face repo holding one")
+
+    @staticmethod
+    def _from_hub(repo_id: str) -> Path:
+        """A Hugging Face repo with one music .safetensors (written by training.music.train)."""
+        try:
+            from huggingface_hub import snapshot_download
+
+            return Path(snapshot_download(repo_id, allow_patterns=["*.safetensors", "*.json", "*.md"]))
+        except Exception as exc:  # offline, unknown repo, no permission: say which and why
+            raise GeneratorUnavailable(f"cannot fetch music model {repo_id!r} from the Hugging Face hub: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        if self._debug:
+            import torch
+
+            from generators.music_lib.model import ModelConfig, build
+
+            torch.manual_seed(0)
+            cfg = ModelConfig(kind="lstm", vocab=V.VOCAB_SIZE, n_meters=len(V.METERS), n_modes=len(V.MODES),
+                              n_styles=len(V.STYLES), d_model=16, n_layers=1, dropout=0.0)
+            self._model = build(cfg).eval()
+            self.weights_sha256 = None
+            return
+        from generators.music_lib.compose import load_model
+
+        path = self._resolve(download=True)
+        if not path.is_file():
+            raise GeneratorUnavailable(f"music weights {path} are missing; run `studio train music`")
+        self._model, _ = load_model(path)
+        self.weights_path = path
+        self.weights_sha256 = file_sha256(path)
+
+    def unload(self) -> None:
+        self._model = None
+
+    def estimate_bytes(self) -> int:
+        try:
+            size = self._resolve().stat().st_size if not self._debug else 0
+        except (GeneratorUnavailable, OSError):
+            size = 8 << 20
+        return 2 * size + (64 << 20)  # fp16 file -> fp32 weights, plus music21/verovio working set
+
+    @classmethod
+    def debug(cls) -> "MusicComposer":
+        return cls(_debug=True)
+
+    # ------------------------------------------------------------------------------------------
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        if not isinstance(params, MusicParams):
+            raise InvalidInput(f"music takes MusicParams, got {type(params).__name__}")
+        params.validate()
+        if self._model is None:
+            raise GeneratorUnavailable("the music model is not loaded")
+        from generators.music_lib import codec, compose, inputs
+
+        timings: dict[str, float] = {}
+        t0 = time.perf_counter()
+        # 1. the creator's material, checked before any model work
+        source = None
+        masked: list[int] = []
+        if params.action in ("continue", "infill"):
+            source = inputs.load_source(params.primer_abc, params.primer_midi)
+            if params.action == "infill":
+                masked = inputs.parse_bar_list(params.infill_bars, len(source.measures))
+        meter = source.meter if source else params.meter
+        tonic = source.tonic if source else params.key
+        mode = source.mode if source else params.scale
+        weights = V.parse_style(params.style)
+        timings["read_input_s"] = time.perf_counter() - t0
+        progress(0.05, "composing")
+
+        # 2. sampling
+        t1 = time.perf_counter()
+        gen = rng.torch_cpu()
+        cond = compose.conditioning(self._model, meter, mode, V.style_vector(weights))
+        expected = params.bars * 14 + 1
+        on_step = lambda s: progress(0.05 + 0.6 * min(1.0, s / expected), "composing")  # noqa: E731
+        kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, on_step=on_step)
+        if params.action == "compose":
+            bodies = compose.compose(self._model, cond, meter, params.bars, params.candidates,
+                                     end_on_tonic=params.end_on_tonic, **kw)
+        elif params.action == "continue":
+            primer = codec.tune_to_tokens(source)
+            bodies = compose.continue_primer(self._model, cond, primer, meter, params.bars, params.candidates,
+                                             end_on_tonic=params.end_on_tonic, **kw)
+        else:
+            body = codec.tune_to_tokens(source)
+            bodies = [compose.infill(self._model, cond, body, masked, **kw) for _ in range(params.candidates)]
+        timings["sample_s"] = time.perf_counter() - t1
+
+        # 3. files
+        outputs: list[Output] = []
+        abcs: list[str] = []
+        for i, body in enumerate(bodies):
+            progress(0.7 + 0.3 * i / len(bodies), "rendering")
+            outputs += self._render(body, meter, tonic, mode, params, i, len(bodies), abcs, timings)
+        timings["total_s"] = time.perf_counter() - t0
+        data = {"abc": abcs, "meter": meter, "key": f"{tonic} {mode}", "style_weights": weights,
+                "bars": [len(V.bars_of(b)) for b in bodies], "tokens": [len(b) for b in bodies],
+                "action": params.action, "infilled_bars": [i + 1 for i in masked],
+                "model": self.model_ref if not self._debug else "debug",
+                "timings": {k: round(v, 4) for k, v in timings.items()}}
+        if source is not None:
+            data["source_bars"] = len(source.measures)
+        progress(1.0, "done")
+        return Result(outputs=outputs, data=data)
+
+    def _render(self, body: list[str], meter: str, tonic: str, mode: str, p: MusicParams, i: int,
+                n: int, abcs: list[str], timings: dict[str, float]) -> list[Output]:
+        from generators.music_lib import codec, render
+
+        label = f"candidate {i + 1}" if n > 1 else ""
+        title = f"{p.style.split(':')[0].title()} {meter} in {tonic} {mode}" + (f" ({i + 1})" if n > 1 else "")
+        t = time.perf_counter()
+        tune = codec.tokens_to_tune(body, meter, tonic, mode, title)
+        abc = codec.tune_to_abc(tune, tempo=p.tempo, index=i + 1)
+        abcs.append(abc)
+        mid = render.midi_bytes(tune, p.tempo, p.instrument, title)
+        timings["convert_s"] = timings.get("convert_s", 0.0) + time.perf_counter() - t
+        outs = [Output(".mid", mid, role="midi", label=label), Output(".abc", abc, role="abc", label=label)]
+        if p.score:
+            t = time.perf_counter()
+            xml = render.musicxml_text(abc)
+            timings["musicxml_s"] = timings.get("musicxml_s", 0.0) + time.perf_counter() - t
+            t = time.perf_counter()
+            svg = render.score_svg(xml)
+            timings["svg_s"] = timings.get("svg_s", 0.0) + time.perf_counter() - t
+            outs += [Output(".musicxml", xml, role="musicxml", label=label),
+                     Output(".svg", svg, role="score", label=label)]
+        if p.audio:
+            t = time.perf_counter()
+            outs.append(Output(".wav", render.wav_bytes(tune, p.tempo, p.instrument), role="preview", label=label))
+            timings["audio_s"] = timings.get("audio_s", 0.0) + time.perf_counter() - t
+        t = time.perf_counter()
+        outs.append(Output(".png", render.piano_roll(tune, p.tempo), role="image", label=label))
+        timings["png_s"] = timings.get("png_s", 0.0) + time.perf_counter() - t
+        return outs
