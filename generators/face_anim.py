@@ -13,7 +13,6 @@ This module imports no numpy/torch at import time; the work lives in `generators
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import tempfile
 import time
@@ -30,6 +29,7 @@ from generators.base import (
     Progress,
     Result,
     Rng,
+    file_sha256,
     param,
     tree_sha256,
 )
@@ -351,38 +351,18 @@ def _summary(params: FaceParams, frames: int) -> str:
 
 
 def _load_image(path: str) -> tuple["np.ndarray", str]:
-    """RGB uint8 array and the file's sha256; clear errors for non-images and huge images."""
+    """RGB uint8 array and the file's sha256; the shared safe loader refuses non-images and
+    decompression bombs before decoding."""
     import numpy as np
-    from PIL import Image, ImageOps, UnidentifiedImageError
 
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InvalidInput(f"the image file {path!r} does not exist")
-    size = p.stat().st_size
-    if size > MAX_IMAGE_BYTES:
-        raise InvalidInput(f"the image file is {size / 2**20:.0f} MB; the limit is {MAX_IMAGE_BYTES // 2**20} MB")
-    raw = p.read_bytes()
-    sha = hashlib.sha256(raw).hexdigest()
-    import io
-    import warnings
+    from generators.image_io import load_image
 
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            im = Image.open(io.BytesIO(raw))
-            w, h = im.size
-            if w * h > MAX_IMAGE_PIXELS:
-                raise InvalidInput(f"the image is {w}x{h} pixels; the limit is {MAX_IMAGE_PIXELS // 10**6} "
-                                   "megapixels, so scale it down first")
-            if min(w, h) < 32:
-                raise InvalidInput(f"the image is only {w}x{h} pixels; use a portrait at least 32 pixels on each side")
-            im = ImageOps.exif_transpose(im).convert("RGB")
-    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise InvalidInput("the file is not an image that can be read (use PNG, JPEG or WebP), "
-                           "or it is too large") from None
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise InvalidInput(f"the image could not be decoded: {exc}") from None
-    return np.asarray(im, dtype=np.uint8).copy(), sha
+    im = load_image(path, max_pixels=MAX_IMAGE_PIXELS, max_side=16384, max_file_bytes=MAX_IMAGE_BYTES,
+                    what="the portrait")
+    w, h = im.size
+    if min(w, h) < 32:
+        raise InvalidInput(f"the image is only {w}x{h} pixels; use a portrait at least 32 pixels on each side")
+    return np.asarray(im, dtype=np.uint8).copy(), file_sha256(path)
 
 
 def _crop_box(shape: tuple[int, ...], box: "np.ndarray", framing: str) -> tuple[int, int, int, int]:

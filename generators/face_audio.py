@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from generators.base import InvalidInput
+from generators.inputs import check_file
 
 SAMPLE_RATE = 22050  # enough for speech envelopes and for the muxed AAC track
 MAX_AUDIO_BYTES = 200 * 1024 * 1024
@@ -37,18 +38,6 @@ def probe(path: str) -> tuple[float | None, bool, bool]:
     has_audio = any("Audio:" in ln for ln in streams)
     has_video = any("Video:" in ln and "attached pic" not in ln for ln in streams)
     return dur, has_audio, has_video
-
-
-def check_file(path: str, what: str, max_bytes: int) -> Path:
-    p = Path(path).expanduser()
-    if not p.is_file():
-        raise InvalidInput(f"the {what} file {path!r} does not exist")
-    size = p.stat().st_size
-    if size == 0:
-        raise InvalidInput(f"the {what} file is empty")
-    if size > max_bytes:
-        raise InvalidInput(f"the {what} file is {size / 2**20:.0f} MB; the limit is {max_bytes / 2**20:.0f} MB")
-    return p
 
 
 def load_audio(path: str, max_seconds: float) -> np.ndarray:

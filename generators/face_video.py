@@ -12,7 +12,8 @@ from typing import Iterator
 import numpy as np
 
 from generators.base import InvalidInput
-from generators.face_audio import check_file, ffmpeg_exe, probe
+from generators.face_audio import ffmpeg_exe, probe
+from generators.inputs import check_file
 
 MAX_VIDEO_BYTES = 500 * 1024 * 1024
 MAX_VIDEO_PIXELS = 4096 * 4096

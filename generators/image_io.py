@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 from generators.base import InvalidInput
+from generators.inputs import check_file
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from PIL import Image
@@ -64,18 +65,7 @@ def _open_lazy(src: ImageSource, max_file_bytes: int) -> "Image.Image":
                                f"{max_file_bytes / 2**20:.0f} MB")
         fp: Any = io.BytesIO(bytes(src))
     elif isinstance(src, (str, os.PathLike)):
-        path = Path(src)
-        if not str(src).strip():
-            raise InvalidInput("no image was given")
-        if not path.is_file():
-            raise InvalidInput(f"the image file {_describe(src)} does not exist")
-        size = path.stat().st_size
-        if size == 0:
-            raise InvalidInput(f"the image file {_describe(src)} is empty")
-        if size > max_file_bytes:
-            raise InvalidInput(f"the image file {_describe(src)} is {size / 2**20:.1f} MB; the limit is "
-                               f"{max_file_bytes / 2**20:.0f} MB")
-        fp = path
+        fp = check_file(src, "image", max_file_bytes)
     else:
         raise InvalidInput(f"an image must be a file path, bytes or a PIL image, got {type(src).__name__}")
     try:
