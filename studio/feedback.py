@@ -331,17 +331,16 @@ class FeedbackStore:
 
     # -- reading ---------------------------------------------------------------------------
     def iter_ratings(self, *, generator: str | None = None) -> Iterator[dict[str, Any]]:
-        query = sa.select(ratings).order_by(ratings.c.id)
-        if generator:
-            query = query.where(ratings.c.generator == generator)
-        with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings():
-                yield _decode(dict(row))
+        return self._rows(ratings, generator)
 
     def iter_comparisons(self, *, generator: str | None = None) -> Iterator[dict[str, Any]]:
-        query = sa.select(comparisons).order_by(comparisons.c.id)
+        return self._rows(comparisons, generator)
+
+    def _rows(self, table: sa.Table, generator: str | None) -> Iterator[dict[str, Any]]:
+        """Rows of `table` in insertion order, optionally for one generator, decoded."""
+        query = sa.select(table).order_by(table.c.id)
         if generator:
-            query = query.where(comparisons.c.generator == generator)
+            query = query.where(table.c.generator == generator)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield _decode(dict(row))
