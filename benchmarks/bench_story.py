@@ -15,7 +15,10 @@ generator's cpu_threads), and compared as ratios, so a busy machine slows both s
 Speeds are given per wall second and per CPU second of this process: on a shared machine other
 processes stretch wall time, while CPU time (one thread) is what the work costs on a free core.
 4. the first run's one-off GGUF conversion (target <= 60 s) into a fresh cache, and later loads
-   from the cache (target <= 2 s).
+   from the cache (target <= 2 s), for fp32 and for the default (int8 on CPU);
+5. screenplay form of `--scenes` scenes written freely vs guided (story_lib/guided.py), same
+   seeds: the share where only the bible's cast speaks, that needed no repair, dialogue blocks
+   per scene, drafts thrown away, and seconds per scene.
 """
 from __future__ import annotations
 
@@ -74,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=3, help="timed repeats (median reported)")
     ap.add_argument("--ppl-tokens", type=int, default=1024, help="held-out tokens for perplexity")
     ap.add_argument("--skip-convert", action="store_true", help="do not time a fresh GGUF conversion")
+    ap.add_argument("--scenes", type=int, default=8, help="scenes per variant for the screenplay-form check")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
 
@@ -84,7 +88,8 @@ def main(argv: list[str] | None = None) -> int:
     import transformers  # noqa: F401  (timed: import is not part of a load)
 
     from generators.base import Progress, Rng
-    from generators.story import StoryParams, StoryWriter, _int8
+    from generators.story import StoryParams, StoryWriter
+    from generators.story_lib.int8 import quantize as int8_quantize
     from generators.story_lib import loading, sampling
 
     result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
@@ -106,6 +111,12 @@ def main(argv: list[str] | None = None) -> int:
     result["later_load_s"] = round(secs, 2)
     result["later_load_cpu_s"] = round(cpu, 2)
     result["later_load_target_s"] = 2
+    default = StoryWriter()  # what the studio loads on CPU: fp32 from the cache, then int8
+    _, secs, cpu = cpu_timed(lambda: default.load(torch.device("cpu")))
+    result["later_load_default_s"] = round(secs, 2)
+    result["later_load_default_cpu_s"] = round(cpu, 2)
+    result["later_load_default_precision"] = default.precision
+    default.unload()
     model, tok = writer.model, writer.tokenizer
 
     # 1. generator vs raw model.generate, same prompt ids and number of tokens
@@ -147,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                                                            generator=torch.Generator().manual_seed(seed)))
         return len(got.token_ids) / wall, len(got.token_ids) / cpu
 
-    int8 = _int8(model)
+    int8 = int8_quantize(model)
     variants = {"fp32_dynamic_cache": (model, "dynamic"), "fp32_static_cache": (model, "static"),
                 "int8_dynamic_cache": (int8, "dynamic")}
     speeds: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
@@ -179,6 +190,40 @@ def main(argv: list[str] | None = None) -> int:
         ttft[f"{name}_wall"] = round(med(r[0].first_token_seconds for r in runs), 3)
         ttft[f"{name}_cpu"] = round(med(r[2] for r in runs), 3)
     result["time_to_first_token_s"] = {"prompt_tokens": len(prompt256), **ttft, "target_s": 0.5}
+    # 5. screenplay form: free vs guided scenes from the same bible and seeds
+    from generators.base import GeneratorUnavailable
+    from generators.story_lib import fountain
+
+    bible = {"title": "The Keeper", "logline": "A lighthouse keeper hides a stranger from a storm and the law.",
+             "genre": "drama", "tone": "tense", "setting": "a lighthouse on a rocky island",
+             "characters": [{"name": "Mara", "traits": ["stubborn", "kind"], "goal": "keep the light burning"},
+                            {"name": "Tom", "traits": ["nervous"], "goal": "escape the island"}]}
+    form: dict[str, Any] = {}
+    for guided in (False, True):
+        rows = []
+        for seed in range(args.scenes):
+            params = StoryParams(bible=bible, mode="scene", format="fountain", max_new_tokens=160,
+                                 guided=guided, **SETTINGS)
+            try:
+                r, wall, _cpu = cpu_timed(lambda: writer.generate(params, rng=Rng(seed), progress=Progress.none()))
+            except GeneratorUnavailable:
+                rows.append({"usable": False})
+                continue
+            elements = fountain.parse(r.data["passage"])
+            dialogue = sum(type(e).__name__ == "Dialog" for e in elements)
+            rows.append({"usable": True, "cast_only": not r.data["unknown_characters"],
+                         "as_written": not r.data["repairs"], "attempts": r.data["attempts"],
+                         "dialogue": dialogue, "seconds": wall})
+        ok = [r for r in rows if r["usable"]]
+        form["guided" if guided else "free"] = {
+            "scenes": len(rows), "usable": len(ok),
+            "cast_only_share": round(sum(r["cast_only"] for r in ok) / len(rows), 3),
+            "no_repair_share": round(sum(r["as_written"] for r in ok) / len(rows), 3),
+            "with_dialogue_share": round(sum(r["dialogue"] > 0 for r in ok) / len(rows), 3),
+            "dialogue_blocks_mean": round(statistics.mean(r["dialogue"] for r in ok), 2) if ok else 0,
+            "attempts_mean": round(statistics.mean(r["attempts"] for r in ok), 2) if ok else None,
+            "seconds_median": round(med(r["seconds"] for r in ok), 2) if ok else None}
+    result["screenplay_form"] = {"model": "fp32", "max_new_tokens": 160, **form}
     fastest = max(result["cpu_paths"], key=lambda k: result["cpu_paths"][k]["tokens_per_cpu_s"])
     result["kept"] = {"fastest_path": fastest,
                       "int8_quality_ok": result["perplexity"]["int8_over_fp32"] <= 1.02,

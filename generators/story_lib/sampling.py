@@ -36,6 +36,10 @@ class Sampled:
     seconds: float
     first_token_seconds: float | None  # prompt in -> first token sampled (time to first token)
 
+    @property
+    def tokens(self) -> int:
+        return len(self.token_ids)
+
 
 def eos_ids(model: Any, tokenizer: Any) -> set[int]:
     ids: set[int] = set()
@@ -96,56 +100,145 @@ def prefill_threads(device: Any) -> Any:
         torch.set_num_threads(before)
 
 
+class Decoder:
+    """One model reading and writing one text on one KV cache: forced text (`feed`), sampled text
+    (`sample`), the log-probability of candidate continuations (`score`) and taking tokens back
+    (`rewind`), so a caller can lay out a structure (a screenplay's cues) and let the model write
+    inside it without re-reading the prompt for every piece.
+
+    `ids` is the whole text so far; the cache holds its first `read` tokens. A sampled token is
+    read lazily, when the next one is needed, so a generation that ends costs no extra pass.
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, prompt_ids: Sequence[int], *, max_len: int,
+                 cache: str = "dynamic", check: Callable[[], None] = lambda: None) -> None:
+        import torch
+
+        self.model, self.tokenizer, self.check = model, tokenizer, check
+        self.device = next(model.parameters()).device
+        self.eos = eos_ids(model, tokenizer)
+        self.prompt_tokens = len(prompt_ids)
+        self.ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.device)
+        self.kv = new_cache(model, cache, max_len)
+        self.read = 0
+        self.logits: Any = None  # the model's scores for the token after ids, once all are read
+        self.start = time.perf_counter()
+        with prefill_threads(self.device):
+            self._sync()
+
+    def _sync(self) -> None:
+        """Read the tokens of `ids` the cache has not seen yet."""
+        import torch
+
+        if self.read >= self.ids.shape[1]:
+            return
+        with torch.inference_mode():
+            out = self.model(input_ids=self.ids[:, self.read:], cache=self.kv, use_cache=True, logits_to_keep=1)
+        self.read = self.ids.shape[1]
+        self.logits = out.logits[:, -1, :].float()
+
+    def _append(self, token_ids: Sequence[int]) -> None:
+        import torch
+
+        new = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+        self.ids = torch.cat([self.ids, new], dim=1)
+
+    def feed(self, token_ids: Sequence[int]) -> None:
+        """Append tokens the model did not choose (they are read, not sampled)."""
+        if token_ids:
+            self._append(token_ids)
+            self._sync()
+
+    def rewind(self, n_tokens: int) -> None:
+        """Take back the last n tokens of the text."""
+        if n_tokens <= 0:
+            return
+        self.ids = self.ids[:, :-n_tokens]
+        keep = self.ids.shape[1] - 1  # the last kept token is read again for fresh logits
+        if self.read > keep:
+            self.kv.crop(-(self.read - keep))
+            self.read = keep
+        self._sync()
+
+    def score(self, candidates: Sequence[Sequence[int]]) -> list[float]:
+        """Total log-probability of each candidate continuation; the text itself is unchanged."""
+        import torch
+
+        self._sync()
+        first = torch.log_softmax(self.logits[0], dim=-1)
+        scores = []
+        for cand in candidates:
+            total = float(first[cand[0]])
+            if len(cand) > 1:
+                new = torch.tensor([list(cand[:-1])], dtype=torch.long, device=self.device)
+                with torch.inference_mode():
+                    out = self.model(input_ids=new, cache=self.kv, use_cache=True)
+                logp = torch.log_softmax(out.logits[0].float(), dim=-1)
+                total += float(logp[torch.arange(len(cand) - 1), torch.tensor(cand[1:])].sum())
+                self.kv.crop(-(len(cand) - 1))
+            scores.append(total)
+        return scores
+
+    def sample(self, settings: Settings, *, generator: Any, on_text: Callable[[str], None] = lambda _t: None,
+               ban_first: Sequence[int] = ()) -> Sampled:
+        """Sample up to `settings.max_new_tokens` tokens, streaming text, stopping at EOS or a stop
+        string (the tokens up to the stop stay in the text; `text` is cut before it); `ban_first`
+        are token ids the first token may not be (e.g. list markers)."""
+        import torch
+
+        start = time.perf_counter()
+        procs = processors(settings)
+        stops = tuple(s for s in settings.stop if s)
+        hold = max((len(s) for s in stops), default=1) - 1
+        new: list[int] = []
+        text, emitted, finish, first = "", 0, "length", None
+        with torch.inference_mode():
+            for step in range(settings.max_new_tokens):
+                self._sync()
+                logits = self.logits
+                if step == 0 and ban_first:
+                    logits = logits.clone()
+                    logits[:, list(ban_first)] = float("-inf")
+                scores = procs(self.ids, logits)
+                if settings.temperature > 0:
+                    token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
+                else:
+                    token = torch.argmax(scores, dim=-1, keepdim=True)
+                tok = int(token)
+                if first is None:
+                    first = time.perf_counter() - (self.start or start)
+                    self.start = 0.0  # time to first token counts the prompt pass once
+                if tok in self.eos:
+                    finish = "eos"
+                    break
+                new.append(tok)
+                self._append([tok])
+                text = self.tokenizer.decode(new, skip_special_tokens=True)
+                cut = _find_stop(text, stops, max(0, emitted - hold - 1))
+                if cut is not None:
+                    text, finish = text[:cut], "stop"
+                    break
+                ready = len(text) - hold
+                if ready > emitted and not text.endswith("\ufffd"):
+                    on_text(text[emitted:ready])
+                    emitted = ready
+                self.check()
+        if len(text) > emitted:
+            on_text(text[emitted:])
+        return Sampled(text=text, token_ids=new, finish=finish, prompt_tokens=self.prompt_tokens,
+                       seconds=time.perf_counter() - start, first_token_seconds=first)
+
+
 def sample(model: Any, tokenizer: Any, prompt_ids: Sequence[int], settings: Settings, *,
            generator: Any, on_text: Callable[[str], None] = lambda _t: None,
            check: Callable[[], None] = lambda: None, cache: str = "dynamic") -> Sampled:
     """Sample up to `settings.max_new_tokens` tokens after `prompt_ids`; see the module docstring."""
-    import torch
-
     start = time.perf_counter()
-    device = next(model.parameters()).device
-    procs = processors(settings)
-    stops = tuple(s for s in settings.stop if s)
-    hold = max((len(s) for s in stops), default=1) - 1
-    eos = eos_ids(model, tokenizer)
-    ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=device)
-    kv = new_cache(model, cache, ids.shape[1] + settings.max_new_tokens + 1)
-    new: list[int] = []
-    text, emitted, finish, first = "", 0, "length", None
-    with torch.inference_mode():
-        with prefill_threads(device):
-            out = model(input_ids=ids, cache=kv, use_cache=True, logits_to_keep=1)
-        for step in range(settings.max_new_tokens):
-            scores = procs(ids, out.logits[:, -1, :].float())
-            if settings.temperature > 0:
-                probs = torch.softmax(scores, dim=-1)
-                token = torch.multinomial(probs, 1, generator=generator)
-            else:
-                token = torch.argmax(scores, dim=-1, keepdim=True)
-            tok = int(token)
-            if first is None:
-                first = time.perf_counter() - start
-            if tok in eos:
-                finish = "eos"
-                break
-            new.append(tok)
-            ids = torch.cat([ids, token.to(ids.device)], dim=1)
-            text = tokenizer.decode(new, skip_special_tokens=True)
-            cut = _find_stop(text, stops, max(0, emitted - hold - 1))
-            if cut is not None:
-                text, finish = text[:cut], "stop"
-                break
-            ready = len(text) - hold
-            if ready > emitted and not text.endswith("\ufffd"):
-                on_text(text[emitted:ready])
-                emitted = ready
-            check()
-            if step + 1 < settings.max_new_tokens:
-                out = model(input_ids=token.view(1, 1).to(device), cache=kv, use_cache=True)
-    if len(text) > emitted:
-        on_text(text[emitted:])
-    return Sampled(text=text, token_ids=new, finish=finish, prompt_tokens=len(prompt_ids),
-                   seconds=time.perf_counter() - start, first_token_seconds=first)
+    decoder = Decoder(model, tokenizer, prompt_ids, max_len=len(prompt_ids) + settings.max_new_tokens + 1,
+                      cache=cache, check=check)
+    got = decoder.sample(settings, generator=generator, on_text=on_text)
+    got.seconds = time.perf_counter() - start
+    return got
 
 
 def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:

@@ -1,0 +1,171 @@
+"""Guided Fountain: the studio lays out a scene's elements, the model writes inside them.
+
+Asked for "a screenplay scene", a 135M model writes numbered summaries, first-person prose and
+invented speakers about as often as a scene; repair can make that valid Fountain but not a
+scene. So the scene is built one Fountain element at a time (grammar-constrained decoding, at
+the level of screenplay elements rather than tokens):
+
+- the scene heading is given (the answer's prefix, from the bible's setting);
+- action paragraphs and dialogue lines are sampled one line each (a line ends the element), and
+  their first token may not open a list, a heading, markup or an empty line;
+- who speaks is the model's choice among the bible's cast: each cue line "NAME" is scored by its
+  log-probability in context and one is sampled from those scores (never the last speaker twice
+  in a row), so characters stay named and consistent;
+- after a line of dialogue an action paragraph follows with probability ACTION_SHARE, drawn from
+  the job's seeded RNG, so the same seed lays out the same scene.
+
+The model chooses every word and every speaker; the studio guarantees the form.
+"""
+from __future__ import annotations
+
+import math
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+ACTION_SHARE = 0.3  # after dialogue; screenplay pages run roughly a third action, two thirds dialogue
+ACTION_TOKENS = 64  # longest action paragraph
+LINE_TRIES = 3  # drafts of a line before it is left out
+DIALOGUE_TOKENS = 48  # longest speech
+# A first token that starts one of these is not an action line or a speech.
+BANNED_START_RE = re.compile(r"^\s*($|[0-9#*\-•>\[\]{}<|=_~`/\\:(\"'“”]|INT\b|EXT\b|Scene\b|Chapter\b)")
+# Two or more capitals and nothing else: the start of a cue, a heading or a shouted title, not of
+# an action line or a speech.
+CAPS_START_RE = re.compile(r"^\s*[A-Z]{2,}$")
+# "Mara: Hello." / "Narrator: ..." inside a line: the speaker is already laid out, so drop the label.
+LABEL_RE = re.compile(r"^\s*\**[A-Z][A-Za-z0-9.'\-]*(?: [A-Za-z0-9][A-Za-z0-9.'\-]*){0,2}\**\s*(?:\([^)]{0,30}\))?\s*:\s+(?=\S)")
+# "She looked at him." under a cue is narration, not speech: a pronoun or a cast name, then a verb
+# in the past tense or third person.
+NARRATION_WORDS = ("He", "She", "They", "It")
+SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)]?(?=\s|$)")
+
+
+@dataclass
+class Written:
+    """A guided scene: the text (after the prefix) and how it was made."""
+
+    text: str
+    tokens: int = 0  # new tokens, sampled or laid out, thrown-away drafts included
+    finish: str = "length"
+    elements: list[str] = field(default_factory=list)  # "action" | "dialogue:<CUE>"
+    seconds: float = 0.0
+    first_token_seconds: float | None = None
+
+
+def banned_first_tokens(tokenizer: Any, eos: set[int]) -> list[int]:
+    """Token ids that may not open an action line or a speech (decoding the whole vocabulary once)."""
+    vocab = len(tokenizer)
+    pieces = tokenizer.batch_decode([[i] for i in range(vocab)], skip_special_tokens=False)
+    banned = [i for i, piece in enumerate(pieces) if BANNED_START_RE.match(piece) or CAPS_START_RE.match(piece)]
+    special = set(getattr(tokenizer, "all_special_ids", []) or [])
+    return sorted(set(banned) | special | set(eos))
+
+
+def usable(kind: str, line: str, names: Sequence[str] = ()) -> bool:
+    """Whether a drafted line can stand as an action paragraph or a speech: it has lower-case
+    words (not a shouted title or a cue), does not end in a colon (a label); an action line has
+    at least three words; a speech does not open as narration ("She looked", "Mara turns")."""
+    if not re.search(r"[a-z]", line) or line.rstrip().endswith(":"):
+        return False
+    if kind == "action":
+        return len(line.split()) >= 3
+    subjects = "|".join(re.escape(w) for w in (*NARRATION_WORDS, *names) if w)
+    return not re.match(rf"^(?:{subjects})\s+[a-z]+(?:ed|s)\b", line)
+
+
+def _trim(text: str) -> str:
+    """A line cut by its token limit ends at its last full sentence, where it has one."""
+    text = text.strip()
+    ends = list(SENTENCE_END_RE.finditer(text))
+    if ends and ends[-1].end() < len(text):
+        return text[:ends[-1].end()]
+    return text
+
+
+def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: Any, rng: Any,
+                banned: Sequence[int], on_text: Callable[[str], None] = lambda _t: None) -> Written:
+    """Write a scene after the decoder's prompt within settings.max_new_tokens tokens.
+
+    `decoder` is a sampling.Decoder whose prompt ends where the scene's first element starts;
+    `cues` are the cast's cue names (upper case); `rng` is a random.Random for the layout.
+    """
+    from dataclasses import replace
+
+    tok = decoder.tokenizer
+    encode = lambda s: list(tok(s, add_special_tokens=False)["input_ids"])  # noqa: E731
+    start = time.perf_counter()
+    out = Written(text="")
+    budget = settings.max_new_tokens
+    cue_ids = [encode(c + "\n") for c in cues]
+    names = [c.title() for c in cues]  # "MARA" -> "Mara", as narration would write it
+    last_speaker: str | None = None
+    kind = "action"
+
+    spent = [0]  # tokens sampled or laid out, drafts that were thrown away included
+
+    def lay_out(text: str) -> None:
+        decoder.feed(encode(text))
+        out.text += text
+        on_text(text)
+
+    def write_line(kind: str, limit: int) -> str:
+        """One sampled line the form accepts (up to LINE_TRIES drafts), cleaned, in the text the
+        model reads and streamed whole; "" when no draft was usable."""
+        for _ in range(LINE_TRIES):
+            got = decoder.sample(replace(settings, max_new_tokens=limit, stop=("\n",)), generator=generator,
+                                 ban_first=banned)
+            if out.first_token_seconds is None:
+                out.first_token_seconds = got.first_token_seconds
+            spent[0] += len(got.token_ids)
+            line = LABEL_RE.sub("", got.text.strip(), count=1)
+            if got.finish == "length":
+                line = _trim(line)
+            if usable(kind, line, names):
+                break
+            decoder.rewind(len(got.token_ids))
+        else:
+            return ""
+        if got.finish == "eos":
+            out.finish = "eos"
+        if got.finish == "stop" and line == got.text:  # as written: lay out the rest of "\n\n"
+            newlines = tok.decode(got.token_ids[-1:]).count("\n")
+            decoder.feed(encode("\n" * (2 - newlines)) if newlines < 2 else [])
+        else:  # the model reads the line as it is kept
+            decoder.rewind(len(got.token_ids))
+            decoder.feed(encode(line + "\n\n"))
+        on_text(line)
+        return line
+
+    while spent[0] < budget - 8:
+        remaining = budget - spent[0]
+        if kind == "action":
+            line = write_line("action", min(ACTION_TOKENS, remaining))
+            if line:
+                out.elements.append("action")
+        else:
+            options = [i for i, c in enumerate(cues) if c != last_speaker or len(cues) == 1]
+            scores = decoder.score([cue_ids[i] for i in options])
+            temperature = max(settings.temperature, 1e-3)
+            weights = [math.exp((s - max(scores)) / temperature) for s in scores]
+            pick = options[rng.choices(range(len(options)), weights=weights)[0]]
+            last_speaker = cues[pick]
+            lay_out(cues[pick] + "\n")
+            spent[0] += len(cue_ids[pick])
+            line = write_line("dialogue", min(DIALOGUE_TOKENS, remaining - len(cue_ids[pick])))
+            if not line:  # a cue needs a line under it
+                line = "..."
+                decoder.feed(encode(line + "\n\n"))
+                on_text(line)
+            out.elements.append("dialogue:" + cues[pick])
+        if line:
+            out.text += line + "\n\n"
+            on_text("\n\n")
+        if out.finish == "eos" and len(out.elements) >= 2:
+            break  # the model ended the scene
+        out.finish = "length"
+        kind = "action" if kind == "dialogue" and rng.random() < ACTION_SHARE or not cues else "dialogue"
+    out.tokens = spent[0]
+    out.text = out.text.rstrip("\n")
+    out.seconds = time.perf_counter() - start
+    return out
