@@ -519,6 +519,9 @@ class Generator(abc.ABC):
     cpu_threads: ClassVar[int | None] = None
 
     weights_sha256: str | None = None  # set by load() when weights come from files
+    # The studio's cache folder (the `cache_dir` setting), set by the session manager before
+    # load(); None (a generator used on its own) means generators.paths.cache_root().
+    cache_dir: "Path | None" = None
 
     def __init__(self, **load_options: Any) -> None:
         if load_options:

@@ -54,18 +54,13 @@ def resolve_model(model: str) -> Path:
         return path
     if looks_like_path:
         raise GeneratorUnavailable(f"the folder '{text}' does not exist. " + HOW_TO_ADD)
-    from huggingface_hub import snapshot_download
-    from huggingface_hub.errors import HFValidationError, LocalEntryNotFoundError
+    from generators import hub
 
-    try:
-        return Path(snapshot_download(text, local_files_only=True))
-    except HFValidationError:
+    if not hub.is_hub_id(text, bare_names=True):
         raise GeneratorUnavailable(f"'{text}' is neither an existing folder nor a Hugging Face id "
-                                   "(owner/name). " + HOW_TO_ADD) from None
-    except (LocalEntryNotFoundError, FileNotFoundError, OSError):
-        raise GeneratorUnavailable(
-            f"the model '{text}' is not in the local Hugging Face cache, and this studio does not "
-            "download models. " + HOW_TO_ADD) from None
+                                   "(owner/name). " + HOW_TO_ADD)
+    # Pipelines are gigabytes: the creator fetches one ahead of time (HOW_TO_ADD), never a job.
+    return hub.snapshot(text, what="diffusers pipeline", download=False, advice=HOW_TO_ADD)
 
 
 def weight_files(folder: Path) -> list[Path]:

@@ -89,14 +89,13 @@ def _resolve_weights(spec: str) -> Path:
             return found[0]
         raise GeneratorUnavailable(f"the folder {path} should hold {WEIGHTS_NAME} (found "
                                    f"{len(found)} .safetensors files)")
-    if spec.count("/") == 1 and not spec.startswith((".", "/", "~")):
-        try:
-            from huggingface_hub import hf_hub_download
+    from generators import hub
 
-            return Path(hf_hub_download(spec, WEIGHTS_NAME))
-        except Exception as exc:  # network, missing repo, missing file: all mean "not available"
-            raise GeneratorUnavailable(f"could not fetch {WEIGHTS_NAME} from Hugging Face repo {spec!r}: "
-                                       f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}") from exc
+    if hub.is_hub_id(spec):
+        folder = hub.snapshot(spec, allow_patterns=[WEIGHTS_NAME], what="GAN model")
+        if not (folder / WEIGHTS_NAME).is_file():
+            raise GeneratorUnavailable(f"the Hugging Face repo {spec!r} has no {WEIGHTS_NAME}")
+        return folder / WEIGHTS_NAME
     raise GeneratorUnavailable(f"no GAN weights at {spec!r}: give a .safetensors file, a folder, or a "
                                f"Hugging Face repo id")
 

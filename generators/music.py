@@ -90,7 +90,9 @@ class MusicComposer(Generator):
         if ref in EMBEDDED:
             return EMBEDDED[ref]
         p = Path(ref).expanduser()
-        if not p.exists() and download and len(ref.split("/")) == 2 and not ref.startswith((".", "/", "~")):
+        from generators.hub import is_hub_id
+
+        if not p.exists() and download and is_hub_id(ref):
             p = self._from_hub(ref)
         if p.is_dir():
             found = sorted(p.glob("*.safetensors"))
@@ -105,13 +107,9 @@ class MusicComposer(Generator):
     @staticmethod
     def _from_hub(repo_id: str) -> Path:
         """A Hugging Face repo with one music .safetensors (written by training.music.train)."""
-        try:
-            from huggingface_hub import snapshot_download
+        from generators import hub
 
-            return Path(snapshot_download(repo_id, allow_patterns=["*.safetensors", "*.json", "*.md"]))
-        except Exception as exc:  # offline, unknown repo, no permission: say which and why
-            raise GeneratorUnavailable(f"cannot fetch music model {repo_id!r} from the Hugging Face hub: "
-                                       f"{type(exc).__name__}: {exc}") from exc
+        return hub.snapshot(repo_id, allow_patterns=["*.safetensors", "*.json", "*.md"], what="music model")
 
     def load(self, device: Any, dtype: Any = None) -> None:
         if self._debug:

@@ -14,7 +14,6 @@ This module imports no torch or numpy at import time; the network lives in
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,7 +32,6 @@ if TYPE_CHECKING:  # pragma: no cover
 ASSETS = Path(__file__).resolve().parents[1] / "assets" / "sketch"
 EMBEDDED = ("kanji", "hershey")
 MODES = ("draw", "complete", "vary", "interpolate")
-_HF_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,9 @@ class SketchRNN(Generator):
                 raise GeneratorUnavailable(f"{ref} must hold one Sketch-RNN .safetensors file "
                                            f"(or model.safetensors), found {len(found)}")
             return found[0]
-        if _HF_ID.match(ref):
+        from generators.hub import is_hub_id
+
+        if is_hub_id(ref):
             return self._from_hub(ref)
         raise GeneratorUnavailable(f"no sketch model {ref!r}: use 'kanji', 'hershey', a local "
                                    ".safetensors file or folder, or a Hugging Face id")
@@ -103,20 +103,12 @@ class SketchRNN(Generator):
     @staticmethod
     def _from_hub(repo_id: str) -> Path:
         """A Hugging Face repo holding model.safetensors (+ config.json) in this studio's format."""
-        try:
-            from huggingface_hub import hf_hub_download
-        except ImportError:
-            raise GeneratorUnavailable("huggingface_hub is not installed, so Hub models cannot be fetched") from None
-        try:
-            path = Path(hf_hub_download(repo_id, "model.safetensors"))
-            try:
-                hf_hub_download(repo_id, "config.json")
-            except Exception:  # the config may live in the file's metadata instead
-                pass
-            return path
-        except Exception as exc:
-            raise GeneratorUnavailable(f"could not fetch {repo_id} from the Hugging Face Hub "
-                                       f"(offline, or no model.safetensors there): {type(exc).__name__}") from None
+        from generators import hub
+
+        folder = hub.snapshot(repo_id, allow_patterns=["model.safetensors", "config.json"], what="sketch model")
+        if not (folder / "model.safetensors").is_file():
+            raise GeneratorUnavailable(f"the Hugging Face repo {repo_id!r} has no model.safetensors")
+        return folder / "model.safetensors"
 
     def load(self, device: "torch.device", dtype: "torch.dtype | None" = None) -> None:
         import torch

@@ -23,7 +23,9 @@ def _default_home() -> Path:
 
 
 def _default_cache() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "studio"
+    from generators.paths import default_cache_root
+
+    return default_cache_root()
 
 
 def parse_bytes(text: str | int | float) -> int:

@@ -276,7 +276,9 @@ class SessionManager:
 
         def make() -> Generator:
             try:
-                return cls(**options)
+                generator = cls(**options)
+                generator.cache_dir = self.settings.cache_dir  # for one-off conversions (the contract)
+                return generator
             except StudioError:
                 raise
             except Exception as exc:

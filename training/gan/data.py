@@ -36,11 +36,10 @@ class GlyphSet:
 
 
 def cache_dir() -> Path:
-    """STUDIO_CACHE_DIR (or STUDIO_CACHE), else $XDG_CACHE_HOME/studio, else ~/.cache/studio."""
-    for key in ("STUDIO_CACHE_DIR", "STUDIO_CACHE"):
-        if os.environ.get(key):
-            return Path(os.environ[key])
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "studio"
+    """The studio cache (generators/paths.py)."""
+    from generators.paths import cache_root
+
+    return cache_root()
 
 
 def kanjivg_dir() -> Path:

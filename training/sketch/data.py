@@ -9,7 +9,7 @@ As in the paper (Ha & Eck, 2018, sec. 3.1), each drawing is put in a 255-unit fr
 simplified with Ramer-Douglas-Peucker (epsilon 2.0), and stored as stroke-3 offsets; the model
 later divides offsets by one scale factor (their standard deviation over the training set).
 The split is fixed: a hash of each item's name puts it in train (90%), valid (5%) or test (5%).
-Results are cached as .npz under $STUDIO_CACHE_DIR (or ~/.cache/studio)/sketch/.
+Results are cached as .npz under <studio cache>/sketch/ (generators/paths.py).
 """
 from __future__ import annotations
 
@@ -44,13 +44,10 @@ class StrokeSet:
 
 
 def cache_dir() -> Path:
-    """STUDIO_CACHE_DIR (the studio's setting) or STUDIO_CACHE, else $XDG_CACHE_HOME/studio, else
-    ~/.cache/studio; plus /sketch."""
-    root = (os.environ.get("STUDIO_CACHE_DIR") or os.environ.get("STUDIO_CACHE")
-            or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "studio")
-    path = Path(root) / "sketch"
-    path.mkdir(parents=True, exist_ok=True)
-    return path
+    """<studio cache>/sketch (generators/paths.py)."""
+    from generators.paths import cache_path
+
+    return cache_path("sketch")
 
 
 def split_of(name: str) -> str:
