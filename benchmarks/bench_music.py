@@ -1,6 +1,6 @@
 """Music generator quality and speed, written to benchmarks/results/music.json.
 
-    python -m benchmarks.bench_music [--samples 100] [--bars 16] [--models transformer,lstm]
+    python -m benchmarks.bench_music [--samples 100] [--bars 16] [--models lstm,transformer]
 
 1. Held-out NLL per token (nats) on the test split of training.music.data (never trained on,
    never used for checkpoint choice) for the embedded LSTM and transformer (as shipped: fp16
@@ -137,7 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m benchmarks.bench_music")
     ap.add_argument("--samples", type=int, default=100)
     ap.add_argument("--bars", type=int, default=16)
-    ap.add_argument("--models", default="transformer,lstm")
+    ap.add_argument("--models", default="lstm,transformer", help="the first is the default model")
     args = ap.parse_args(argv)
     import torch
 

@@ -72,6 +72,24 @@ def test_tokeniser_round_trip_on_corpus_tunes():
     assert checked >= 18
 
 
+def test_bach_chorale_melody_is_the_soprano_line_in_its_estimated_key():
+    """The `bach` style: a chorale's Soprano part (bwv1.6 opens with horn and oboe parts), with
+    tonic and mode estimated from all four voices, tokenised like a folk tune."""
+    from music21 import converter, corpus
+
+    from training.music import data
+
+    key, tune, why = data.parse_one(("bach/bwv1.6.mxl/0", str(corpus.getWork("bwv1.6")), None))
+    assert tune is not None, why
+    score = converter.parse(corpus.getWork("bwv1.6"))
+    soprano = next(p for p in score.parts if p.partName == "Soprano")
+    first = next(iter(soprano.recurse().notes))
+    assert tune["measures"][0][0][0] == first.pitch.midi
+    assert (tune["meter"], tune["tonic"], tune["mode"]) == ("4/4", "F", "major")
+    assert codec.tune_to_tokens(codec.Tune.from_json(tune))
+    assert "bach" in V.STYLES and data.split_of(key) in data.SPLITS
+
+
 def test_key_signatures_and_spelling():
     assert codec.key_signature("D", "major") == {**{l: 0 for l in "CDEFGAB"}, "F": 1, "C": 1}
     assert codec.key_signature("D", "dorian") == {l: 0 for l in "CDEFGAB"}

@@ -32,11 +32,12 @@ METERS: dict[str, Fraction] = {
     "6/4": Fraction(6), "3/2": Fraction(6)}
 MODES: tuple[str, ...] = ("major", "minor", "dorian", "mixolydian")
 # Styles = the corpus collection a tune came from (music21 corpus names in parentheses).
-STYLES: tuple[str, ...] = ("oneill", "ryan", "aird", "essen")
+STYLES: tuple[str, ...] = ("oneill", "ryan", "aird", "essen", "bach")
 STYLE_HELP = {"oneill": "O'Neill's Music of Ireland (1850 tunes, oneills1850)",
               "ryan": "Ryan's Mammoth Collection (ryansMammoth)",
               "aird": "Aird's Airs (airdsAirs)",
-              "essen": "Essen folksong collection, German songs (essenFolksong)"}
+              "essen": "Essen folksong collection, German songs (essenFolksong)",
+              "bach": "J. S. Bach chorale melodies, the soprano line (bach)"}
 
 
 def dur_token(q: Fraction) -> str:

@@ -1,17 +1,19 @@
 """Data for the music models: the music21 corpus, parsed once, cached, tokenised, split.
 
 Sources (all shipped inside the `music21` package, per-work licence terms in its corpus folder):
-O'Neill's 1850 (oneills1850), Ryan's Mammoth Collection (ryansMammoth), Aird's Airs (airdsAirs),
-a fixed subset of the Essen folksong collection (essenFolksong: the 842 tunes of ESSEN_FILES; the
-whole 8.5k would take ~15 CPU-minutes more to parse on this shared 2-core machine). `LIMITS` caps
-each collection at its first N tunes (file order). The Bach chorales are parsed by
-`parse_collection("bach")` but are not a default style: their notation (fermatas, long notes, 4
-voices) needed more time than this first training run had. Each ABC file is split into tunes at its `X:` lines and each tune is parsed on its
-own with music21, so one bad tune never loses a file. Tunes whose meter or key changes, or whose
-notes/durations fall outside the vocabulary, are skipped and counted.
+every tune of O'Neill's 1850 (oneills1850), Ryan's Mammoth Collection (ryansMammoth), Aird's Airs
+(airdsAirs) and the Essen folksong collection (essenFolksong), about 12.8k ABC tunes, plus the
+soprano line of the Bach chorales (`bach`, the corpus's .mxl chorale files). `LIMITS` can cap a
+collection at its first N tunes (file order) for quick runs. Each ABC file is split into tunes
+at its `X:` lines and each tune is parsed on its own with music21, so one bad tune never loses a
+file; tunes are parsed by a pool of worker processes (`STUDIO_MUSIC_PARSE_WORKERS`, default the
+CPU count, at most 4). Tunes whose meter or key changes, or whose notes/durations fall outside
+the vocabulary, are skipped and counted.
 
 The split is fixed by a hash of (collection, file, tune index): 90% train, 5% validation, 5% test.
-The cache lives in $STUDIO_CACHE/music (default ~/.cache/studio/music), keyed by music21's version.
+The cache lives in <studio cache>/music (generators/paths.py), keyed by music21's version;
+parsed tunes are appended to a per-collection .partial file as they arrive, so an interrupted
+parse resumes where it stopped.
 """
 from __future__ import annotations
 
@@ -29,21 +31,18 @@ from generators.music_lib import vocab as V
 
 ABC_COLLECTIONS = {"oneill": "oneills1850", "ryan": "ryansMammoth", "aird": "airdsAirs",
                    "essen": "essenFolksong"}
-ESSEN_FILES = ("altdeu10.abc", "kinder0.abc")  # 526 of the 8.5k Essen tunes
-# Tunes used per collection (first N in file order): parsing is ~0.1 CPU-s per tune and this
-# machine is shared, so the default data set is a documented subset of the 12.9k tunes.
-LIMITS = {"oneill": 1000, "ryan": 1059, "aird": 400, "essen": 526}
-BACH_LIMIT = 150  # the first 150 chorale files by name (each .mxl takes ~1 s to parse here)
+# Tunes used per collection (first N in file order); absent = all. Parsing costs ~0.1 CPU-s per
+# ABC tune and ~0.2 s per chorale, so the whole corpus is ~25 CPU-minutes, once.
+LIMITS: dict[str, int] = {}
 SPLITS = ("train", "valid", "test")
 
 
 def cache_dir() -> Path:
-    root = Path(os.environ.get("STUDIO_CACHE") or Path.home() / ".cache" / "studio")
     import music21
 
-    d = root / "music" / f"music21-{music21.__version__}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+    from generators.paths import cache_path
+
+    return cache_path("music", f"music21-{music21.__version__}")
 
 
 def corpus_root() -> Path:
@@ -68,72 +67,112 @@ def iter_abc_tunes(path: Path) -> Iterator[tuple[int, str]]:
         yield i, "\n".join([lines[0], head_fields, *lines[1:]]) if head_fields else chunk
 
 
-def parse_collection(style: str, limit: int | None = None, log=print) -> list[dict]:
-    """Parse one collection into Tune dicts, cached as JSONL (resumable: tunes are appended to a
-    .partial file as they are parsed)."""
-    from music21 import converter, corpus
+def _sources(style: str) -> list[tuple[str, str, str | None]]:
+    """(cache key, path, ABC text of one tune or None for a whole file) for a collection."""
+    from music21 import corpus
 
-    out_path = cache_dir() / f"tunes_{style}.jsonl"
+    if style == "bach":
+        paths = sorted(p for p in corpus.getComposer("bach") if p.suffix == ".mxl")
+        return [(f"bach/{p.name}/0", str(p), None) for p in paths]
+    folder = corpus_root() / ABC_COLLECTIONS[style]
+    return [(f"{style}/{f.name}/{i}", str(f), text)
+            for f in sorted(folder.glob("*.abc")) for i, text in iter_abc_tunes(f)]
+
+
+def _soprano(score):
+    """A chorale's melody: the part named Soprano (some files open with instrument parts)."""
+    from music21 import stream
+
+    for part in score.parts:
+        if "soprano" in (part.partName or "").lower():
+            out = stream.Score()
+            out.insert(0, part)
+            return out
+    return score
+
+
+def parse_one(source: tuple[str, str, str | None]) -> tuple[str, dict | None, str]:
+    """Parse one tune in a worker process: (key, Tune JSON or None, reason it was skipped)."""
+    from music21 import converter
+
+    key, path, text = source
+    try:
+        if text is None:  # a chorale: melody only, key from the harmony (files give no mode)
+            tune = codec.score_to_tune(_soprano(converter.parse(path)), estimate_key=True)
+        else:
+            tune = codec.score_to_tune(converter.parse(text, format="abc"))
+        codec.tune_to_tokens(tune)  # raises if outside the vocabulary
+        if tune.meter not in V.METERS:
+            raise ValueError(f"meter {tune.meter}")
+    except Exception as exc:  # noqa: BLE001 - count and skip any tune music21 cannot read
+        return key, None, type(exc).__name__ + ": " + str(exc).split(" quarter")[0][:40]
+    return key, tune.to_json(), ""
+
+
+def parse_workers() -> int:
+    return max(1, int(os.environ.get("STUDIO_MUSIC_PARSE_WORKERS") or min(4, os.cpu_count() or 1)))
+
+
+def parse_collection(style: str, limit: int | None = None, log=print) -> list[dict]:
+    """Parse one collection into Tune dicts, cached as JSONL (resumable through a .partial file
+    that holds every tune parsed so far, kept or skipped, by key)."""
+    limit = limit if limit is not None else LIMITS.get(style)
+    out_path = cache_dir() / f"tunes_{style}-{limit or 'all'}.jsonl"
     if out_path.exists():
         return [json.loads(l) for l in out_path.read_text().splitlines() if l.strip()]
-    partial = out_path.with_suffix(".partial")
+    partial = cache_dir() / f"tunes_{style}.partial"
     done: dict[str, dict | None] = {}
+    reasons: dict[str, str] = {}
     if partial.exists():
         for line in partial.read_text().splitlines():
             try:
                 d = json.loads(line)
             except json.JSONDecodeError:
-                continue
+                continue  # a line cut by an interrupted run
             done[d["id"]] = d.get("tune")
-    limit = limit or LIMITS.get(style)
-    rows: list[dict] = []
-    skipped: dict[str, int] = {}
-    sink = partial.open("a")
-    t0 = time.time()
-    if style == "bach":
-        paths = sorted(p for p in corpus.getComposer("bach") if p.suffix == ".mxl")
-        sources = [(p, None) for p in paths[:BACH_LIMIT]]
-    else:
-        folder = corpus_root() / ABC_COLLECTIONS[style]
-        files = sorted(folder.glob("*.abc"))
-        if style == "essen":
-            files = [f for f in files if f.name in ESSEN_FILES]
-        sources = [(f, t) for f in files for t in iter_abc_tunes(f)]
+            reasons[d["id"]] = d.get("why", "")
+    sources = _sources(style)
     if limit:
         sources = sources[:limit]
-    for n, (path, item) in enumerate(sources):
-        key = f"{style}/{path.name}/{item[0] if item else 0}"
-        if key in done:
-            if done[key] is not None:
-                rows.append(done[key])
-            else:
-                skipped["earlier run"] = skipped.get("earlier run", 0) + 1
+    todo = [src for src in sources if src[0] not in done]
+    t0 = time.time()
+    if todo:
+        log(f"[{style}] parsing {len(todo)} of {len(sources)} tunes with {parse_workers()} processes")
+        with partial.open("a") as sink:
+            results = map(parse_one, todo)
+            pool = None
+            if parse_workers() > 1 and len(todo) > 20:
+                import multiprocessing
+
+                pool = multiprocessing.get_context("spawn").Pool(parse_workers())
+                results = pool.imap(parse_one, todo, chunksize=8)
+            try:
+                for n, (key, tune, why) in enumerate(results, 1):
+                    done[key], reasons[key] = tune, why
+                    sink.write(json.dumps({"id": key, "tune": tune, "why": why} if tune is None
+                                          else {"id": key, "tune": tune}) + "\n")
+                    if n % 500 == 0:
+                        sink.flush()
+                        log(f"[{style}] {n}/{len(todo)} parsed ({time.time() - t0:.0f}s)")
+            finally:
+                if pool is not None:
+                    pool.terminate()
+    rows: list[dict] = []
+    skipped: dict[str, int] = {}
+    for key, _path, _text in sources:
+        tune = done.get(key)
+        if tune is None:
+            why = reasons.get(key) or "unknown"
+            skipped[why] = skipped.get(why, 0) + 1
             continue
-        try:
-            score = converter.parse(item[1], format="abc") if item else converter.parse(path)
-            tune = codec.score_to_tune(score)
-            codec.tune_to_tokens(tune)  # raises if outside the vocabulary
-            if tune.meter not in V.METERS:
-                raise ValueError(f"meter {tune.meter}")
-        except Exception as exc:  # noqa: BLE001 - count and skip any tune music21 cannot read
-            reason = type(exc).__name__ + ": " + str(exc).split(" quarter")[0][:40]
-            skipped[reason] = skipped.get(reason, 0) + 1
-            sink.write(json.dumps({"id": key, "tune": None, "why": reason}) + "\n")
-            sink.flush()
-            continue
-        d = tune.to_json()
+        d = dict(tune)
         d.update(id=key, style=style, split=split_of(key))
         rows.append(d)
-        sink.write(json.dumps({"id": key, "tune": d}) + "\n")
-        sink.flush()
-        if n % 200 == 0:
-            log(f"[{style}] {n}/{len(sources)} parsed, {len(rows)} kept, {time.time() - t0:.0f}s")
-    sink.close()
     tmp = out_path.with_suffix(".tmp")
     tmp.write_text("".join(json.dumps(r) + "\n" for r in rows))
     tmp.replace(out_path)
-    (cache_dir() / f"skipped_{style}.json").write_text(json.dumps(skipped, indent=1))
-    log(f"[{style}] kept {len(rows)} of {len(sources)} in {time.time() - t0:.0f}s; skipped {sum(skipped.values())}")
+    (cache_dir() / f"skipped_{style}-{limit or 'all'}.json").write_text(json.dumps(skipped, indent=1))
+    log(f"[{style}] kept {len(rows)} of {len(sources)} ({time.time() - t0:.0f}s); skipped {sum(skipped.values())}")
     return rows
 
 

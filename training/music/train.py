@@ -1,6 +1,6 @@
 """Train the music generator's embedded defaults: a folk-rnn LSTM and a small transformer.
 
-    python -m training.music.train                      # both models, 15 min each, 1 thread
+    python -m training.music.train                      # both models, 25 min each, 1 thread
     python -m training.music.train --model lstm --minutes 5
 
 Data: `training.music.data` (music21 corpus, parsed once and cached, fixed train/valid/test
@@ -35,7 +35,7 @@ DEFAULTS = {
 @dataclass
 class Settings:
     model: str = "both"
-    minutes: float = 15.0  # wall-clock cap per model
+    minutes: float = 25.0  # wall-clock cap per model
     max_steps: int = 100000
     batch: int = 8
     seq: int = 256  # tokens per training window
@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
         info["valid_nll"] = round(evaluate(model, splits["valid"], s.max_len), 4)
         info["baseline"] = baseline
         info["data"] = {"split_tunes_tokens": counts, "styles": list(D.V.STYLES),
-                        "essen_files": list(D.ESSEN_FILES)}
+                        "limits": dict(D.LIMITS)}
         info["settings"] = asdict(s)
         info["command"] = "python -m training.music.train " + " ".join(argv if argv is not None else sys.argv[1:])
         info["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
