@@ -15,7 +15,8 @@ generator's cpu_threads), and compared as ratios, so a busy machine slows both s
 Speeds are given per wall second and per CPU second of this process: on a shared machine other
 processes stretch wall time, while CPU time (one thread) is what the work costs on a free core.
 4. the first run's one-off GGUF conversion (target <= 60 s) into a fresh cache, and later loads
-   from the cache (target <= 2 s), for fp32 and for the default (int8 on CPU);
+   from the cache (target <= 2 s), for fp32 and for the default (int8 on CPU), in this process
+   and in fresh ones with and without the start-up warm imports;
 5. screenplay form of `--scenes` scenes written freely vs guided (story_lib/guided.py), same
    seeds: the share where only the bible's cast speaks, that needed no repair, dialogue blocks
    per scene, drafts thrown away, and seconds per scene.
@@ -71,6 +72,33 @@ def cpu_timed(fn: Any) -> tuple[Any, float, float]:
     return out, time.perf_counter() - w, time.process_time() - c
 
 
+FRESH_LOAD = """
+import importlib, json, sys, time, warnings
+warnings.simplefilter("ignore")
+import torch, transformers
+from generators.story import StoryWriter
+torch.set_num_threads(1)
+t = time.perf_counter()
+if sys.argv[1] == "warm":
+    for m in StoryWriter.warm_modules:
+        importlib.import_module(m)
+warm = time.perf_counter() - t
+w = StoryWriter()
+t = time.perf_counter()
+w.load("cpu")
+print(json.dumps({"warm_imports_s": round(warm, 2), "load_s": round(time.perf_counter() - t, 2),
+                  "precision": w.precision}))
+"""
+
+
+def fresh_process_load(mode: str) -> dict[str, Any]:
+    """The default's load in a new Python process (torch and transformers imported first), with or
+    without the studio's start-up warm imports (Generator.warm_modules) done before it."""
+    out = subprocess.run([sys.executable, "-c", FRESH_LOAD, mode], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=48, help="new tokens per timed generation")
@@ -117,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     result["later_load_default_cpu_s"] = round(cpu, 2)
     result["later_load_default_precision"] = default.precision
     default.unload()
+    result["later_load_fresh_process"] = {"cold": fresh_process_load("cold"), "after_warm_imports":
+                                          fresh_process_load("warm")}
     model, tok = writer.model, writer.tokenizer
 
     # 1. generator vs raw model.generate, same prompt ids and number of tokens

@@ -518,6 +518,10 @@ class Generator(abc.ABC):
     # two-core machine (shared/OFFLINE.md); diffusion gains from two. None = the global setting.
     cpu_threads: ClassVar[int | None] = None
 
+    # Modules a first load() imports (e.g. transformers' model code: ~3 s of Python imports on
+    # these CPUs). The interactive studio imports them on a background thread at start-up.
+    warm_modules: ClassVar[tuple[str, ...]] = ()
+
     weights_sha256: str | None = None  # set by load() when weights come from files
     # The studio's cache folder (the `cache_dir` setting), set by the session manager before
     # load(); None (a generator used on its own) means generators.paths.cache_root().

@@ -102,6 +102,8 @@ class StoryWriter(Generator):
                    "continue, regenerate, branch, rewrite in a tone, or play it as an interactive story.")
     devices = ("cuda", "mps", "cpu")
     cpu_threads = 1  # batch-1 decoding: one thread beats two on a shared 2-core CPU (shared/OFFLINE.md)
+    # A fresh process spends ~3 s importing these on the first load (1.6 s load once they are in).
+    warm_modules = ("transformers.models.llama.modeling_llama", "transformers.models.gpt2.tokenization_gpt2")
 
     def __init__(self, model: str = "", quantize: str = "auto") -> None:
         if quantize not in QUANTIZE:

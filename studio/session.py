@@ -115,6 +115,33 @@ class SessionManager:
             raise InvalidInput(f"unknown generator {name!r}; available: {', '.join(sorted(self.registry))}")
         return registry_module.resolve(ref) if isinstance(ref, str) else ref
 
+    def warm_imports(self) -> threading.Thread:
+        """Import every registered generator's `warm_modules` on a low-priority background thread,
+        so a creator's first request waits for its model, not for Python imports. A job that
+        needs a module meanwhile simply waits for the import in progress (Python's import lock)."""
+        import importlib
+        import os
+
+        def run() -> None:
+            try:  # Linux niceness is per thread: keep the UI and running jobs first
+                os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
+            except (AttributeError, OSError):
+                pass
+            for name in list(self.registry):
+                try:
+                    modules = self.generator_class(name).warm_modules
+                except Exception:  # noqa: BLE001 - an unavailable generator says so when it is used
+                    continue
+                for module in modules:
+                    try:
+                        importlib.import_module(module)
+                    except Exception as exc:  # noqa: BLE001 - a warm-up is only ever a head start
+                        log.debug("warm import %s failed: %s", module, exc)
+
+        thread = threading.Thread(target=run, name="studio-warm-imports", daemon=True)
+        thread.start()
+        return thread
+
     def parse_params(self, name: str, params: Params | Mapping[str, Any] | None) -> Params:
         cls = self.generator_class(name)
         if isinstance(params, Params):

@@ -341,3 +341,25 @@ def test_default_model_setting_fills_unnamed_model(make_studio, weights, fakes):
     assert studio.session.parse_params("withmodel", {}).model == "org/default"
     assert studio.session.parse_params("withmodel", {"model": "mine"}).model == "mine"
     assert studio.session.parse_params("tiny", {}).load_options() == {"weights": "", "megabytes": 1}
+
+
+def test_warm_imports_loads_declared_modules_in_the_background(settings, fakes, monkeypatch):
+    """Generators declare the modules their first load imports; the studio imports them on a
+    background thread, skipping a generator that cannot even be imported."""
+    import sys
+
+    from generators.base import Generator
+    from studio.session import SessionManager
+
+    class Warm(fakes.Steps):
+        name = "warm"
+        warm_modules = ("colorsys", "no_such_module_xyz")
+
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    manager = SessionManager(settings, registry={"warm": Warm, "broken": "generators.nowhere:Nothing"})
+    try:
+        manager.warm_imports().join(timeout=30)
+        assert "colorsys" in sys.modules and "no_such_module_xyz" not in sys.modules
+        assert Generator.warm_modules == ()
+    finally:
+        manager.close()

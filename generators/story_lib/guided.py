@@ -6,8 +6,11 @@ scene. So the scene is built one Fountain element at a time (grammar-constrained
 the level of screenplay elements rather than tokens):
 
 - the scene heading is given (the answer's prefix, from the bible's setting);
-- action paragraphs and dialogue lines are sampled one line each (a line ends the element), and
-  their first token may not open a list, a heading, markup or an empty line;
+- action paragraphs and dialogue lines are sampled one line each (a line ends the element); their
+  first token may not open a list, a heading, markup, a shouted title or an empty line, a
+  "Name:" label is dropped, and a draft that is still no line (a title, a colon label, a speech
+  that opens as narration) is taken back and drawn again, up to LINE_TRIES times. Each line is
+  streamed when it is kept, so the stream never shows a draft that was thrown away;
 - who speaks is the model's choice among the bible's cast: each cue line "NAME" is scored by its
   log-probability in context and one is sampled from those scores (never the last speaker twice
   in a row), so characters stay named and consistent;
@@ -37,7 +40,7 @@ CAPS_START_RE = re.compile(r"^\s*[A-Z]{2,}$")
 LABEL_RE = re.compile(r"^\s*\**[A-Z][A-Za-z0-9.'\-]*(?: [A-Za-z0-9][A-Za-z0-9.'\-]*){0,2}\**\s*(?:\([^)]{0,30}\))?\s*:\s+(?=\S)")
 # "She looked at him." under a cue is narration, not speech: a pronoun or a cast name, then a verb
 # in the past tense or third person.
-NARRATION_WORDS = ("He", "She", "They", "It")
+NARRATION_WORDS = ("He", "She", "They")
 SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)]?(?=\s|$)")
 
 

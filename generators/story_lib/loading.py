@@ -236,6 +236,9 @@ def load(source: Source, device: Any, dtype: Any = None,
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no tqdm bars in the studio's console; jobs report progress
     dtype = dtype or torch.float32
     sha: str | None = None
     if source.kind == "embedded":

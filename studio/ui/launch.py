@@ -129,6 +129,7 @@ def run_ui(args: argparse.Namespace, settings: Any) -> int:
     from studio.ui.app import launch
 
     studio = Studio(settings)
+    studio.session.warm_imports()  # model libraries load while the page opens
     try:
         launch(studio, host=getattr(args, "host", None), port=getattr(args, "port", None),
                share=bool(getattr(args, "share", False)), auth=auth or None,
