@@ -201,6 +201,16 @@ def test_guided_scene_lays_out_cast_cues_and_lines(writer: StoryWriter) -> None:
     assert 0 < r.data["new_tokens"] <= 120
 
 
+def test_guided_turn_and_free_modes(writer: StoryWriter) -> None:
+    """A Fountain turn is guided too (the player's action, then the story's answer in form);
+    continue stays free (it picks up mid-line), as does any mode with guided=False."""
+    turn = run(writer, 2, mode="turn", text="EXT. SHORE - NIGHT", action="I light the lamp", max_new_tokens=60)
+    assert turn.data["text"].startswith("EXT. SHORE - NIGHT\n\n!> I light the lamp\n\n")
+    assert turn.data["layout"] and turn.data["unknown_characters"] == []
+    assert "layout" not in run(writer, 2, mode="continue", text="Mara waits.").data
+    assert "layout" not in run(writer, 2, guided=False).data
+
+
 def test_guided_lines_reject_titles_labels_and_narration() -> None:
     from generators.story_lib import guided
 
