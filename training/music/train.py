@@ -35,7 +35,7 @@ DEFAULTS = {
 @dataclass
 class Settings:
     model: str = "both"
-    minutes: float = 25.0  # wall-clock cap per model
+    minutes: float = 25.0  # wall-clock cap per model (the shipped runs; see assets/music/TRAINING.md)
     max_steps: int = 100000
     batch: int = 8
     seq: int = 256  # tokens per training window
