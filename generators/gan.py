@@ -92,10 +92,7 @@ def _resolve_weights(spec: str) -> Path:
     from generators import hub
 
     if hub.is_hub_id(spec):
-        folder = hub.snapshot(spec, allow_patterns=[WEIGHTS_NAME], what="GAN model")
-        if not (folder / WEIGHTS_NAME).is_file():
-            raise GeneratorUnavailable(f"the Hugging Face repo {spec!r} has no {WEIGHTS_NAME}")
-        return folder / WEIGHTS_NAME
+        return hub.file(spec, WEIGHTS_NAME, what="GAN model")
     raise GeneratorUnavailable(f"no GAN weights at {spec!r}: give a .safetensors file, a folder, or a "
                                f"Hugging Face repo id")
 

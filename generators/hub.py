@@ -67,3 +67,11 @@ def snapshot(repo_id: str, *, allow_patterns: Sequence[str] | None = None, what:
         raise GeneratorUnavailable(f"could not fetch the {what} {repo_id!r} from the Hugging Face Hub: "
                                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}{tail}") \
             from None
+
+
+def file(repo_id: str, name: str, *, also: Sequence[str] = (), what: str = "model") -> Path:
+    """One named file of a Hub repo (fetched with the `also` files beside it), or a clear error."""
+    folder = snapshot(repo_id, allow_patterns=[name, *also], what=what)
+    if not (folder / name).is_file():
+        raise GeneratorUnavailable(f"the Hugging Face repo {repo_id!r} has no {name}")
+    return folder / name

@@ -1,7 +1,7 @@
 """Music: folk-tune melodies from a token language model (folk-rnn, Sturm et al., 2016).
 
 An LSTM (default: on the full-corpus run it has the lower held-out NLL, follows the requested key
-more often and samples 3x faster; benchmarks/results/music.json) or a small transformer, trained
+more often and samples faster; benchmarks/results/music.json) or a small transformer, trained
 here on the music21 corpus (folk tunes and Bach chorale melodies) in folk-rnn-style ABC tokens
 (training/music/), conditioned on meter, mode and a DeepJ-style mixture of styles
 (Mao et al., 2018). Three actions: compose from nothing, continue the creator's primer (ABC text,

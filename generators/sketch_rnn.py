@@ -105,10 +105,7 @@ class SketchRNN(Generator):
         """A Hugging Face repo holding model.safetensors (+ config.json) in this studio's format."""
         from generators import hub
 
-        folder = hub.snapshot(repo_id, allow_patterns=["model.safetensors", "config.json"], what="sketch model")
-        if not (folder / "model.safetensors").is_file():
-            raise GeneratorUnavailable(f"the Hugging Face repo {repo_id!r} has no model.safetensors")
-        return folder / "model.safetensors"
+        return hub.file(repo_id, "model.safetensors", also=["config.json"], what="sketch model")
 
     def load(self, device: "torch.device", dtype: "torch.dtype | None" = None) -> None:
         import torch

@@ -77,3 +77,6 @@ def test_gan_weights_load_from_a_cached_repo(hub_cache: Path) -> None:
 
     snap = cache_repo(hub_cache, "org/glyphs", {WEIGHTS_NAME: DEFAULT_WEIGHTS.read_bytes()})
     assert resolve_weights("org/glyphs") == snap / WEIGHTS_NAME
+    cache_repo(hub_cache, "org/empty", {"README.md": b"no weights here"})
+    with pytest.raises(GeneratorUnavailable, match="'org/empty' has no generator.safetensors"):
+        resolve_weights("org/empty")
