@@ -30,6 +30,7 @@ class Studio:
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.assets = AssetStore(self.settings.outputs_dir)
         self.session = SessionManager(self.settings, registry=registry, assets=self.assets)
+        self.gate = self.session.gate  # the input checks every submit passes (studio.gate)
 
     # -- discovery -----------------------------------------------------------------------
     def generators(self) -> list[dict[str, Any]]:
@@ -54,15 +55,21 @@ class Studio:
 
     # -- generating ----------------------------------------------------------------------
     def submit(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
-               user: str | None = None, parents: list[str] | None = None, timeout: float | None = None) -> Job:
-        """Queue a job and return at once; iterate `job.events()`, then `job.result()`."""
-        return self.session.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout)
+               user: str | None = None, parents: list[str] | None = None, timeout: float | None = None,
+               origin: str = "local") -> Job:
+        """Queue a job and return at once; iterate `job.events()`, then `job.result()`.
+
+        `origin="remote"` for anything a browser or HTTP client sent: file parameters must then
+        be uploads or outputs and models ones the studio lists (`studio.gate`)."""
+        return self.session.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout,
+                                   origin=origin)
 
     def generate(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
                  user: str | None = None, parents: list[str] | None = None,
-                 timeout: float | None = None) -> Result:
+                 timeout: float | None = None, origin: str = "local") -> Result:
         """Run one job to completion and return its Result (files in `result.assets`)."""
-        return self.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout).result()
+        return self.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout,
+                           origin=origin).result()
 
     # -- outputs -------------------------------------------------------------------------
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
@@ -74,13 +81,16 @@ class Studio:
         """Generator, params and seed of any studio output file, ready to run again."""
         return restore(path).as_dict()
 
-    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, **changes: Any) -> Result:
-        """Run a studio output's generation again (same seed unless `seed=` is given)."""
+    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "local",
+              **changes: Any) -> Result:
+        """Run a studio output's generation again (same seed unless `seed=` is given). The
+        provenance comes from a file anyone could have crafted, so it passes the gate like any
+        request of `origin`."""
         restored = restore(path)
         seed = changes.pop("seed", restored.seed)
         params = {**restored.params, **changes}
         return self.generate(restored.generator, params, seed=seed, user=user,
-                             parents=[restored.record.get("id", "")])
+                             parents=[restored.record.get("id", "")], origin=origin)
 
     # -- control -------------------------------------------------------------------------
     def unload(self, name: str) -> int:

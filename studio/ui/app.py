@@ -207,6 +207,7 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # uploads stay in the studio home, not /tmp
     demo = create_app(studio, feedback=feedback)
     demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
+    studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]
