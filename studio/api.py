@@ -41,6 +41,9 @@ class Studio:
             try:
                 cls = self.session.generator_class(name)
                 entry.update(title=cls.title or name, description=cls.description)
+                missing = cls.missing()  # a shipped file absent from this install: say so before a job fails
+                if missing:
+                    entry.update(available=False, reason=missing)
             except StudioError as exc:
                 entry.update(available=False, reason=str(exc))
             if name in self.session.unavailable:
