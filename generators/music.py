@@ -232,7 +232,7 @@ class MusicComposer(Generator):
         outs = [Output(".mid", mid, role="midi", label=label), Output(".abc", abc, role="abc", label=label)]
         if p.score:
             t = time.perf_counter()
-            xml = render.musicxml_text(abc)
+            xml = render.musicxml_text(abc, p.instrument)
             timings["musicxml_s"] = timings.get("musicxml_s", 0.0) + time.perf_counter() - t
             t = time.perf_counter()
             svg = render.score_svg(xml)

@@ -82,8 +82,8 @@ class Studio:
         restored = restore(path)
         seed = changes.pop("seed", restored.seed)
         params = {**restored.params, **changes}
-        return self.generate(restored.generator, params, seed=seed, user=user,
-                             parents=[restored.record.get("id", "")])
+        parent = restored.record.get("id")  # only sidecars carry ids; embedded records are id-free
+        return self.generate(restored.generator, params, seed=seed, user=user, parents=[parent] if parent else [])
 
     # -- control -------------------------------------------------------------------------
     def unload(self, name: str) -> int:
