@@ -92,8 +92,8 @@ def parse_record(payload: str | bytes, where: str) -> dict[str, Any]:
     """A studio record from text found in a file; a clear InvalidInput for anything hostile."""
     size = len(payload)
     if size > MAX_RECORD_BYTES:
-        raise InvalidInput(f"the studio record in this {where} is {size / 1e6:.1f} MB, far larger than any "
-                           f"studio writes (at most {MAX_RECORD_BYTES // 1000} kB); it was not read")
+        raise InvalidInput(f"the studio record in this {where} is over {MAX_RECORD_BYTES // 1000} kB, far larger "
+                           "than any the studio writes; it was not read")
     if isinstance(payload, bytes):
         try:
             payload = payload.decode("utf-8")
