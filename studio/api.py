@@ -42,6 +42,9 @@ class Studio:
             try:
                 cls = self.session.generator_class(name)
                 entry.update(title=cls.title or name, description=cls.description)
+                missing = cls.missing()  # a shipped file absent from this install: say so before a job fails
+                if missing:
+                    entry.update(available=False, reason=missing)
             except StudioError as exc:
                 entry.update(available=False, reason=str(exc))
             if name in self.session.unavailable:
@@ -89,8 +92,9 @@ class Studio:
         restored = restore(path)
         seed = changes.pop("seed", restored.seed)
         params = {**restored.params, **changes}
+        parent = restored.record.get("id")  # only sidecars carry ids; embedded records are id-free
         return self.generate(restored.generator, params, seed=seed, user=user,
-                             parents=[restored.record.get("id", "")], origin=origin)
+                             parents=[parent] if parent else [], origin=origin)
 
     # -- control -------------------------------------------------------------------------
     def unload(self, name: str) -> int:

@@ -133,6 +133,16 @@ def cmd_restore(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Fetch a default model that does not ship in the wheel (today: story's GGUF)."""
+    from studio.config import Settings
+    from generators.story_lib import fetch, loading
+
+    cache = Settings.load(home=args.home).cache_dir
+    fetch.fetch_gguf(loading.cache_root(cache) / loading.GGUF_NAME, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     studio = _studio(args)
     print(json.dumps(studio.status(), indent=1, default=str))
@@ -210,6 +220,10 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="print generator, params and seed of a studio output")
     p.add_argument("file")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("fetch", help="download a default model that is not in the wheel (story)")
+    p.add_argument("name", choices=["story"])
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("status", help="device, memory budgets, cache and queue")
     p.set_defaults(func=cmd_status)

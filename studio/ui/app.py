@@ -21,6 +21,7 @@ from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music,
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
+from studio.ui.http_api import add_http_api
 from studio.ui.launch import (DEFAULT_SHARE_TIMEOUT_S, LaunchError, check_exposure, is_loopback,
                               probe_share_server)
 from studio.ui.panel import KIND_SUFFIXES
@@ -67,6 +68,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
+        add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
