@@ -163,11 +163,13 @@ class SessionManager:
     # -- submitting ----------------------------------------------------------------------
     def submit(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
                user: str | None = None, parents: list[str] | None = None,
-               timeout: float | None = None, origin: str = LOCAL) -> Job:
+               timeout: float | None = None, origin: str = LOCAL,
+               provenance: Mapping[str, Any] | None = None) -> Job:
         """Validate now (bad input fails here, before any queueing) and queue the job fairly.
 
         `origin` is who asks: "local" (Python API, CLI: the machine's owner) or "remote" (a
-        browser or HTTP client), whose file and model parameters the gate confines."""
+        browser or HTTP client), whose file and model parameters the gate confines.
+        `provenance` adds keys to every output's record (e.g. which taste model chose it)."""
         if self._closed:
             raise GeneratorUnavailable("the studio is shutting down")
         cls = self.generator_class(name)
@@ -180,7 +182,8 @@ class SessionManager:
             raise InvalidInput("timeout must be between 0 and 86400 seconds")
         lane_name = str(devices.choose_device(self.settings.device, tuple(cls.devices)))
         job = Job(generator=name, params=parsed, seed=seed, user=user or "local", parents=list(parents or []),
-                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self)
+                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self,
+                  provenance=dict(provenance or {}))
         with self._lock:
             queued = sum(len(l.queue) for l in self._lanes.values())
             if queued >= self.settings.max_queue:
@@ -398,6 +401,7 @@ class SessionManager:
             raise StudioError(f"{job.generator} returned {type(result).__name__}, not a Result")
         parents = list(dict.fromkeys([*job.parents, *result.parents]))
         result.provenance = {
+            **job.provenance,  # caller's extras first: the studio's own keys below always win
             "generator": job.generator, "params": job.params.to_dict(), "seed": job.seed,
             "weights_sha256": entry.generator.weights_sha256, "parents": parents, "job_id": job.id,
             "user": job.user, "device": str(entry.device),

@@ -18,6 +18,7 @@ import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is i
 import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
+from studio.ui import tab_taste
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
@@ -60,6 +61,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
                 gallery = tab_gallery.build(ctx)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
                 fb_refresh, fb_inputs, fb_outputs = tab_feedback.build(ctx)
+                tab_taste.build(ctx)  # the taste panel (studio/taste.py)
             with gr.Tab("System", id="system", elem_id="tab-system") as system_tab:
                 sys_refresh, sys_inputs, sys_outputs = tab_system.build(ctx)
         ctx.handlers.update(feedback_refresh=fb_refresh, system_refresh=sys_refresh, **gallery.handlers)
