@@ -30,6 +30,7 @@ GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), 
 CSS = """
 .studio-progress progress { width: 70%; height: 1em; vertical-align: middle; }
 .studio-unavailable { border-left: 4px solid #d97706; padding-left: .6em; }
+.studio-error { border-left: 4px solid #dc2626; padding-left: .6em; }
 """
 
 
