@@ -83,3 +83,28 @@ def test_breeder_bad_seed_keeps_the_grid(app) -> None:
     from PIL import Image
 
     assert Image.open(full[ws.full]["value"]).size == (512, 512)
+
+
+def test_gan_pick_a_and_b_then_walk_and_mix(app) -> None:
+    from PIL import Image
+
+    ctx, studio = app
+    ws = ctx.workspaces["gan"]
+    h = ws.handlers
+    assert "Pick two samples first" in last(h["walk"](4, 8, None, [], request()))[ws.status]
+    out = last(h["sample"](4, 0.0, "3", None, request()))
+    sheet = out[ws.sheet]
+    assert len(sheet["images"]) == 4 and len(sheet["latents"]) == 4
+    picked: list[int] = []
+    for index in (2, 0):
+        shown = h["toggle"](sheet, picked, click(index))
+        picked = shown[ws.picked]
+    assert picked == [2, 0] and [c for _, c in shown[ws.grid]] == ["B · 1", "2", "A · 3", "4"]
+    walked = last(h["walk"](4, 8, sheet, picked, request()))
+    gif = Path(walked[ws.result]["value"])
+    assert gif.suffix == ".gif" and Image.open(gif).n_frames >= 4
+    record = studio.restore(gif)["record"]
+    assert record["params"]["latent_a"] == sheet["latents"][2]  # the clicked glyph's latent, never typed
+    assert record["params"]["latent_b"] == sheet["latents"][0]
+    mixed = last(h["mix"](0.5, sheet, picked, request()))
+    assert Path(mixed[ws.result]["value"]).suffix == ".png" and mixed[ws.strip]["visible"] is False

@@ -208,7 +208,8 @@ class PenPlotter(Generator):
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
 # the browser test's studio: adds the canvas generator and the breeder (no weights: fast on CPU)
 SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter, "breeder": "generators.breeder:Breeder"}
-WORKSPACE_REGISTRY = {**REGISTRY, "breeder": "generators.breeder:Breeder"}  # the workspaces' handler tests
+WORKSPACE_REGISTRY = {**REGISTRY, "breeder": "generators.breeder:Breeder",
+                      "gan": "generators.gan:GlyphGAN"}  # the embedded 1.2 MB KanjiVG DCGAN  # the workspaces' handler tests
 
 
 def fake_record(i: int, *, generator: str = "echo", model: str = "", mood: str = "calm",
