@@ -132,3 +132,28 @@ def test_sketch_canvas_sends_drawn_strokes(page) -> None:
     # A pasted drawing (e.g. a sketch output's JSON) is redrawn on the canvas.
     page.locator("#pen-strokes textarea").fill('[[[10, 10], [100, 100], [200, 50]]]')
     page.wait_for_selector("#pen-strokes-canvas .studio-sketch-status:has-text('1 stroke(s), 3 point(s)')")
+
+
+def test_breeder_pick_two_parents_and_breed(page) -> None:
+    """The Picbreeder loop by mouse: a grid, click two candidates, Breed, see generation 2."""
+    page.get_by_role("tab", name="Image").click()
+    page.get_by_role("tab", name="Breeder").click()
+    page.locator("#breeder-ws-size input").fill("96")
+    page.locator("#breeder-ws-size input").press("Enter")
+    page.locator("#breeder-ws-new").click()
+    page.wait_for_function("() => document.querySelectorAll('#breeder-ws-grid .thumbnail-item').length === 9")
+    thumbs = page.locator("#breeder-ws-grid .thumbnail-item")
+    thumbs.nth(1).click()
+    page.wait_for_selector("#breeder-ws-status:has-text('1 picked')")
+    thumbs.nth(4).click()
+    page.wait_for_selector("#breeder-ws-status:has-text('2 picked')")
+    assert page.locator("#breeder-ws-picked input:checked").count() == 2
+    page.locator("#breeder-ws-breed").click()
+    page.wait_for_selector("#breeder-ws-status:has-text('Generation 2 of 2')")
+    assert "from 2, 5 of gen 1" in page.locator("#breeder-ws-status").inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#breeder-ws-history .thumbnail-item').length === 2")
+    assert page.locator("#breeder-ws-progress [data-state='done']").count() == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-breeder.png"), full_page=True)
+    page.locator("#breeder-ws-undo").click()
+    page.wait_for_selector("#breeder-ws-status:has-text('Generation 1 of 1')")

@@ -83,10 +83,15 @@ def test_blind_ab_makes_two_and_records_the_vote(app) -> None:
     assert final[c["ab_group"]]["visible"] is True and final[c["current"]] is None
     assert sorted(r["seed"] for r in pair) == [40, 41]
     assert final[c["view_1"].provenance]["visible"] is False  # blind until the vote
-    status, cleared = panel.handlers["vote"]("tie")(pair, request("A"))
-    assert status.startswith("✅ Vote saved") and cleared is None
+    status, cleared, current, _ = panel.handlers["vote"]("tie")(pair, request("A"))
+    assert status.startswith("✅ Vote saved") and cleared is None and current is None
     [vote] = list(ctx.feedback.iter_comparisons())
     assert vote["winner"] == "tie" and {vote["a_seed"], vote["b_seed"]} == {40, 41}
+    # A winner becomes the panel's output: it can be rated and sent on.
+    pair = run_all(panel, ECHO, 50, True)[-1][c["ab_pair"]]
+    status, _, current, fb = panel.handlers["vote"]("b")(pair, request("A"))
+    assert current["record"] == pair[1] and current["paths"][0] == pair[1]["path"] and fb["visible"]
+    assert panel.handlers["save_rating"](current, "4", None, "", "winner", request("A")).startswith("✅")
 
 
 def test_cancel_stops_only_your_own_job(app) -> None:
@@ -113,19 +118,48 @@ def test_cancel_stops_only_your_own_job(app) -> None:
     assert 'data-state="cancelled"' in updates[-1][c["progress"]]
 
 
-def test_bad_input_is_a_sentence_not_a_crash(app) -> None:
-    import gradio as gr
-
+def test_bad_input_is_a_sentence_in_place_and_keeps_the_result(app) -> None:
     ctx, _ = app
-    with pytest.raises(gr.Error, match="write a prompt first"):
-        run_all(ctx.panels["echo"], ["   ", 1, "calm", False, 0.0, ""], "", False)
-    with pytest.raises(gr.Error, match="whole number"):
-        run_all(ctx.panels["echo"], ECHO, "twelve", False)
-    updates: list[dict] = []
-    with pytest.raises(gr.Error, match="repeat must be between"):
-        for u in ctx.panels["echo"].handlers["run"](request("A"), "x", 9, "calm", False, 0.0, "", "", False):
-            updates.append(u)
-    assert 'data-state="failed"' in updates[-1][ctx.panels["echo"].components["progress"]]
+    panel = ctx.panels["echo"]
+    c = panel.components
+
+    def refused(values: list[Any], seed: Any, match: str) -> None:
+        [only] = run_all(panel, values, seed, False)  # one update: nothing on screen is cleared
+        assert set(only) == {c["progress"], c["error"]}
+        assert 'data-state="failed"' in only[c["progress"]] and "not started" in only[c["progress"]]
+        assert 'data-fraction="0.000"' in only[c["progress"]]  # no stale 100% done
+        assert only[c["error"]]["visible"] and match in only[c["error"]]["value"]
+
+    refused(["   ", 1, "calm", False, 0.0, ""], "", "write a prompt first")
+    refused(ECHO, "abc", "whole number")
+    refused(["x", 9, "calm", False, 0.0, ""], "", "repeat must be between")
+    # A good run afterwards hides the note again and shows its own result.
+    updates = run_all(panel, ECHO, 2, False)
+    assert updates[0][c["error"]]["visible"] is False and 'data-state="done"' in updates[-1][c["progress"]]
+
+
+def test_generate_is_disabled_while_its_job_runs(app) -> None:
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    updates = run_all(panel, ECHO, 4, False)
+    states = [u[c["run_btn"]]["interactive"] for u in updates if c["run_btn"] in u]
+    assert states == [False, True]
+
+
+def test_a_failing_job_shows_why_where_the_output_was(app, tmp_path: Path) -> None:
+    """A text file named .png: the job fails, the reason replaces the output, no "done" stays."""
+    ctx, _ = app
+    panel = ctx.panels["pixels"]
+    c = panel.components
+    fake = tmp_path / "not-a-picture.png"
+    fake.write_text("just words")
+    updates = run_all(panel, ["tint", 8, str(fake)], 1, False)
+    last = updates[-1]
+    assert 'data-state="failed"' in last[c["progress"]] and 'data-fraction="0.000"' in last[c["progress"]]
+    assert last[c["error"]]["visible"] and "Could not make this" in last[c["error"]]["value"]
+    assert last[c["run_btn"]]["interactive"] is True
+    assert not any('data-state="done"' in u.get(c["progress"], "") for u in updates)
 
 
 def test_gallery_filters_restores_and_reruns(app, tmp_path: Path) -> None:
@@ -171,8 +205,9 @@ def test_send_to_puts_the_image_into_another_generators_upload(app) -> None:
     sent = ctx.handlers["send"](current, "pixels:image")
     assert sent[pixels.form.field("image").component] == current["paths"][0]
     echo_current = run_all(ctx.panels["echo"], ECHO, 3, False)[-1][ctx.panels["echo"].components["current"]]
-    with pytest.raises(gr.Error, match="no image file"):
-        ctx.handlers["send"](echo_current, "pixels:image")
+    refused = ctx.handlers["send"](echo_current, "pixels:image")
+    assert len(refused) == 1 and "no image file" in next(iter(refused.values()))  # a note, no Error badges
+    assert "Generate something first" in next(iter(ctx.handlers["send"](None, "pixels:image").values()))
 
 
 def test_feedback_tab_counts_ranks_and_exports(app) -> None:

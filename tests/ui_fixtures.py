@@ -206,7 +206,10 @@ class PenPlotter(Generator):
 
 
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
-SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter}  # the browser test's studio: adds the canvas generator
+# the browser test's studio: adds the canvas generator and the breeder (no weights: fast on CPU)
+SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter, "breeder": "generators.breeder:Breeder"}
+WORKSPACE_REGISTRY = {**REGISTRY, "breeder": "generators.breeder:Breeder",
+                      "gan": "generators.gan:GlyphGAN"}  # the embedded 1.2 MB KanjiVG DCGAN  # the workspaces' handler tests
 
 
 def fake_record(i: int, *, generator: str = "echo", model: str = "", mood: str = "calm",

@@ -32,6 +32,7 @@ GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), 
 CSS = """
 .studio-progress progress { width: 70%; height: 1em; vertical-align: middle; }
 .studio-unavailable { border-left: 4px solid #d97706; padding-left: .6em; }
+.studio-error { border-left: 4px solid #dc2626; padding-left: .6em; }
 """
 
 
@@ -99,23 +100,32 @@ def _wire_send_to(ctx: UIContext) -> None:
             continue
         panel.send_target.choices = choices  # type: ignore[union-attr]
 
-        def send(current: dict | None, target: str | None) -> dict[Any, Any]:
-            if not current:
-                raise gr.Error("Generate something first, then send it on.")
-            if not target or target not in targets:
-                raise gr.Error("Pick where to send it.")
-            gen, field = target.split(":", 1)
-            form = ctx.panels[gen].form
-            kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
-            suffixes = KIND_SUFFIXES.get(kind)
-            paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
-            if not paths:
-                raise gr.Error(f"This output has no {kind} file to send to {gen}.")
-            return {targets[target]: paths[0], **_tab_updates(ctx, gen)}
+        def make_send(status: Any) -> Any:
+            def send(current: dict | None, target: str | None) -> dict[Any, Any]:
+                # A refusal is a sentence beside the Send button: raising would put "Error" badges
+                # on every upload field this event writes to, in every tab.
+                def refuse(message: str) -> dict[Any, Any]:
+                    return {status: f"⚠️ {message}"}
 
+                if not current:
+                    return refuse("Generate something first (or pick the A/B winner), then send it on.")
+                if not target or target not in targets:
+                    return refuse("Pick where to send it.")
+                gen, field = target.split(":", 1)
+                form = ctx.panels[gen].form
+                kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
+                suffixes = KIND_SUFFIXES.get(kind)
+                paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
+                if not paths:
+                    return refuse(f"This output has no {kind} file to send to {gen}.")
+                return {targets[target]: paths[0], status: f"Sent to {label_of(field)} of {gen}.",
+                        **_tab_updates(ctx, gen)}
+            return send
+
+        send = make_send(panel.send_status)
         ctx.handlers["send"] = send
         panel.send_button.click(send, [panel.current, panel.send_target],  # type: ignore[union-attr]
-                                [*targets.values(), *tab_outputs], api_visibility="private")
+                                [*targets.values(), *tab_outputs, panel.send_status], api_visibility="private")
 
 
 def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> None:

@@ -22,6 +22,7 @@ class UIContext:
     tabs: gr.Tabs | None = None
     sub_tabs: dict[str, gr.Tabs] = field(default_factory=dict)  # tab id -> its inner Tabs
     claimed: set[str] = field(default_factory=set)  # generators some tab shows
+    workspaces: dict[str, Any] = field(default_factory=dict)  # generator -> its purpose-built workspace
     handlers: dict[str, Any] = field(default_factory=dict)  # app-level event functions (tests, embedding)
     upload_dir: str | None = None  # where this server's uploads land (set by launch)
     _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)

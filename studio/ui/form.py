@@ -256,8 +256,9 @@ class OutputView:
 
     def __init__(self, *, prefix: str = "", label: str = "Output", provenance: bool = True) -> None:
         p = f"{prefix}-" if prefix else ""
+        # "contain": a wide piano roll, GAN strip or contact sheet is shown whole, never cropped square.
         self.gallery = gr.Gallery(label=f"{label}: images", visible=False, columns=2, height="auto",
-                                  elem_id=f"{p}gallery" if prefix else None)
+                                  object_fit="contain", elem_id=f"{p}gallery" if prefix else None)
         self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False)
         self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False)
         self.svg = gr.HTML(visible=False)
@@ -285,8 +286,13 @@ class OutputView:
         svgs = [p for p in paths if p.suffix.lower() == ".svg" and str(p) not in drawings]
         texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
         text = "\n\n".join(_read_text(p) for p in texts)
-        svg_html = "".join(f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
-                           f'style="max-width:100%;background:white">' for p in svgs)
+        # Scores are drawn at their own size in a scrolling strip (a 1280 px score shrunk to the
+        # column is unreadable), with a link to open it full size for zooming.
+        svg_html = "".join(f'<div class="studio-svg-wrap" style="overflow-x:auto;max-width:100%">'
+                           f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
+                           f'style="max-width:none;height:auto;background:white"></div>'
+                           f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">'
+                           f'open {html.escape(p.name)} full size</a>' for p in svgs)
         out = [gr.update(visible=bool(images), value=images or None),
                gr.update(visible=audio is not None, value=audio),
                gr.update(visible=video is not None, value=video),

@@ -37,6 +37,13 @@ def progress_html(fraction: float, message: str, state: str, position: int | Non
             f'<progress value="{pct:.0f}" max="100"></progress> <span>{pct:.0f}% · {text}</span></div>')
 
 
+def error_update(message: str | None) -> Any:
+    """The in-place error note where the output goes: shown with `message`, hidden with None."""
+    if not message:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"**Could not make this:** {html.escape(message)}", visible=True)
+
+
 def parse_seed(value: Any) -> int | None:
     """The seed box: empty or "random" -> None (the studio picks one and shows it), else an integer."""
     text = "" if value is None else str(value).strip()
@@ -66,6 +73,7 @@ class GeneratorPanel:
         self.form: Form | None = None
         self.send_target: gr.Dropdown | None = None
         self.send_button: gr.Button | None = None
+        self.send_status: gr.Markdown | None = None
         self.current: gr.State | None = None
         self.seed: gr.Textbox | None = None
         self.handlers: dict[str, Any] = {}
@@ -114,11 +122,13 @@ class GeneratorPanel:
                                   elem_id=f"{name}-live")
                 preview = gr.Image(label="Preview", visible=False, interactive=False, type="pil",
                                    elem_id=f"{name}-preview")
+                error_box = gr.Markdown("", visible=False, elem_id=f"{name}-error", elem_classes=["studio-error"])
                 view = OutputView(prefix=name)
                 with gr.Row():
                     self.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,
                                                    elem_id=f"{name}-send-target")
-                    self.send_button = gr.Button("Send", size="sm", scale=1)
+                    self.send_button = gr.Button("Send", size="sm", scale=1, elem_id=f"{name}-send")
+                self.send_status = gr.Markdown("", elem_id=f"{name}-send-status")
                 with gr.Group(visible=False) as fb_group:
                     gr.Markdown("**Rate this output**")
                     stars = gr.Radio(STAR_CHOICES, label="Stars", elem_id=f"{name}-stars")
@@ -150,53 +160,73 @@ class GeneratorPanel:
         reuse_btn.click(lambda s: "" if s is None else str(s), last_seed, self.seed, api_visibility="private",
                         queue=False)
 
-        run_outputs = [progress, live, preview, *view.components, fb_group, fb_status, ab_group, *view_1.components,
+        run_outputs = [progress, live, preview, error_box, run_btn, *view.components, fb_group, fb_status, ab_group, *view_1.components,
                        *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
                        stars, thumb, tags, comment]
 
         def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
             *values, seed_value, ab_on = args
             user = ctx.user(request)
-            params = form.to_params(values)
-            seed = parse_seed(seed_value)
-            yield {progress: progress_html(0, "submitting", "queued"), live: gr.update(value="", visible=False),
-                   preview: gr.update(value=None, visible=False),
-                   fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
-                   fb_status: "", ab_status: "",
-                   **dict(zip(view.components, view.clear()))}
             jobs: list[Any] = []
-            try:
+            try:  # everything that can refuse the request happens before the screen changes
+                params = form.to_params(values)
+                seed = parse_seed(seed_value)
                 jobs.append(self._submit(params, seed, request))
                 if ab_on:
                     jobs.append(self._submit(params, None if seed is None else seed + 1, request))
             except gr.Error as exc:
                 for job in jobs:
                     job.cancel(user)
-                yield {progress: progress_html(0, f"not started: {exc.message}", "failed")}
-                raise
-            yield {job_state: jobs[0].id}
+                # The earlier result stays on screen; only the status says why nothing started.
+                yield {progress: progress_html(0, f"not started: {exc.message}", "failed"),
+                       error_box: error_update(exc.message)}
+                return
+            yield {progress: progress_html(0, "submitting", "queued"), live: gr.update(value="", visible=False),
+                   preview: gr.update(value=None, visible=False), error_box: error_update(None),
+                   fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
+                   fb_status: "", ab_status: "", job_state: jobs[0].id, run_btn: gr.update(interactive=False),
+                   **dict(zip(view.components, view.clear()))}
+            budget = params.get("max_new_tokens") if isinstance(params.get("max_new_tokens"), int) else None
+            text = ""
             try:
-                text = ""
+                tokens = 0
+                last_sent = 0.0
                 for index, job in enumerate(jobs):
                     if len(jobs) > 1:
                         yield {job_state: job.id}
+                    reported = 0.0
                     for update in _follow(job):
                         kind, payload = update
                         if kind == "token":
                             text += payload
-                            yield {live: gr.update(value=text, visible=True)}
+                            tokens += 1
+                            out: dict[Any, Any] = {live: gr.update(value=text, visible=True)}
+                            now = time.monotonic()
+                            if budget and now - last_sent >= UPDATE_EVERY_S:
+                                # Streamed text moves the bar even when the generator reports
+                                # progress only per draft: one token event is about one token.
+                                last_sent = now
+                                frac = max(reported, min(0.95, tokens / (budget * len(jobs))))
+                                out[progress] = progress_html(frac, f"writing · {tokens} token(s)", "running")
+                            yield out
                         elif kind == "preview":
                             yield {preview: gr.update(value=payload, visible=True)}
                         else:
                             frac, msg, state, pos, eta = payload
+                            reported = frac
                             if len(jobs) > 1:
                                 frac, msg = (index + frac) / len(jobs), f"{index + 1} of {len(jobs)}: {msg}"
+                            if budget and tokens and state == "running":
+                                frac = max(frac, min(0.95, tokens / (budget * len(jobs))))
                             yield {progress: progress_html(frac, msg, state, pos, eta)}
                 try:
                     results = [_outcome(job) for job in jobs]
                 except gr.Error as exc:
-                    yield {progress: progress_html(0, f"failed: {exc.message}", "failed")}
-                    raise
+                    # Where the output was, the reason; no stale "done" or 100% stays behind.
+                    yield {progress: progress_html(0, f"failed: {exc.message}", "failed"),
+                           error_box: error_update(exc.message), preview: gr.update(visible=False),
+                           run_btn: gr.update(interactive=True)}
+                    return
             finally:
                 for job in jobs:
                     if not job.done:  # the browser went away or Gradio cancelled the event
@@ -205,11 +235,13 @@ class GeneratorPanel:
                         except Exception:  # noqa: BLE001
                             pass
             if any(r is None for r in results):
-                yield {progress: progress_html(0, "cancelled", "cancelled")}
+                kept = " (the streamed text is kept above)" if text else ""
+                yield {progress: progress_html(0, f"cancelled{kept}", "cancelled"), preview: gr.update(visible=False),
+                       run_btn: gr.update(interactive=True)}
                 return
             records = [[record_for(ctx, p) for p in r.assets] for r in results]
             done = {progress: progress_html(1, f"done · seed {results[0].seed}", "done"),
-                    preview: gr.update(visible=False),
+                    preview: gr.update(visible=False), run_btn: gr.update(interactive=True),
                     last_seed: results[0].seed, stars: None, thumb: None, tags: "", comment: ""}
             if len(results) == 1:
                 result = results[0]
@@ -230,6 +262,8 @@ class GeneratorPanel:
         run_event = run_btn.click(run, [*form.components, self.seed, ab_mode], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
+        # However the run ends (error, closed tab, cancelled event), Generate comes back.
+        run_event.then(lambda: gr.update(interactive=True), None, run_btn, queue=False, api_visibility="private")
 
         def cancel(job_id: str, request: gr.Request) -> str:
             job = ctx.job(job_id)
@@ -265,16 +299,24 @@ class GeneratorPanel:
         def vote(winner: str) -> Any:
             def handler(pair: list | None, request: gr.Request) -> Any:
                 if not pair:
-                    raise gr.Error("Make an A/B pair first (tick Blind A/B and generate).")
+                    return "⚠️ Make an A/B pair first (tick Blind A/B and generate).", None, gr.update(), gr.update()
                 uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
                                            session=ctx.session(request))
                 reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}, {Path(str(r.get('path'))).name}"
                                    for i, r in enumerate(pair))
-                return f"✅ Vote saved (#{uid[:8]}). {reveal}", None
+                if winner == "tie":
+                    return f"✅ Vote saved (#{uid[:8]}). {reveal}", None, None, gr.update(visible=False)
+                # The winner is now "the output": it can be rated below and sent on.
+                won = pair[0 if winner == "a" else 1]
+                main = Path(str(won["path"]))
+                paths = [str(main), *(str(main.with_name(n)) for n in won.get("siblings") or [])]
+                note = f"✅ Vote saved (#{uid[:8]}). {reveal}. The winner can now be rated and sent on."
+                return note, None, {"record": won, "paths": paths}, gr.update(visible=True)
             return handler
 
         for button, winner in ((vote_1, "a"), (vote_tie, "tie"), (vote_2, "b")):
-            button.click(vote(winner), ab_pair, [ab_status, ab_pair], api_visibility="private")
+            button.click(vote(winner), ab_pair, [ab_status, ab_pair, self.current, fb_group],
+                         api_visibility="private")
 
         # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
         def api_generate(params_json: str = "{}", seed: int | None = None,
@@ -301,7 +343,8 @@ class GeneratorPanel:
         # The plain functions behind the events, for tests and for embedding in other apps.
         self.handlers = {"run": run, "cancel": cancel, "save_rating": save_rating, "vote": vote,
                          "generate": api_generate}
-        self.components = {"progress": progress, "live": live, "preview": preview, "view": view, "view_1": view_1, "view_2": view_2,
+        self.components = {"progress": progress, "live": live, "preview": preview, "error": error_box,
+                           "run_btn": run_btn, "view": view, "view_1": view_1, "view_2": view_2,
                             "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
                             "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
                             "current": self.current, "ab_pair": ab_pair}

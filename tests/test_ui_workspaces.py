@@ -1,0 +1,110 @@
+"""The purpose-built workspaces' event functions against a real Studio (no browser): fast."""
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import pytest
+
+from studio.api import Studio
+from studio.config import Settings
+from tests.ui_fixtures import WORKSPACE_REGISTRY
+
+
+def request(session: str = "A") -> Any:
+    return SimpleNamespace(session_hash=session, username=None)
+
+
+def click(index: int) -> Any:
+    return SimpleNamespace(index=index)
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory):
+    from studio.ui.app import create_app
+
+    studio = Studio(Settings(home=tmp_path_factory.mktemp("ws-home")), registry=WORKSPACE_REGISTRY)
+    demo = create_app(studio)
+    yield demo.studio_context, studio
+    studio.close()
+
+
+def last(updates: Any) -> dict:
+    updates = list(updates)
+    return updates[-1]
+
+
+def test_breeder_pick_breed_undo_and_go_back(app) -> None:
+    ctx, studio = app
+    ws = ctx.workspaces["breeder"]
+    h = ws.handlers
+    lineage = {"gens": [], "cur": -1}
+    # Breeding before any grid is a sentence, not an error badge.
+    assert "Make a grid first" in last(h["breed"](["1"], 0.5, 0.5, 2, 2, 32, "hsv", "none", "", lineage, request()))[ws.status]
+    out = last(h["new_grid"](2, 2, 32, 4, "hsv", "none", "7", lineage, request()))
+    lineage = out[ws.lineage]
+    [gen] = lineage["gens"]
+    assert len(gen["images"]) == 4 and all(Path(p).is_file() for p in gen["images"]) and gen["seed"] == 7
+    assert [c for _, c in out[ws.grid]["value"]] == ["1", "2", "3", "4"] and out[ws.grid]["columns"] == 2
+    assert "genomes" not in str(out[ws.status]).lower()
+    # Click candidates 2 and 4 (and 4 again off and on): they are the picked parents.
+    picked: list[str] = []
+    for index in (1, 3, 3, 3):
+        shown = h["toggle"](lineage, picked, click(index))
+        picked = shown[ws.picked]["value"]
+    assert picked == ["2", "4"] and [c for _, c in shown[ws.grid]["value"]] == ["1", "✓ 2 picked", "3", "✓ 4 picked"]
+    assert "Pick at least one" in last(h["breed"]([], 0.5, 0.5, 2, 2, 32, "hsv", "none", "", lineage, request()))[ws.status]
+    bred = last(h["breed"](picked, 0.3, 0.5, 2, 2, 32, "hsv", "none", "8", lineage, request()))
+    lineage = bred[ws.lineage]
+    assert len(lineage["gens"]) == 2 and lineage["cur"] == 1
+    parents = {g["id"] for i, g in enumerate(lineage["gens"][0]["genomes"]) if str(i + 1) in picked}
+    children = lineage["gens"][1]["genomes"]
+    assert all(set(c["parents"]) <= parents and c["parents"] for c in children)  # bred from the picks only
+    assert len(bred[ws.history]) == 2 and bred[ws.picked]["value"] == []
+    # The child's file records its parents (provenance), as the studio writes it.
+    record = studio.restore(lineage["gens"][1]["images"][0])["record"]
+    assert record["params"]["mode"] == "breed" and len(record["params"]["genomes"]) == 2
+    # Back to generation 1, then undo the newest.
+    back = h["jump"](lineage, click(0))
+    assert back[ws.lineage]["cur"] == 0 and back[ws.grid]["value"][0][0] == lineage["gens"][0]["images"][0]
+    undone = h["undo"](lineage)
+    assert len(undone[ws.lineage]["gens"]) == 1 and undone[ws.lineage]["cur"] == 0
+
+
+def test_breeder_bad_seed_keeps_the_grid(app) -> None:
+    ctx, _ = app
+    ws = ctx.workspaces["breeder"]
+    lineage = last(ws.handlers["new_grid"](1, 2, 16, 2, "gray", "none", "", {"gens": [], "cur": -1}, request()))[ws.lineage]
+    updates = list(ws.handlers["breed"](["1"], 0.5, 0.5, 1, 2, 16, "gray", "none", "abc", lineage, request()))
+    assert len(updates) == 1 and ws.grid not in updates[0] and ws.lineage not in updates[0]
+    assert "whole number" in updates[0][ws.status] and 'data-state="failed"' in updates[0][ws.progress]
+    full = last(ws.handlers["render"](["2"], 512, "gray", "none", lineage, request()))
+    from PIL import Image
+
+    assert Image.open(full[ws.full]["value"]).size == (512, 512)
+
+
+def test_gan_pick_a_and_b_then_walk_and_mix(app) -> None:
+    from PIL import Image
+
+    ctx, studio = app
+    ws = ctx.workspaces["gan"]
+    h = ws.handlers
+    assert "Pick two samples first" in last(h["walk"](4, 8, None, [], request()))[ws.status]
+    out = last(h["sample"](4, 0.0, "3", None, request()))
+    sheet = out[ws.sheet]
+    assert len(sheet["images"]) == 4 and len(sheet["latents"]) == 4
+    picked: list[int] = []
+    for index in (2, 0):
+        shown = h["toggle"](sheet, picked, click(index))
+        picked = shown[ws.picked]
+    assert picked == [2, 0] and [c for _, c in shown[ws.grid]] == ["B · 1", "2", "A · 3", "4"]
+    walked = last(h["walk"](4, 8, sheet, picked, request()))
+    gif = Path(walked[ws.result]["value"])
+    assert gif.suffix == ".gif" and Image.open(gif).n_frames >= 4
+    record = studio.restore(gif)["record"]
+    assert record["params"]["latent_a"] == sheet["latents"][2]  # the clicked glyph's latent, never typed
+    assert record["params"]["latent_b"] == sheet["latents"][0]
+    mixed = last(h["mix"](0.5, sheet, picked, request()))
+    assert Path(mixed[ws.result]["value"]).suffix == ".png" and mixed[ws.strip]["visible"] is False
