@@ -241,13 +241,16 @@ class SessionManager:
         job.started = time.monotonic()
         job.telemetry["queue_wait_s"] = job.started - job.submitted
         job.emit(_state_event("running"))
-        deadline = job.started + job.timeout
-        self._watchdog.watch(job, deadline)
         entry: CacheEntry | None = None
         try:
             entry, hit = self._acquire(job)
             job.telemetry.update(cache="hit" if hit else "miss", load_s=0.0 if hit else entry.load_s,
                                  device=str(entry.device))
+            # The time limit counts the work, not the first model load: a creator's 60 s job is not
+            # stopped because the model took 40 s to come off disk. (A load is bounded by its
+            # generator; a job cancelled meanwhile stops at the check below.)
+            deadline = time.monotonic() + job.timeout
+            self._watchdog.watch(job, deadline)
             progress = Progress(sink=job.emit, cancel=job.cancel_event, deadline=deadline)
             progress.check()
             self._set_threads(entry)

@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import gradio as gr
 
@@ -24,6 +24,7 @@ THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
 KIND_SUFFIXES = {"image": IMAGE_SUFFIXES, "mask": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES,
                  "midi": (".mid", ".midi")}
 UPDATE_EVERY_S = 0.15  # at most this often a progress update goes to the browser
+API_POLL_S = 0.05  # how often an HTTP API call looks whether its job finished (cheap: a flag read)
 
 
 def progress_html(fraction: float, message: str, state: str, position: int | None = None,
@@ -154,7 +155,7 @@ class GeneratorPanel:
                        *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
                        stars, thumb, tags, comment]
 
-        def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
+        def run(request: gr.Request, *args: Any, started: list[Any] | None = None) -> Iterator[dict[Any, Any]]:
             *values, seed_value, ab_on = args
             user = ctx.user(request)
             params = form.to_params(values)
@@ -164,7 +165,7 @@ class GeneratorPanel:
                    fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
                    fb_status: "", ab_status: "",
                    **dict(zip(view.components, view.clear()))}
-            jobs: list[Any] = []
+            jobs: list[Any] = [] if started is None else started  # shared with run_event's cancel
             try:
                 jobs.append(self._submit(params, seed, request))
                 if ab_on:
@@ -227,7 +228,28 @@ class GeneratorPanel:
                 done[self.current] = None
             yield done
 
-        run_event = run_btn.click(run, [*form.components, self.seed, ab_mode], run_outputs,
+        async def run_event(request: gr.Request, *args: Any) -> AsyncIterator[dict[Any, Any]]:
+            """`run` for Gradio: each step in a worker thread, and when Gradio cancels the event
+            (/gradio_api/cancel, a closed page) the CancelledError lands here, so the studio
+            jobs are cancelled too; a plain sync generator would be abandoned still running."""
+            import anyio
+
+            started: list[Any] = []
+            steps = run(request, *args, started=started)
+            done = object()
+            try:
+                while True:
+                    update = await anyio.to_thread.run_sync(next, steps, done)
+                    if update is done:
+                        return
+                    yield update
+            finally:  # finished, failed, or cancelled: a job still going has lost its listener
+                for job in started:
+                    if not job.done:
+                        job.cancel(job.user)
+                steps.close()
+
+        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
 
@@ -277,8 +299,14 @@ class GeneratorPanel:
             button.click(vote(winner), ab_pair, [ab_status, ab_pair], api_visibility="private")
 
         # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
-        def api_generate(params_json: str = "{}", seed: int | None = None,
-                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        async def api_generate(params_json: str = "{}", seed: int | None = None,
+                               request: gr.Request = None) -> dict:  # type: ignore[assignment]
+            # A coroutine, not a thread: when the caller cancels (gradio_client's job.cancel(), a
+            # closed connection), Gradio cancels this task, the wait below raises CancelledError,
+            # and the studio job is cancelled with it, freeing its lane. A thread blocked in
+            # job.result() would never hear of it.
+            import asyncio
+
             try:
                 params = json.loads(params_json or "{}")
             except json.JSONDecodeError as exc:
@@ -286,6 +314,12 @@ class GeneratorPanel:
             if not isinstance(params, dict):
                 raise gr.Error("params_json must be a JSON object")
             job = self._submit(params, None if seed in (None, "", -1) else int(seed), request)
+            try:
+                while not job.done:
+                    await asyncio.sleep(API_POLL_S)
+            except asyncio.CancelledError:
+                job.cancel(job.user)  # on behalf of its owner, whose request this is
+                raise
             result = _outcome(job, raise_cancelled=True)
             return {"generator": name, "seed": result.seed, "job_id": job.id,
                     "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),

@@ -98,3 +98,54 @@ def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / "private.png"
     Image.new("RGB", (8, 8), (201, 13, 77)).save(path)
     return path
+
+
+@dataclass(frozen=True)
+class SlowLoadParams(Params):
+    work_s: float = param(0.1, "seconds of cooperative work", min=0.0, max=60.0)
+
+
+class SlowLoader(Generator):
+    """Takes `load_s` to load (like a model coming off disk), then works in small steps."""
+
+    name = "slowload"
+    Params = SlowLoadParams
+    devices = ("cpu",)
+    load_s = 1.0
+
+    def estimate_bytes(self) -> int:
+        return 1 << 10
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        import time
+
+        time.sleep(self.load_s)
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        import time
+
+        assert isinstance(params, SlowLoadParams)
+        end = time.monotonic() + params.work_s
+        while time.monotonic() < end:
+            progress(0.5, "working")
+            time.sleep(0.02)
+        return Result(outputs=[Output(".txt", "worked", role="text")])
+
+
+@pytest.fixture
+def make_slow_loader(tmp_path):
+    from studio.api import Studio
+    from studio.config import Settings
+
+    made = []
+
+    def make(load_s: float) -> Any:
+        cls = type("SlowLoaderN", (SlowLoader,), {"load_s": load_s})
+        studio = Studio(Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache"),
+                        registry={"slowload": cls})
+        made.append(studio)
+        return studio
+
+    yield make
+    for s in made:
+        s.close()
