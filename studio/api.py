@@ -73,9 +73,9 @@ class Studio:
 
     # -- outputs -------------------------------------------------------------------------
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
-        """Asset records, newest first; they persist across restarts."""
-        return self.assets.history(generator=generator, text=text, seed=seed, limit=limit)
+                limit: int = 100, user: str | None = None) -> list[dict[str, Any]]:
+        """Asset records, newest first; they persist across restarts. With `user`, only theirs."""
+        return self.assets.history(generator=generator, text=text, seed=seed, limit=limit, owner=user)
 
     def restore(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Generator, params and seed of any studio output file, ready to run again."""

@@ -87,11 +87,12 @@ class AssetStore:
         self._lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, result: Result, base_record: dict[str, Any]) -> list[Path]:
+    def write(self, result: Result, base_record: dict[str, Any], owner: str | None = None) -> list[Path]:
         """Write every output of `result` with its provenance; return the paths (main first).
 
-        `base_record` carries generator, params, seed, weights sha256, parents, timings, job id
-        and user. Each file gets its own id, role and sha256 on top.
+        `base_record` carries generator, params, seed, weights sha256, parents, timings and job
+        id. Each file gets its own id, role and sha256 on top. `owner` (who asked) goes only into
+        the index, which is never served: the files and sidecars name no user.
         """
         day = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
         folder = self.root / day
@@ -121,7 +122,7 @@ class AssetStore:
                 sidecar["siblings"] = [n for n in names if n != path.name]
                 _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX),
                               json.dumps(sidecar, indent=1, sort_keys=True).encode())
-            self._append_index(records, written)
+            self._append_index(records, written, owner)
         except BaseException:
             for path in written:
                 for p in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
@@ -129,8 +130,9 @@ class AssetStore:
             raise
         return written
 
-    def _append_index(self, records: list[dict[str, Any]], paths: list[Path]) -> None:
-        lines = "".join(json.dumps({**rec, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
+    def _append_index(self, records: list[dict[str, Any]], paths: list[Path], owner: str | None = None) -> None:
+        extra = {"owner": owner} if owner else {}
+        lines = "".join(json.dumps({**rec, **extra, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
                         for rec, p in zip(records, paths))
         with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # several studio processes may share one home
@@ -158,10 +160,13 @@ class AssetStore:
                     yield rec
 
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
-                limit: int = 100, main_only: bool = False) -> list[dict[str, Any]]:
+                limit: int = 100, main_only: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; with `owner`, only that user's outputs."""
         needle = text.lower() if text else None
         out: list[dict[str, Any]] = []
         for rec in reversed(list(self.records())):
+            if owner is not None and rec.get("owner") != owner:
+                continue
             if generator and rec.get("generator") != generator:
                 continue
             if seed is not None and rec.get("seed") != seed:
@@ -175,6 +180,17 @@ class AssetStore:
             if len(out) >= limit:
                 break
         return out
+
+    def owner_of(self, path: str | os.PathLike[str]) -> str | None:
+        """Who made the output at `path` (from the index), or None if unknown."""
+        try:
+            rel = str(Path(os.path.realpath(path)).relative_to(self.root.resolve()))
+        except ValueError:
+            return None
+        for rec in self.records():
+            if Path(rec["path"]).resolve() == self.root.resolve() / rel:
+                return rec.get("owner")
+        return None
 
     def resolve(self, ref: str | os.PathLike[str]) -> Path:
         """A path inside the store for an asset id, relative path or absolute path; else refuse."""

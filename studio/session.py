@@ -403,11 +403,11 @@ class SessionManager:
         result.provenance = {
             "generator": job.generator, "params": job.params.to_dict(), "seed": job.seed,
             "weights_sha256": entry.generator.weights_sha256, "parents": parents, "job_id": job.id,
-            "user": job.user, "device": str(entry.device),
+            "device": str(entry.device),  # no user: provenance travels inside served files
             "timings": {k: round(v, 4) for k, v in job.telemetry.items() if k.endswith("_s")},
         }
         result.parents = parents
-        result.assets = self.assets.write(result, result.provenance) if result.outputs else []
+        result.assets = self.assets.write(result, result.provenance, owner=job.user) if result.outputs else []
         result.provenance["assets"] = [str(p) for p in result.assets]
 
     # -- control -------------------------------------------------------------------------
