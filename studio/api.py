@@ -29,6 +29,7 @@ class Studio:
         self.settings = settings or Settings.load()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.assets = AssetStore(self.settings.outputs_dir)
+        self.assets.sweep()  # finish or undo output writes a crash interrupted (studio.assets)
         self.session = SessionManager(self.settings, registry=registry, assets=self.assets)
         self.gate = self.session.gate  # the input checks every submit passes (studio.gate)
 
