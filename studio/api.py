@@ -45,6 +45,11 @@ class Studio:
                 entry.update(title=cls.title or name, description=cls.description)
             except StudioError as exc:
                 entry.update(available=False, reason=str(exc))
+            from studio import weights
+
+            damaged = weights.problems(name) if entry["available"] else []
+            if damaged:  # `studio list` probes embedded weights, not just imports
+                entry.update(available=False, reason="; ".join(damaged))
             if name in self.session.unavailable:
                 entry.update(available=False, reason=self.session.unavailable[name])
             out.append(entry)

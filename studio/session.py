@@ -323,6 +323,12 @@ class SessionManager:
             try:
                 import torch  # noqa: F401  (so the global RNG can be preserved around the load)
 
+                if not self._own_options(cls, job.params):  # the embedded model: check its recorded hash
+                    from studio import weights
+
+                    damaged = weights.problems(job.generator)
+                    if damaged:
+                        raise GeneratorUnavailable(damaged[0])
                 with devices.preserve_global_rng(device):
                     generator.load(device, dtype)
             except BaseException as exc:
