@@ -322,13 +322,15 @@ class GeneratorPanel:
                 raise
             result = _outcome(job, raise_cancelled=True)
             return {"generator": name, "seed": result.seed, "job_id": job.id,
-                    "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),
-                    "provenance": _jsonable(result.provenance)}
+                    "assets": [str(p) for p in result.assets], "data": _client_safe(_jsonable(result.data)),
+                    "provenance": _client_safe(_jsonable(result.provenance))}
 
         api_generate.__name__ = f"generate_{name}"
         api_generate.__doc__ = (f"Run the {name} generator. params_json: a JSON object of its parameters "
                                 f"(see the studio's describe); seed: an integer, or -1 / empty for random. "
-                                f"Returns the written files, data and provenance.")
+                                f"Returns the written files, data and provenance (an object with a "
+                                f"\"path\" key, like the GAN's params, comes as {{\"json\": text}} so clients "
+                                f"do not mistake it for a file).")
         gr.api(api_generate, api_name=f"generate_{name}", concurrency_id=ctx.device_group(name),
                concurrency_limit=ctx.concurrency_limit)
         self._run_event = run_event
@@ -411,3 +413,18 @@ def _outcome(job: Any, raise_cancelled: bool = False) -> Any:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _client_safe(value: Any) -> Any:
+    """`value` with every object that has a string "path" key sent as JSON text instead.
+
+    gradio_client (download_files=True, its default) takes any such object for a file and tries
+    to download it: GAN provenance `{"params": {"path": "slerp", ...}}` crashed it. Such objects
+    come back as {"json": "<the object as JSON>"}; everything else is unchanged."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            return {"json": json.dumps(value, sort_keys=True)}
+        return {k: _client_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_client_safe(v) for v in value]
+    return value

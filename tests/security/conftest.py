@@ -70,7 +70,7 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     (models / "good.bin").write_bytes(b"GOOD weights")
     (models / "broken.bin").write_bytes(b"junk")
     registry = {**REGISTRY, "steps": fakes.Steps, "picky": PickyLoader,
-                "music": "generators.music:MusicComposer"}
+                "music": "generators.music:MusicComposer", "gan": "generators.gan:GlyphGAN"}
     settings = Settings(home=home, cache_dir=home / "cache", max_upload_mb=5, max_queue=16,
                         model_dirs=(str(models),))
     studio = Studio(settings, registry=registry)
@@ -149,3 +149,11 @@ def make_slow_loader(tmp_path):
     yield make
     for s in made:
         s.close()
+
+
+@pytest.fixture(scope="package")
+def client(app):
+    """One gradio_client for the suite (building one fetches the page config: ~1 s each)."""
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False, download_files=False)

@@ -23,10 +23,7 @@ def _running_jobs(studio, generator: str) -> list:
         if "cpu" in studio.session._lanes else []
 
 
-def test_gradio_client_cancel_stops_the_job_and_frees_the_lane(app) -> None:
-    from gradio_client import Client
-
-    client = Client(app.url, verbose=False, download_files=False)
+def test_gradio_client_cancel_stops_the_job_and_frees_the_lane(app, client) -> None:
     before = len(list(app.studio.assets.records()))
     # 5 lines x 5 s of cooperative work: 25 s if nothing stops it
     call = client.submit(json.dumps({"prompt": "long", "repeat": 5, "delay": 5.0}), 1, api_name="/generate_echo")

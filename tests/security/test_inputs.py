@@ -99,13 +99,11 @@ def test_ui_image_field_still_takes_a_real_upload(app, browser) -> None:
     assert msg["success"], msg
 
 
-def test_api_refuses_paths_and_symlinks_out(app, secret) -> None:
-    from gradio_client import Client
+def test_api_refuses_paths_and_symlinks_out(app, client, secret) -> None:
     from gradio_client.exceptions import AppError
 
     link = app.home / "outputs" / "link-out.png"
     link.symlink_to(secret)
-    client = Client(app.url, verbose=False, download_files=False)
     for trick in (str(secret), str(link), f"{app.home}/outputs/../../{secret.parent.name}/private.png",
                   "/proc/self/environ"):
         with pytest.raises(AppError, match="must be a file uploaded"):
@@ -113,11 +111,9 @@ def test_api_refuses_paths_and_symlinks_out(app, secret) -> None:
 
 
 # -- break 3: load-time options --------------------------------------------------------------
-def test_load_options_are_limited_to_what_the_studio_lists(app) -> None:
-    from gradio_client import Client
+def test_load_options_are_limited_to_what_the_studio_lists(app, client) -> None:
     from gradio_client.exceptions import AppError
 
-    client = Client(app.url, verbose=False, download_files=False)
     for bad in ("/etc/shadow", "/etc", "some-org/some-model", "../../etc/passwd"):
         with pytest.raises(AppError, match="not a model this studio offers"):
             client.predict(json.dumps({"weights": bad}), 1, api_name="/generate_picky")
@@ -125,11 +121,9 @@ def test_load_options_are_limited_to_what_the_studio_lists(app) -> None:
     assert ok["assets"]
 
 
-def test_a_bad_listed_model_fails_only_its_own_job(app) -> None:
-    from gradio_client import Client
+def test_a_bad_listed_model_fails_only_its_own_job(app, client) -> None:
     from gradio_client.exceptions import AppError
 
-    client = Client(app.url, verbose=False, download_files=False)
     with pytest.raises(AppError, match="could not load the model this request asked for"):
         client.predict(json.dumps({"weights": "broken.bin"}), 1, api_name="/generate_picky")
     picky = {g["name"]: g for g in client.predict(api_name="/generators")}["picky"]

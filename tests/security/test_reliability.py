@@ -82,3 +82,14 @@ def test_a_live_write_is_never_swept(tmp_path) -> None:
         jf.flush()
         assert store.sweep()["rolled_back"] == 0 and (day / "x.txt").exists()
     assert store.sweep()["rolled_back"] == 1 and not (day / "x.txt").exists()
+
+
+def test_gradio_client_default_download_files_survives_gan_provenance(app) -> None:
+    """GAN params carry `"path": "slerp"`: gradio_client took that object for a file and crashed."""
+    from gradio_client import Client
+
+    client = Client(app.url, verbose=False)  # download_files left at its default
+    out = client.predict(json.dumps({"count": 1}), 3, api_name="/generate_gan")
+    params = json.loads(out["provenance"]["params"]["json"])
+    assert params["path"] == "slerp" and params["count"] == 1
+    assert out["assets"] and out["seed"] == 3
