@@ -208,6 +208,11 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     demo = create_app(studio, feedback=feedback)
     demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
     studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
+    from studio.uploads import UploadSweeper
+
+    demo.studio_upload_sweeper = UploadSweeper(  # type: ignore[attr-defined]  # age and size limits
+        uploads, max_age_s=float(getattr(settings, "upload_max_age_h", 24.0)) * 3600,
+        max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]

@@ -121,3 +121,38 @@ def test_login_attempts_are_limited() -> None:
         codes = [client.post("/login", data={"username": "a", "password": "wrong"}).status_code for _ in range(5)]
         assert codes == [400, 400, 400, 429, 429]
         assert client.post("/login", data={"username": "a", "password": "right"}).status_code == 429
+
+
+def test_uploads_are_cleaned_by_age_and_total_size(tmp_path) -> None:
+    import os
+    import time
+
+    from studio.uploads import sweep_uploads
+
+    now = time.time()
+    for i, (age_h, size) in enumerate([(48, 10), (30, 10), (3, 400), (2, 400), (1, 400)]):
+        folder = tmp_path / f"h{i}"
+        folder.mkdir()
+        path = folder / f"f{i}.png"
+        path.write_bytes(b"x" * size)
+        os.utime(path, (now - age_h * 3600, now - age_h * 3600))
+    counts = sweep_uploads(tmp_path, max_age_s=24 * 3600, max_total_bytes=900, now=now)
+    left = sorted(p.name for p in tmp_path.rglob("*.png"))
+    assert left == ["f3.png", "f4.png"]  # the two old ones by age, then the oldest by size
+    assert counts == {"removed": 3, "freed_bytes": 420, "kept_bytes": 800}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["h3", "h4"]  # emptied folders gone
+
+
+def test_the_launched_studio_sweeps_its_upload_folder(app, browser) -> None:
+    import os
+    import time
+    from pathlib import Path
+
+    sweeper = app.demo.studio_upload_sweeper
+    assert sweeper.max_age_s == 24 * 3600 and sweeper.max_total_bytes == 2048 << 20  # the settings
+    old = Path(browser.upload("old.txt", b"left here two days ago"))
+    fresh = Path(browser.upload("fresh.txt", b"just now"))
+    two_days = time.time() - 48 * 3600
+    os.utime(old, (two_days, two_days))
+    sweeper.sweep()
+    assert not old.exists() and fresh.exists()
