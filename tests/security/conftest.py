@@ -48,6 +48,33 @@ class PickyLoader(Generator):
         return Result(outputs=[Output(".txt", params.text, role="text")])
 
 
+@dataclass(frozen=True)
+class MaskParams(Params):
+    image: str = param("", "the picture", widget="image")
+    mask: str = param("", "where to repaint", widget="mask")
+
+
+class Masker(Generator):
+    """Reports the mask's size: a test generator with the inpainting mask editor."""
+
+    name = "masker"
+    Params = MaskParams
+    devices = ("cpu",)
+
+    def estimate_bytes(self) -> int:
+        return 1 << 10
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.weights_sha256 = "4" * 64
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        from generators.image_io import load_mask
+
+        assert isinstance(params, MaskParams)
+        size = load_mask(params.mask, size=(8, 8)).size if params.mask else None
+        return Result(outputs=[Output(".txt", f"mask {size}", role="text")])
+
+
 @dataclass
 class App:
     demo: Any
@@ -69,7 +96,7 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     models = tmp_path_factory.mktemp("sec-models")
     (models / "good.bin").write_bytes(b"GOOD weights")
     (models / "broken.bin").write_bytes(b"junk")
-    registry = {**REGISTRY, "steps": fakes.Steps, "picky": PickyLoader,
+    registry = {**REGISTRY, "steps": fakes.Steps, "picky": PickyLoader, "masker": Masker,
                 "music": "generators.music:MusicComposer", "gan": "generators.gan:GlyphGAN"}
     settings = Settings(home=home, cache_dir=home / "cache", max_upload_mb=5, max_queue=16,
                         model_dirs=(str(models),))

@@ -170,3 +170,19 @@ def test_png_bomb_upload_is_refused_from_its_header(app, browser, bomb) -> None:
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before
     assert not msg["success"] and "megapixels" in json.dumps(msg["output"])
     assert grew < 64 << 20  # decoding it would take 100 MB (5000 x 5000 RGBA)
+
+
+def test_png_bomb_as_a_mask_layer_is_refused_from_its_header(app, browser, bomb) -> None:
+    uploaded = browser.upload("layer.png", bomb)
+    fn = browser.fn_index("masker-run")
+    layer = {"path": uploaded, "orig_name": "layer.png", "meta": FILE_META}
+    data = browser.inputs_for(fn, **{"masker-mask": {"background": None, "layers": [layer], "composite": None},
+                                     "masker-seed": "1"})
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    msg = browser.call(fn, data)
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before
+    assert not msg["success"] and "megapixels" in json.dumps(msg["output"])
+    assert grew < 64 << 20
+    server_path = {"path": "/etc/passwd", "meta": FILE_META}
+    data = browser.inputs_for(fn, **{"masker-mask": {"background": server_path, "layers": [], "composite": None}})
+    assert not browser.call(fn, data)["success"]
