@@ -100,6 +100,10 @@ def build(ctx: UIContext) -> GalleryHandles:
         if not path:
             return [*view.clear(), None, gr.update(visible=False)]
         viewer = ctx.viewer(request)
+        try:  # an output of this studio (not any server file), and this viewer's unless shared
+            path = str(ctx.studio.assets.resolve(path))
+        except Exception as exc:  # noqa: BLE001 - InvalidInput: "not a studio output"
+            raise gr.Error(str(exc)) from None
         if viewer is not None and ctx.studio.assets.owner_of(path) != viewer:
             raise gr.Error("That output is not one of yours.")
         try:
