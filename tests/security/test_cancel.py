@@ -81,3 +81,18 @@ def test_time_limit_does_not_count_the_model_load(make_slow_loader) -> None:
 
     with pytest.raises(TimedOut):
         stuck.result(timeout=30)
+
+
+def test_a_generator_that_ignores_its_time_limit_does_not_hold_the_lane(make_studio) -> None:
+    """Break 5's second half: the timeout was reported while the stuck call kept the lane."""
+    studio = make_studio()
+    stuck = studio.submit("steps", {"steps": 1, "step_s": 5.0, "check": False, "tag": "stuck"}, timeout=0.3)
+    with pytest.raises(Exception, match="time limit"):
+        stuck.result(timeout=30)
+    quick = studio.submit("steps", {"steps": 1, "tag": "quick"})
+    assert quick.result(timeout=30).data["text"].startswith("quick")
+    lane = studio.session._lanes["cpu"]
+    assert stuck in lane.running  # the stuck call is still going: the quick job did not wait for it
+    assert _wait(lambda: stuck not in lane.running, limit_s=30)
+    assert _wait(lambda: len(lane.threads) == 1, limit_s=5)  # the stuck worker retired; the lane is its size
+    assert studio.generate("steps", {"steps": 1, "tag": "after"}).data["text"].startswith("after")
