@@ -169,6 +169,9 @@ def _api_endpoints(ctx: UIContext) -> None:
 
         try:
             real = ctx.studio.assets.resolve(path)
+            viewer = ctx.viewer(request)
+            if viewer is not None and ctx.studio.assets.owner_of(real) != viewer:
+                raise InvalidInput(f"{path!r} is not one of your outputs")  # settings.shared is off
             record = {**ctx.studio.restore(real)["record"], "path": str(real)}
             uid = ctx.feedback.rate(record, stars=stars, thumb=thumb, tags=tags, comment=comment,
                                     user=ctx.user(request), session=ctx.session(request))

@@ -156,3 +156,11 @@ def test_the_launched_studio_sweeps_its_upload_folder(app, browser) -> None:
     os.utime(old, (two_days, two_days))
     sweeper.sweep()
     assert not old.exists() and fresh.exists()
+
+
+def test_rating_someone_elses_output_is_refused(app, client) -> None:
+    from gradio_client.exceptions import AppError
+
+    theirs = app.studio.generate("pixels", {"size": 8}, seed=9, user="browser:someone-else", origin="remote")
+    with pytest.raises(AppError, match="not one of your outputs"):
+        client.predict(str(theirs.assets[0]), 5, None, "", "", api_name="/rate")
