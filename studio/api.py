@@ -87,11 +87,13 @@ class Studio:
         """Generator, params and seed of any studio output file, ready to run again."""
         return restore(path).as_dict()
 
-    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "local",
+    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "remote",
               **changes: Any) -> Result:
-        """Run a studio output's generation again (same seed unless `seed=` is given). The
-        provenance comes from a file anyone could have crafted, so it passes the gate like any
-        request of `origin`."""
+        """Run a studio output's generation again (same seed unless `seed=` is given).
+
+        The provenance comes from a file anyone could have crafted (a downloaded PNG naming
+        ~/.ssh/id_rsa as its style image), so by default it passes the gate as remote input: its
+        files must be studio outputs or uploads. `origin="local"` trusts it like your own call."""
         restored = restore(path)
         seed = changes.pop("seed", restored.seed)
         params = {**restored.params, **changes}

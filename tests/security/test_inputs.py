@@ -66,7 +66,7 @@ def test_restore_and_rerun_from_python_pass_the_gate_too(app, secret, tmp_path) 
     crafted = tmp_path / "crafted.png"
     crafted.write_bytes(_crafted_png({"image": str(secret), "size": 8}))
     with pytest.raises(InvalidInput, match="must be a file uploaded"):
-        app.studio.rerun(crafted, origin="remote")
+        app.studio.rerun(crafted)  # remote by default: a file's provenance is not the caller's word
 
 
 # -- break 2: a server path as image data to a UI run event ------------------------------------
