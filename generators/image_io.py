@@ -255,5 +255,5 @@ def png_text(path_or_bytes: Union[str, "os.PathLike[str]", bytes]) -> dict[str, 
         return dict(getattr(img, "text", {}) or {})
 
 
-__all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_FILE_BYTES", "ALLOWED_FORMATS", "check_size",
+__all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_FILE_BYTES", "ALLOWED_FORMATS", "check_size", "check_image_file",
            "load_image", "load_mask", "a1111_parameters", "make_grid", "png_text"]

@@ -29,6 +29,7 @@ class Studio:
         self.settings = settings or Settings.load()
         self.settings.home.mkdir(parents=True, exist_ok=True)
         self.assets = AssetStore(self.settings.outputs_dir)
+        self.assets.sweep()  # finish or undo output writes a crash interrupted (studio.assets)
         self.session = SessionManager(self.settings, registry=registry, assets=self.assets)
         self.gate = self.session.gate  # the input checks every submit passes (studio.gate)
         self._taste: Any = None  # studio.taste.Taste, opened on first use (feedback DB + feature models)
@@ -48,6 +49,11 @@ class Studio:
                     entry.update(available=False, reason=missing)
             except StudioError as exc:
                 entry.update(available=False, reason=str(exc))
+            from studio import weights
+
+            damaged = weights.problems(name) if entry["available"] else []
+            if damaged:  # `studio list` probes embedded weights, not just imports
+                entry.update(available=False, reason="; ".join(damaged))
             if name in self.session.unavailable:
                 entry.update(available=False, reason=self.session.unavailable[name])
             out.append(entry)
@@ -101,19 +107,21 @@ class Studio:
 
     # -- outputs -------------------------------------------------------------------------
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
-                limit: int = 100) -> list[dict[str, Any]]:
-        """Asset records, newest first; they persist across restarts."""
-        return self.assets.history(generator=generator, text=text, seed=seed, limit=limit)
+                limit: int = 100, user: str | None = None) -> list[dict[str, Any]]:
+        """Asset records, newest first; they persist across restarts. With `user`, only theirs."""
+        return self.assets.history(generator=generator, text=text, seed=seed, limit=limit, owner=user)
 
     def restore(self, path: str | os.PathLike[str]) -> dict[str, Any]:
         """Generator, params and seed of any studio output file, ready to run again."""
         return restore(path).as_dict()
 
-    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "local",
+    def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "remote",
               **changes: Any) -> Result:
-        """Run a studio output's generation again (same seed unless `seed=` is given). The
-        provenance comes from a file anyone could have crafted, so it passes the gate like any
-        request of `origin`."""
+        """Run a studio output's generation again (same seed unless `seed=` is given).
+
+        The provenance comes from a file anyone could have crafted (a downloaded PNG naming
+        ~/.ssh/id_rsa as its style image), so by default it passes the gate as remote input: its
+        files must be studio outputs or uploads. `origin="local"` trusts it like your own call."""
         restored = restore(path)
         seed = changes.pop("seed", restored.seed)
         params = {**restored.params, **changes}

@@ -1,7 +1,8 @@
 """The output store: server-named files, a JSON provenance sidecar each, the record embedded.
 
-Every file lands atomically (written to a hidden temp name, then renamed), so a crash or a bad
-output never leaves a half-written file; a failure midway removes what the job had written.
+A job's files, sidecars and index line land as one unit (a journal, hidden temp files, renames,
+then the index line; `sweep()` at start finishes or undoes whatever a crash interrupted), so a
+crash or a bad output never leaves a half-written file or a file without its provenance.
 An append-only `index.jsonl` makes history survive restarts without scanning the tree.
 """
 from __future__ import annotations
@@ -23,6 +24,7 @@ from studio import embed
 from studio.version import code_version
 
 SIDECAR_SUFFIX = ".json"
+JOURNAL_SUFFIX = ".pending"  # <day>/.<group>.pending: the files one write is about to make
 PROVENANCE_FORMAT = "studio-provenance/1"
 
 
@@ -55,17 +57,11 @@ def new_asset_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _to_bytes(output: Output) -> bytes:
@@ -94,11 +90,18 @@ class AssetStore:
         self._lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, result: Result, base_record: dict[str, Any]) -> list[Path]:
+    def write(self, result: Result, base_record: dict[str, Any], owner: str | None = None) -> list[Path]:
         """Write every output of `result` with its provenance; return the paths (main first).
 
-        `base_record` carries generator, params, seed, weights sha256, parents, timings, job id
-        and user. Each file gets its own id, role and sha256 on top.
+        `base_record` carries generator, params, seed, weights sha256, parents, timings and job
+        id. Each file gets its own id, role and sha256 on top. `owner` (who asked) goes only into
+        the index, which is never served: the files and sidecars name no user.
+
+        One unit: a journal naming every final file is written first (and held locked), then
+        each file and sidecar lands under a hidden temp name, then all are renamed, the index
+        line is appended, and the journal goes. A crash at any point leaves a journal that
+        `sweep()` completes (everything was written) or rolls back (it was not), so no output
+        ever exists without its sidecar and index entry.
         """
         day = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
         folder = self.root / day
@@ -106,38 +109,94 @@ class AssetStore:
         group = new_asset_id()
         written: list[Path] = []
         records: list[dict[str, Any]] = []
-        try:
-            for index, output in enumerate(result.outputs):
-                role = _SAFE.sub("-", output.role.lower()).strip("-") or "out"
-                generator = _SAFE.sub("-", str(base_record.get("generator", "out")).lower())
-                asset_id = f"{group}-{index}"
-                path = folder / f"{generator}-{asset_id}-{role}{output.suffix}"
-                record = {"format": PROVENANCE_FORMAT, **base_record, **code_version(), "id": asset_id,
-                          "group": group, "role": output.role, "label": output.label, "file": path.name,
-                          "created": _now(), "ai_generated": True}
-                if output.extra.get("parameters"):
-                    record["parameters"] = output.extra["parameters"]
-                data = embed.embed(output.suffix, _to_bytes(output), record, output.extra)
-                _atomic_write(path, data)
-                written.append(path)
-                sidecar = {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                           "siblings": []}
-                records.append(sidecar)
-            names = [p.name for p in written]
-            for path, sidecar in zip(written, records):
-                sidecar["siblings"] = [n for n in names if n != path.name]
-                _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX),
-                              json.dumps(sidecar, indent=1, sort_keys=True).encode())
-            self._append_index(records, written)
-        except BaseException:
-            for path in written:
-                for p in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
-                    p.unlink(missing_ok=True)
-            raise
+        blobs: list[tuple[Path, bytes]] = []
+        for index, output in enumerate(result.outputs):
+            role = _SAFE.sub("-", output.role.lower()).strip("-") or "out"
+            generator = _SAFE.sub("-", str(base_record.get("generator", "out")).lower())
+            asset_id = f"{group}-{index}"
+            path = folder / f"{generator}-{asset_id}-{role}{output.suffix}"
+            record = {"format": PROVENANCE_FORMAT, **base_record, **code_version(), "id": asset_id,
+                      "group": group, "role": output.role, "label": output.label, "file": path.name,
+                      "created": _now(), "ai_generated": True}
+            if output.extra.get("parameters"):
+                record["parameters"] = output.extra["parameters"]
+            data = embed.embed(output.suffix, _to_bytes(output), record, output.extra)
+            written.append(path)
+            blobs.append((path, data))
+            records.append({**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                            "siblings": []})
+        names = [p.name for p in written]
+        for path, sidecar in zip(written, records):
+            sidecar["siblings"] = [n for n in names if n != path.name]
+            blobs.append((path.with_name(path.name + SIDECAR_SUFFIX),
+                          json.dumps(sidecar, indent=1, sort_keys=True).encode()))
+        journal = folder / f".{group}{JOURNAL_SUFFIX}"
+        temps: list[tuple[Path, Path]] = []
+        with open(journal, "w", encoding="utf-8") as jf:
+            fcntl.flock(jf, fcntl.LOCK_EX)  # held until done: a sweep never touches a live write
+            json.dump({"files": [str(p.relative_to(self.root)) for p, _ in blobs], "owner": owner}, jf)
+            jf.flush()
+            os.fsync(jf.fileno())
+            try:
+                for path, data in blobs:
+                    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+                    temps.append((tmp, path))
+                    _write_synced(tmp, data)
+                for tmp, path in temps:  # sidecars are renamed after their files (blobs order)
+                    os.replace(tmp, path)
+                self._append_index(records, written, owner)
+            except BaseException:
+                for tmp, path in temps:
+                    tmp.unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
+                journal.unlink(missing_ok=True)
+                raise
+            journal.unlink()
         return written
 
-    def _append_index(self, records: list[dict[str, Any]], paths: list[Path]) -> None:
-        lines = "".join(json.dumps({**rec, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
+    def sweep(self) -> dict[str, int]:
+        """Finish or undo writes a crash interrupted (see `write`); remove stray temp files.
+
+        Run at start. Returns counts: {"completed", "rolled_back", "temps"}."""
+        counts = {"completed": 0, "rolled_back": 0, "temps": 0}
+        indexed: set[str] | None = None
+        for journal in sorted(self.root.glob(f"*/.*{JOURNAL_SUFFIX}")):
+            try:
+                jf = open(journal, "r+", encoding="utf-8")
+            except OSError:
+                continue
+            with jf:
+                try:
+                    fcntl.flock(jf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # another process is writing this group right now
+                try:
+                    plan = json.loads(jf.read() or "{}")
+                except json.JSONDecodeError:
+                    plan = {}  # the crash came while writing the journal: nothing was renamed yet
+                files = [self.root / f for f in plan.get("files", [])]
+                if files and all(f.is_file() for f in files):
+                    if indexed is None:
+                        indexed = {str(Path(r["path"]).relative_to(self.root)) for r in self.records()}
+                    mains = [f for f in files if not f.name.endswith(SIDECAR_SUFFIX)]
+                    missing = [f for f in mains if str(f.relative_to(self.root)) not in indexed]
+                    if missing:
+                        recs = [json.loads(f.with_name(f.name + SIDECAR_SUFFIX).read_text()) for f in missing]
+                        self._append_index(recs, missing, plan.get("owner"))
+                    counts["completed"] += 1
+                else:
+                    for f in files:
+                        f.unlink(missing_ok=True)
+                    counts["rolled_back"] += 1
+                journal.unlink(missing_ok=True)
+        for tmp in self.root.glob("*/.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            counts["temps"] += 1
+        return counts
+
+    def _append_index(self, records: list[dict[str, Any]], paths: list[Path], owner: str | None = None) -> None:
+        extra = {"owner": owner} if owner else {}
+        lines = "".join(json.dumps({**rec, **extra, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
                         for rec, p in zip(records, paths))
         with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # several studio processes may share one home
@@ -165,10 +224,13 @@ class AssetStore:
                     yield rec
 
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
-                limit: int = 100, main_only: bool = False) -> list[dict[str, Any]]:
+                limit: int = 100, main_only: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; with `owner`, only that user's outputs."""
         needle = text.lower() if text else None
         out: list[dict[str, Any]] = []
         for rec in reversed(list(self.records())):
+            if owner is not None and rec.get("owner") != owner:
+                continue
             if generator and rec.get("generator") != generator:
                 continue
             if seed is not None and rec.get("seed") != seed:
@@ -182,6 +244,17 @@ class AssetStore:
             if len(out) >= limit:
                 break
         return out
+
+    def owner_of(self, path: str | os.PathLike[str]) -> str | None:
+        """Who made the output at `path` (from the index), or None if unknown."""
+        try:
+            rel = str(Path(os.path.realpath(path)).relative_to(self.root.resolve()))
+        except ValueError:
+            return None
+        for rec in self.records():
+            if Path(rec["path"]).resolve() == self.root.resolve() / rel:
+                return rec.get("owner")
+        return None
 
     def resolve(self, ref: str | os.PathLike[str]) -> Path:
         """A path inside the store for an asset id, relative path or absolute path; else refuse."""

@@ -76,6 +76,7 @@ class Settings:
     shared: str = "private"
     upload_max_age_h: float = 24.0  # uploads older than this are deleted (checked at start and hourly)
     upload_max_total_mb: int = 2048  # and the oldest go first while the folder is larger than this
+    allowed_hosts: tuple[str, ...] = ()  # extra Host names a loopback studio answers (e.g. behind a proxy)
     login_attempts: int = 10  # failed logins per client address per 10 minutes before refusing
 
     def default_model(self, generator: str) -> str | None:

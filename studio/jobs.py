@@ -51,6 +51,7 @@ class Job:
         self.finished: float | None = None
         self.telemetry: dict[str, Any] = {}
         self.cancel_event = threading.Event()
+        self.worker: threading.Thread | None = None  # the lane thread running it (set by the session)
         self._manager = manager
         self._cond = threading.Condition()
         self._events: list[ProgressEvent] = []

@@ -34,6 +34,7 @@ __all__ = ["SessionManager", "QueueFull", "PermissionDenied", "MAX_SEED"]
 
 MAX_SEED = 2**32 - 1  # seeds fit every RNG we hand out (numpy, torch, python)
 _DEFAULT_RUN_S = 5.0  # ETA guess for a generator that has not run yet
+STUCK_GRACE_S = 1.0  # after a timeout, how long a generator may take to notice before the lane moves on
 
 
 class Watchdog:
@@ -74,16 +75,33 @@ class Watchdog:
 
 
 class Lane:
-    """One compute device's queue and its worker threads."""
+    """One compute device's queue and its worker threads.
+
+    A job that runs past its time limit is failed at once, but Python cannot stop a thread: a
+    generator that never calls `progress` (a long parse, a stuck library call) keeps its worker
+    until it returns. So the lane then starts a stand-in worker (at most `workers` of them) and
+    the stuck worker retires when its call finally ends, keeping the lane at its size.
+    """
 
     def __init__(self, name: str, manager: "SessionManager", workers: int) -> None:
         self.name = name
         self.queue = FairQueue()
         self.running: list[Job] = []
-        self.threads = [threading.Thread(target=manager._work, args=(self,), name=f"studio-{name}-{i}",
-                                         daemon=True) for i in range(workers)]
-        for t in self.threads:
-            t.start()
+        self.size = workers
+        self.retiring: set[threading.Thread] = set()  # stuck workers: they stop when their job returns
+        self._manager = manager
+        self._count = 0
+        self.threads: list[threading.Thread] = []
+        for _ in range(workers):
+            self.add_worker()
+
+    def add_worker(self) -> threading.Thread:
+        thread = threading.Thread(target=self._manager._work, args=(self,), name=f"studio-{self.name}-{self._count}",
+                                  daemon=True)
+        self._count += 1
+        self.threads.append(thread)
+        thread.start()
+        return thread
 
 
 class SessionManager:
@@ -229,6 +247,7 @@ class SessionManager:
                 continue
             with self._lock:
                 lane.running.append(job)
+                job.worker = threading.current_thread()
             try:
                 self._run(job)
             except BaseException:  # never let one job kill the worker
@@ -237,20 +256,30 @@ class SessionManager:
             finally:
                 with self._lock:
                     lane.running.remove(job)
+                    me = threading.current_thread()
+                    retiring = me in lane.retiring
+                    if retiring:
+                        lane.retiring.discard(me)
+                        lane.threads.remove(me)
                 self.recent.append(job.summary())
+            if retiring:
+                return
 
     def _run(self, job: Job) -> None:
         job.state = RUNNING
         job.started = time.monotonic()
         job.telemetry["queue_wait_s"] = job.started - job.submitted
         job.emit(_state_event("running"))
-        deadline = job.started + job.timeout
-        self._watchdog.watch(job, deadline)
         entry: CacheEntry | None = None
         try:
             entry, hit = self._acquire(job)
             job.telemetry.update(cache="hit" if hit else "miss", load_s=0.0 if hit else entry.load_s,
                                  device=str(entry.device))
+            # The time limit counts the work, not the first model load: a creator's 60 s job is not
+            # stopped because the model took 40 s to come off disk. (A load is bounded by its
+            # generator; a job cancelled meanwhile stops at the check below.)
+            deadline = time.monotonic() + job.timeout
+            self._watchdog.watch(job, deadline)
             progress = Progress(sink=job.emit, cancel=job.cancel_event, deadline=deadline)
             progress.check()
             self._set_threads(entry)
@@ -294,10 +323,24 @@ class SessionManager:
             job.telemetry["total_s"] = time.monotonic() - job.submitted
 
     def _time_out(self, job: Job) -> None:
-        """Fail a job that ran past its limit now; the generator stops at its next progress step."""
+        """Fail a job that ran past its limit now; the generator stops at its next progress step.
+        If it has not stopped after `STUCK_GRACE_S`, its lane gets a stand-in worker (see Lane)."""
         job.cancel_event.set()
         job.finish(error=TimedOut(f"{job.generator} ran past its {job.timeout:g} s time limit and was stopped"),
                    state=FAILED)
+        timer = threading.Timer(STUCK_GRACE_S, self._free_lane_of, args=(job,))
+        timer.daemon = True
+        timer.start()
+
+    def _free_lane_of(self, job: Job) -> None:
+        with self._lock:
+            lane = self._lanes.get(job.lane)
+            if self._closed or lane is None or job not in lane.running or job.worker is None \
+                    or len(lane.retiring) >= lane.size:
+                return  # it stopped in time (or enough stand-ins already run)
+            lane.retiring.add(job.worker)
+            lane.add_worker()
+        log.warning("%s ignored its time limit; its lane continues on a stand-in worker", job.id)
 
     def _cache_key(self, name: str, params: Params, device: Any) -> Hashable:
         options = params.load_options()
@@ -323,6 +366,12 @@ class SessionManager:
             try:
                 import torch  # noqa: F401  (so the global RNG can be preserved around the load)
 
+                if not self._own_options(cls, job.params):  # the embedded model: check its recorded hash
+                    from studio import weights
+
+                    damaged = weights.problems(job.generator)
+                    if damaged:
+                        raise GeneratorUnavailable(damaged[0])
                 with devices.preserve_global_rng(device):
                     generator.load(device, dtype)
             except BaseException as exc:
@@ -404,11 +453,11 @@ class SessionManager:
             **job.provenance,  # caller's extras first: the studio's own keys below always win
             "generator": job.generator, "params": job.params.to_dict(), "seed": job.seed,
             "weights_sha256": entry.generator.weights_sha256, "parents": parents, "job_id": job.id,
-            "user": job.user, "device": str(entry.device),
+            "device": str(entry.device),  # no user: provenance travels inside served files
             "timings": {k: round(v, 4) for k, v in job.telemetry.items() if k.endswith("_s")},
         }
         result.parents = parents
-        result.assets = self.assets.write(result, result.provenance) if result.outputs else []
+        result.assets = self.assets.write(result, result.provenance, owner=job.user) if result.outputs else []
         result.provenance["assets"] = [str(p) for p in result.assets]
 
     # -- control -------------------------------------------------------------------------

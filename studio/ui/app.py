@@ -183,6 +183,9 @@ def _api_endpoints(ctx: UIContext) -> None:
 
         try:
             real = ctx.studio.assets.resolve(path)
+            viewer = ctx.viewer(request)
+            if viewer is not None and ctx.studio.assets.owner_of(real) != viewer:
+                raise InvalidInput(f"{path!r} is not one of your outputs")  # settings.shared is off
             record = {**ctx.studio.restore(real)["record"], "path": str(real)}
             uid = ctx.feedback.rate(record, stars=stars, thumb=thumb, tags=tags, comment=comment,
                                     user=ctx.user(request), session=ctx.session(request))
@@ -222,14 +225,32 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     demo = create_app(studio, feedback=feedback)
     demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
     studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
+    from studio.uploads import UploadSweeper
+
+    demo.studio_upload_sweeper = UploadSweeper(  # type: ignore[attr-defined]  # age and size limits
+        uploads, max_age_s=float(getattr(settings, "upload_max_age_h", 24.0)) * 3600,
+        max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]
+    blocked.append(str(outputs / "index.jsonl"))  # every output's settings and owner: never served
     try:
         # Every queued run holds a worker thread while it waits on the session's queue; leave room
         # for cancel / rating events beside a full queue.
         max_threads = max(40, int(settings.max_queue) + int(getattr(settings, "workers", 1)) + 16)
+        from starlette.middleware import Middleware
+
+        from studio.ui.guard import StudioGuard
+
+        extra_hosts = [h for h in getattr(settings, "allowed_hosts", ())]
+        if share:  # the tunnel forwards requests with the share link's host name
+            tunnel = (share_server or "gradio.live").rsplit(":", 1)[0]
+            extra_hosts += [tunnel, f"*.{tunnel}"]
+        guard = Middleware(StudioGuard, allowed_hosts=extra_hosts, check_host=is_loopback(host),
+                           login_attempts=int(getattr(settings, "login_attempts", 10)),
+                           max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
+                    app_kwargs={"middleware": [guard]},  # Host/Origin/CSRF, browser cookie: studio.ui.guard
                     prevent_thread_lock=True, allowed_paths=[str(outputs)], blocked_paths=blocked,
                     max_file_size=f"{int(settings.max_upload_mb)}mb", enable_monitoring=False,
                     ssr_mode=False, mcp_server=False, pwa=False, run_history=False, quiet=True,

@@ -38,7 +38,24 @@ class UIContext:
             return "local"
         if getattr(request, "username", None):
             return str(request.username)
+        from studio.ui.guard import COOKIE, token_user
+
+        try:  # the HttpOnly per-browser token the guard middleware sets (studio.ui.guard)
+            token = (getattr(request, "cookies", None) or {}).get(COOKIE)
+        except Exception:  # noqa: BLE001 - a request object without cookies (handler tests)
+            token = None
+        if token:
+            return token_user(token)
+        # Only without the guard (handlers called directly): the public session hash.
         return f"session:{getattr(request, 'session_hash', None) or 'anonymous'}"
+
+    def viewer(self, request: gr.Request | None) -> str | None:
+        """Whose outputs this request may list: its own user, or None (everyone's) when the
+        studio is set up as shared (settings.shared)."""
+        settings = getattr(self.studio, "settings", None)
+        if getattr(settings, "shared", "private") == "shared" or request is None:
+            return None
+        return self.user(request)
 
     @staticmethod
     def session(request: gr.Request | None) -> str:

@@ -12,7 +12,7 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import gradio as gr
 
@@ -24,6 +24,7 @@ THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
 KIND_SUFFIXES = {"image": IMAGE_SUFFIXES, "mask": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES,
                  "midi": (".mid", ".midi")}
 UPDATE_EVERY_S = 0.15  # at most this often a progress update goes to the browser
+API_POLL_S = 0.05  # how often an HTTP API call looks whether its job finished (cheap: a flag read)
 
 
 def progress_html(fraction: float, message: str, state: str, position: int | None = None,
@@ -164,10 +165,10 @@ class GeneratorPanel:
                        *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
                        stars, thumb, tags, comment]
 
-        def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
+        def run(request: gr.Request, *args: Any, started: list[Any] | None = None) -> Iterator[dict[Any, Any]]:
             *values, seed_value, ab_on = args
             user = ctx.user(request)
-            jobs: list[Any] = []
+            jobs: list[Any] = [] if started is None else started  # shared with run_event's cancel
             try:  # everything that can refuse the request happens before the screen changes
                 params = form.to_params(values)
                 seed = parse_seed(seed_value)
@@ -259,7 +260,28 @@ class GeneratorPanel:
                 done[self.current] = None
             yield done
 
-        run_event = run_btn.click(run, [*form.components, self.seed, ab_mode], run_outputs,
+        async def run_event(request: gr.Request, *args: Any) -> AsyncIterator[dict[Any, Any]]:
+            """`run` for Gradio: each step in a worker thread, and when Gradio cancels the event
+            (/gradio_api/cancel, a closed page) the CancelledError lands here, so the studio
+            jobs are cancelled too; a plain sync generator would be abandoned still running."""
+            import anyio
+
+            started: list[Any] = []
+            steps = run(request, *args, started=started)
+            done = object()
+            try:
+                while True:
+                    update = await anyio.to_thread.run_sync(next, steps, done)
+                    if update is done:
+                        return
+                    yield update
+            finally:  # finished, failed, or cancelled: a job still going has lost its listener
+                for job in started:
+                    if not job.done:
+                        job.cancel(job.user)
+                steps.close()
+
+        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
         # However the run ends (error, closed tab, cancelled event), Generate comes back.
@@ -319,8 +341,14 @@ class GeneratorPanel:
                          api_visibility="private")
 
         # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
-        def api_generate(params_json: str = "{}", seed: int | None = None,
-                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        async def api_generate(params_json: str = "{}", seed: int | None = None,
+                               request: gr.Request = None) -> dict:  # type: ignore[assignment]
+            # A coroutine, not a thread: when the caller cancels (gradio_client's job.cancel(), a
+            # closed connection), Gradio cancels this task, the wait below raises CancelledError,
+            # and the studio job is cancelled with it, freeing its lane. A thread blocked in
+            # job.result() would never hear of it.
+            import asyncio
+
             try:
                 params = json.loads(params_json or "{}")
             except json.JSONDecodeError as exc:
@@ -328,15 +356,23 @@ class GeneratorPanel:
             if not isinstance(params, dict):
                 raise gr.Error("params_json must be a JSON object")
             job = self._submit(params, None if seed in (None, "", -1) else int(seed), request)
+            try:
+                while not job.done:
+                    await asyncio.sleep(API_POLL_S)
+            except asyncio.CancelledError:
+                job.cancel(job.user)  # on behalf of its owner, whose request this is
+                raise
             result = _outcome(job, raise_cancelled=True)
             return {"generator": name, "seed": result.seed, "job_id": job.id,
-                    "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),
-                    "provenance": _jsonable(result.provenance)}
+                    "assets": [str(p) for p in result.assets], "data": _client_safe(_jsonable(result.data)),
+                    "provenance": _client_safe(_jsonable(result.provenance))}
 
         api_generate.__name__ = f"generate_{name}"
         api_generate.__doc__ = (f"Run the {name} generator. params_json: a JSON object of its parameters "
                                 f"(see the studio's describe); seed: an integer, or -1 / empty for random. "
-                                f"Returns the written files, data and provenance.")
+                                f"Returns the written files, data and provenance (an object with a "
+                                f"\"path\" key, like the GAN's params, comes as {{\"json\": text}} so clients "
+                                f"do not mistake it for a file).")
         gr.api(api_generate, api_name=f"generate_{name}", concurrency_id=ctx.device_group(name),
                concurrency_limit=ctx.concurrency_limit)
         self._run_event = run_event
@@ -420,3 +456,18 @@ def _outcome(job: Any, raise_cancelled: bool = False) -> Any:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _client_safe(value: Any) -> Any:
+    """`value` with every object that has a string "path" key sent as JSON text instead.
+
+    gradio_client (download_files=True, its default) takes any such object for a file and tries
+    to download it: GAN provenance `{"params": {"path": "slerp", ...}}` crashed it. Such objects
+    come back as {"json": "<the object as JSON>"}; everything else is unchanged."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            return {"json": json.dumps(value, sort_keys=True)}
+        return {k: _client_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_client_safe(v) for v in value]
+    return value

@@ -56,3 +56,34 @@ class SafeImage(gr.Image):
     if TYPE_CHECKING:
         from gradio.components import Timer
         from gradio.components.base import Component
+class SafeImageEditor(gr.ImageEditor):
+    """A `gr.ImageEditor` whose background, layers and composite are checked like `SafeImage`
+    (uploaded files only, header within the studio's caps) before Gradio decodes each of them."""
+
+    def get_block_name(self) -> str:
+        return "imageeditor"
+
+    def preprocess(self, payload: Any) -> Any:
+        if payload is None:
+            return None
+        from generators.base import InvalidInput
+        from generators.image_io import check_image_file
+
+        what = str(self.label or "the editor").split(":")[0]
+        parts = [payload.background, payload.composite, *(payload.layers or [])]
+        for part in parts:
+            if part is None or isinstance(part, (bytes, bytearray, memoryview)):
+                continue  # bytes are refused by Gradio's own model; None is an empty layer
+            check_uploaded(part.path, what)
+            try:
+                check_image_file(part.path)
+            except InvalidInput as exc:
+                raise gr.Error(str(exc)) from None
+        return super().preprocess(payload)
+    from typing import Callable, Literal, Sequence, Any, TYPE_CHECKING
+    from gradio.blocks import Block
+    if TYPE_CHECKING:
+        from gradio.components import Timer
+        from gradio.components.base import Component
+
+    

@@ -71,11 +71,12 @@ def build(ctx: UIContext) -> GalleryHandles:
     restored = gr.State(None)
     records_state = gr.State([])
 
-    def search(gen: str, needle: str, seed_value: str | None, wanted: str) -> tuple[Any, ...]:
+    def search(gen: str, needle: str, seed_value: str | None, wanted: str,
+               request: gr.Request = None) -> tuple[Any, ...]:  # type: ignore[assignment]
         from studio.ui.panel import parse_seed
 
         records = ctx.studio.history(generator=None if gen in (None, "", "all") else gen, text=needle or None,
-                                     seed=parse_seed(seed_value), limit=500)
+                                     seed=parse_seed(seed_value), limit=500, user=ctx.viewer(request))
         ratings = ctx.feedback.ratings_for(r.get("sha256", "") for r in records)
         kept = [r for r in records if _passes(ratings.get(r.get("sha256", "")), wanted)][:200]
         rows, images = [], []
@@ -95,9 +96,16 @@ def build(ctx: UIContext) -> GalleryHandles:
     search_outputs = [summary, pictures, table, pick, records_state]
     refresh.click(search, search_inputs, search_outputs, api_visibility="private")
 
-    def show(path: str | None) -> list[Any]:
+    def show(path: str | None, request: gr.Request = None) -> list[Any]:  # type: ignore[assignment]
         if not path:
             return [*view.clear(), None, gr.update(visible=False)]
+        viewer = ctx.viewer(request)
+        try:  # an output of this studio (not any server file), and this viewer's unless shared
+            path = str(ctx.studio.assets.resolve(path))
+        except Exception as exc:  # noqa: BLE001 - InvalidInput: "not a studio output"
+            raise gr.Error(str(exc)) from None
+        if viewer is not None and ctx.studio.assets.owner_of(path) != viewer:
+            raise gr.Error("That output is not one of yours.")
         try:
             got = ctx.studio.restore(path)
         except Exception as exc:  # noqa: BLE001

@@ -48,6 +48,33 @@ class PickyLoader(Generator):
         return Result(outputs=[Output(".txt", params.text, role="text")])
 
 
+@dataclass(frozen=True)
+class MaskParams(Params):
+    image: str = param("", "the picture", widget="image")
+    mask: str = param("", "where to repaint", widget="mask")
+
+
+class Masker(Generator):
+    """Reports the mask's size: a test generator with the inpainting mask editor."""
+
+    name = "masker"
+    Params = MaskParams
+    devices = ("cpu",)
+
+    def estimate_bytes(self) -> int:
+        return 1 << 10
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.weights_sha256 = "4" * 64
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        from generators.image_io import load_mask
+
+        assert isinstance(params, MaskParams)
+        size = load_mask(params.mask, size=(8, 8)).size if params.mask else None
+        return Result(outputs=[Output(".txt", f"mask {size}", role="text")])
+
+
 @dataclass
 class App:
     demo: Any
@@ -69,8 +96,8 @@ def app(tmp_path_factory: pytest.TempPathFactory):
     models = tmp_path_factory.mktemp("sec-models")
     (models / "good.bin").write_bytes(b"GOOD weights")
     (models / "broken.bin").write_bytes(b"junk")
-    registry = {**REGISTRY, "steps": fakes.Steps, "picky": PickyLoader,
-                "music": "generators.music:MusicComposer"}
+    registry = {**REGISTRY, "steps": fakes.Steps, "picky": PickyLoader, "masker": Masker,
+                "music": "generators.music:MusicComposer", "gan": "generators.gan:GlyphGAN"}
     settings = Settings(home=home, cache_dir=home / "cache", max_upload_mb=5, max_queue=16,
                         model_dirs=(str(models),))
     studio = Studio(settings, registry=registry)
@@ -98,3 +125,62 @@ def secret(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = folder / "private.png"
     Image.new("RGB", (8, 8), (201, 13, 77)).save(path)
     return path
+
+
+@dataclass(frozen=True)
+class SlowLoadParams(Params):
+    work_s: float = param(0.1, "seconds of cooperative work", min=0.0, max=60.0)
+
+
+class SlowLoader(Generator):
+    """Takes `load_s` to load (like a model coming off disk), then works in small steps."""
+
+    name = "slowload"
+    Params = SlowLoadParams
+    devices = ("cpu",)
+    load_s = 1.0
+
+    def estimate_bytes(self) -> int:
+        return 1 << 10
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        import time
+
+        time.sleep(self.load_s)
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        import time
+
+        assert isinstance(params, SlowLoadParams)
+        end = time.monotonic() + params.work_s
+        while time.monotonic() < end:
+            progress(0.5, "working")
+            time.sleep(0.02)
+        return Result(outputs=[Output(".txt", "worked", role="text")])
+
+
+@pytest.fixture
+def make_slow_loader(tmp_path):
+    from studio.api import Studio
+    from studio.config import Settings
+
+    made = []
+
+    def make(load_s: float) -> Any:
+        cls = type("SlowLoaderN", (SlowLoader,), {"load_s": load_s})
+        studio = Studio(Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache"),
+                        registry={"slowload": cls})
+        made.append(studio)
+        return studio
+
+    yield make
+    for s in made:
+        s.close()
+
+
+@pytest.fixture(scope="package")
+def client(app):
+    """One gradio_client for the suite (building one fetches the page config: ~1 s each)."""
+    from gradio_client import Client
+
+    return Client(app.url, verbose=False, download_files=False)

@@ -81,6 +81,11 @@ class Browser:
                 return msg
         raise AssertionError("the event never completed")
 
+    def predict(self, fn_index: int, data: list[Any]) -> httpx.Response:
+        """Run a `queue=False` event directly (POST /gradio_api/run/predict), as the page does."""
+        return self.http.post("/gradio_api/run/predict", json={
+            "data": data, "fn_index": fn_index, "session_hash": self.session_hash})
+
     def inputs_for(self, fn_index: int, **by_elem_id: Any) -> list[Any]:
         """The event's input list with defaults from the page, some replaced by elem_id."""
         comps = {c["id"]: c for c in self.config()["components"]}

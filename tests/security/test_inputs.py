@@ -66,7 +66,7 @@ def test_restore_and_rerun_from_python_pass_the_gate_too(app, secret, tmp_path) 
     crafted = tmp_path / "crafted.png"
     crafted.write_bytes(_crafted_png({"image": str(secret), "size": 8}))
     with pytest.raises(InvalidInput, match="must be a file uploaded"):
-        app.studio.rerun(crafted, origin="remote")
+        app.studio.rerun(crafted)  # remote by default: a file's provenance is not the caller's word
 
 
 # -- break 2: a server path as image data to a UI run event ------------------------------------
@@ -99,13 +99,11 @@ def test_ui_image_field_still_takes_a_real_upload(app, browser) -> None:
     assert msg["success"], msg
 
 
-def test_api_refuses_paths_and_symlinks_out(app, secret) -> None:
-    from gradio_client import Client
+def test_api_refuses_paths_and_symlinks_out(app, client, secret) -> None:
     from gradio_client.exceptions import AppError
 
     link = app.home / "outputs" / "link-out.png"
     link.symlink_to(secret)
-    client = Client(app.url, verbose=False, download_files=False)
     for trick in (str(secret), str(link), f"{app.home}/outputs/../../{secret.parent.name}/private.png",
                   "/proc/self/environ"):
         with pytest.raises(AppError, match="must be a file uploaded"):
@@ -113,11 +111,9 @@ def test_api_refuses_paths_and_symlinks_out(app, secret) -> None:
 
 
 # -- break 3: load-time options --------------------------------------------------------------
-def test_load_options_are_limited_to_what_the_studio_lists(app) -> None:
-    from gradio_client import Client
+def test_load_options_are_limited_to_what_the_studio_lists(app, client) -> None:
     from gradio_client.exceptions import AppError
 
-    client = Client(app.url, verbose=False, download_files=False)
     for bad in ("/etc/shadow", "/etc", "some-org/some-model", "../../etc/passwd"):
         with pytest.raises(AppError, match="not a model this studio offers"):
             client.predict(json.dumps({"weights": bad}), 1, api_name="/generate_picky")
@@ -125,11 +121,9 @@ def test_load_options_are_limited_to_what_the_studio_lists(app) -> None:
     assert ok["assets"]
 
 
-def test_a_bad_listed_model_fails_only_its_own_job(app) -> None:
-    from gradio_client import Client
+def test_a_bad_listed_model_fails_only_its_own_job(app, client) -> None:
     from gradio_client.exceptions import AppError
 
-    client = Client(app.url, verbose=False, download_files=False)
     with pytest.raises(AppError, match="could not load the model this request asked for"):
         client.predict(json.dumps({"weights": "broken.bin"}), 1, api_name="/generate_picky")
     picky = {g["name"]: g for g in client.predict(api_name="/generators")}["picky"]
@@ -176,3 +170,19 @@ def test_png_bomb_upload_is_refused_from_its_header(app, browser, bomb) -> None:
     grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before
     assert not msg["success"] and "megapixels" in json.dumps(msg["output"])
     assert grew < 64 << 20  # decoding it would take 100 MB (5000 x 5000 RGBA)
+
+
+def test_png_bomb_as_a_mask_layer_is_refused_from_its_header(app, browser, bomb) -> None:
+    uploaded = browser.upload("layer.png", bomb)
+    fn = browser.fn_index("masker-run")
+    layer = {"path": uploaded, "orig_name": "layer.png", "meta": FILE_META}
+    data = browser.inputs_for(fn, **{"masker-mask": {"background": None, "layers": [layer], "composite": None},
+                                     "masker-seed": "1"})
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    msg = browser.call(fn, data)
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - peak_before
+    assert not msg["success"] and "megapixels" in json.dumps(msg["output"])
+    assert grew < 64 << 20
+    server_path = {"path": "/etc/passwd", "meta": FILE_META}
+    data = browser.inputs_for(fn, **{"masker-mask": {"background": server_path, "layers": [], "composite": None}})
+    assert not browser.call(fn, data)["success"]
