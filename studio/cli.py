@@ -130,6 +130,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     restored = restore(args.file)
     print(json.dumps({"generator": restored.generator, "params": restored.params, "seed": restored.seed},
                      indent=1))
+    if restored.note:  # e.g. the file was edited after the studio wrote it
+        print(f"studio: note: {restored.note}", file=sys.stderr)
     return 0
 
 

