@@ -145,6 +145,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sign(args: argparse.Namespace) -> int:
+    """A C2PA-signed copy of a studio PNG/MP4 (studio/c2pa_sign.py)."""
+    from studio.c2pa_sign import sign_copy
+    from studio.config import Settings
+
+    print(sign_copy(args.file, Settings.load(home=args.home).home / "c2pa"))
+    return 0
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     studio = _studio(args)
     print(json.dumps(studio.status(), indent=1, default=str))
@@ -222,6 +231,10 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="print generator, params and seed of a studio output")
     p.add_argument("file")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("sign", help="write a C2PA-signed copy of a studio .png or .mp4 (name.c2pa.png)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_sign)
 
     p = sub.add_parser("fetch", help="download a default model that is not in the wheel (story)")
     p.add_argument("name", choices=["story"])
