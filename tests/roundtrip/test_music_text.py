@@ -110,3 +110,24 @@ def test_fountain_boneyard_is_invisible_to_screenplain(tmp_path) -> None:
     assert "studio-provenance" not in words and "fox waits" in words
     path.with_name(path.name + ".json").unlink()
     assert restore(path).params == params
+
+
+def test_story_pages_carry_the_record_invisibly(tmp_path) -> None:
+    from markdown_it import MarkdownIt
+
+    from generators.story_lib.fountain import to_html
+
+    store = AssetStore(tmp_path / "out")
+    script = "Title: Demo\n\nINT. KITCHEN - NIGHT\n\nA fox waits.\n"
+    md = "# Demo\n\nA fox -- waits.\n"
+    params = {"prompt": "a fox --> a hen </script> <!-- x"}
+    html_path, md_path = store.write(Result(outputs=[Output(".html", to_html(script)), Output(".md", md)]),
+                                     {**BASE, "generator": "story", "params": params, "seed": 3})
+    rendered = MarkdownIt().render(md_path.read_text())
+    assert "studio-provenance" not in rendered.replace("<!--", "").split("-->")[-1]
+    assert "A fox -- waits." in md_path.read_text()
+    page = html_path.read_text()
+    assert page.count("</script>") == 1 and "A fox waits." in page
+    for path in (html_path, md_path):
+        path.with_name(path.name + ".json").unlink()
+        assert restore(path).params == params, path.suffix
