@@ -4,6 +4,7 @@ abcm2ps take the .abc with its % comment; screenplain parses the .fountain with 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -131,3 +132,14 @@ def test_story_pages_carry_the_record_invisibly(tmp_path) -> None:
     for path in (html_path, md_path):
         path.with_name(path.name + ".json").unlink()
         assert restore(path).params == params, path.suffix
+
+
+def test_musescore_imports_the_midi_without_a_lyric(outputs, tmp_path) -> None:
+    """MuseScore showed the old text-event record as a lyric on bar 1; FF 7F it ignores."""
+    mid = _embedded_only(_one(outputs, "music", ".mid"), tmp_path)
+    out = tmp_path / "from-midi.musicxml"
+    done = subprocess.run([need("mscore3"), "-o", str(out), str(mid)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.is_file(), done.stdout + done.stderr
+    xml = out.read_text()
+    assert "<note" in xml and "<lyric " not in xml and "studio-provenance" not in xml
