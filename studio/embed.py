@@ -197,8 +197,7 @@ def embed_png(data: bytes, record: dict[str, Any], parameters: str | None = None
     extra += _itxt(XMP_KEY, xmp_packet(record))
     kept = []
     for kind, payload, pos in chunks[1:]:
-        parsed = _text_chunk(kind, payload) if kind in (b"tEXt", b"iTXt", b"zTXt") else None
-        if parsed is not None and parsed[0] in _OURS:
+        if kind in (b"tEXt", b"iTXt", b"zTXt") and payload.partition(b"\x00")[0] in _OURS:
             continue  # re-embedding replaces, never duplicates
         kept.append(data[pos:pos + 12 + len(payload)])
     ihdr_end = chunks[0][2] + 12 + len(chunks[0][1])
@@ -438,8 +437,9 @@ def embed_json(data: bytes, record: dict[str, Any]) -> bytes:
     if not isinstance(doc, dict):
         return data
     doc[JSON_KEY] = record
-    indent = 1 if data.lstrip()[:2] == b"{\n" else None
-    return json.dumps(doc, indent=indent, sort_keys=False, ensure_ascii=False).encode("utf-8")
+    if data.lstrip()[:2] == b"{\n":  # keep the writer's layout: indented stays indented
+        return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def read_json(data: bytes) -> dict[str, Any] | None:
