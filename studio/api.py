@@ -44,7 +44,9 @@ class Studio:
             try:
                 cls = self.session.generator_class(name)
                 entry.update(title=cls.title or name, description=cls.description)
-                missing = cls.missing()  # a shipped file absent from this install: say so before a job fails
+                # a shipped file absent from this install: say so before a job fails (only when the
+                # generator would load its shipped default, not a model the settings name)
+                missing = None if self.settings.default_model(name) else cls.missing()
                 if missing:
                     entry.update(available=False, reason=missing)
             except StudioError as exc:

@@ -174,6 +174,8 @@ def cmd_restore(args: argparse.Namespace) -> int:
     restored = restore(args.file)
     print(json.dumps({"generator": restored.generator, "params": restored.params, "seed": restored.seed},
                      indent=1))
+    if restored.note:  # e.g. the file was edited after the studio wrote it
+        print(f"studio: note: {restored.note}", file=sys.stderr)
     return 0
 
 
@@ -184,6 +186,15 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 
     cache = Settings.load(home=args.home).cache_dir
     fetch.fetch_gguf(loading.cache_root(cache) / loading.GGUF_NAME, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """A C2PA-signed copy of a studio PNG/MP4 (studio/c2pa_sign.py)."""
+    from studio.c2pa_sign import sign_copy
+    from studio.config import Settings
+
+    print(sign_copy(args.file, Settings.load(home=args.home).home / "c2pa"))
     return 0
 
 
@@ -276,6 +287,10 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
     p = sub.add_parser("restore", help="print generator, params and seed of a studio output")
     p.add_argument("file")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("sign", help="write a C2PA-signed copy of a studio .png or .mp4 (name.c2pa.png)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_sign)
 
     p = sub.add_parser("fetch", help="download a default model that is not in the wheel (story)")
     p.add_argument("name", choices=["story"])

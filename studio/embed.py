@@ -10,7 +10,8 @@ Where a format has a standard place for text we use it, without re-encoding the 
 - SVG `<metadata>`, MusicXML `<miscellaneous-field>`, GIF comment extension, WAV `LIST/INFO/ICMT`,
   MP4 `comment` (remuxed by ffmpeg, no re-encode) plus an XMP `uuid` box, PDF document info.
 - Text formats: a boneyard `/* ... */` at the end of .fountain, a `%` comment line in .abc,
-  a top-level "studio_provenance" key in a stroke .json object.
+  a top-level "studio_provenance" key in a stroke .json object, a JSON data block in the
+  <head> of .html, an HTML comment at the end of .md.
 
 Reading is bounded: a record larger than MAX_RECORD_BYTES, not UTF-8, not valid JSON or nested
 too deep raises `InvalidInput` with a sentence, never a raw decoder error; metadata that is not
@@ -196,8 +197,7 @@ def embed_png(data: bytes, record: dict[str, Any], parameters: str | None = None
     extra += _itxt(XMP_KEY, xmp_packet(record))
     kept = []
     for kind, payload, pos in chunks[1:]:
-        parsed = _text_chunk(kind, payload) if kind in (b"tEXt", b"iTXt", b"zTXt") else None
-        if parsed is not None and parsed[0] in _OURS:
+        if kind in (b"tEXt", b"iTXt", b"zTXt") and payload.partition(b"\x00")[0] in _OURS:
             continue  # re-embedding replaces, never duplicates
         kept.append(data[pos:pos + 12 + len(payload)])
     ihdr_end = chunks[0][2] + 12 + len(chunks[0][1])
@@ -395,6 +395,36 @@ def read_abc(data: bytes) -> dict[str, Any] | None:
     return parse_record(match.group(1).strip(), "ABC file") if match else None
 
 
+_HTML_SCRIPT = re.compile(r'<script type="application/json" id="' + SVG_METADATA_ID + r'">(.*?)</script>\n?', re.S)
+_MD_COMMENT = re.compile(r"<!--\s*" + re.escape(PREFIX) + r"(.*?)-->\n?", re.S)
+
+
+def embed_html(data: bytes, record: dict[str, Any]) -> bytes:
+    """A JSON data block in <head> (record_json escapes '<', so it cannot close the script)."""
+    text = _HTML_SCRIPT.sub("", data.decode("utf-8"))
+    block = f'<script type="application/json" id="{SVG_METADATA_ID}">{record_json(record)}</script>\n'
+    match = re.search(r"</head\s*>", text, re.I) or re.search(r"<body\b", text, re.I)
+    at = match.start() if match else 0
+    return (text[:at] + block + text[at:]).encode("utf-8")
+
+
+def read_html(data: bytes) -> dict[str, Any] | None:
+    match = _HTML_SCRIPT.search(data.decode("utf-8", "replace"))
+    return parse_record(match.group(1), "HTML page") if match else None
+
+
+def embed_markdown(data: bytes, record: dict[str, Any]) -> bytes:
+    """An HTML comment at the end: Markdown renderers drop it. '--' is escaped inside."""
+    text = _MD_COMMENT.sub("", data.decode("utf-8")).rstrip("\n")
+    payload = record_json(record).replace("--", "-\\u002d")
+    return (text + f"\n\n<!-- {PREFIX}{payload} -->\n").encode("utf-8")
+
+
+def read_markdown(data: bytes) -> dict[str, Any] | None:
+    match = _MD_COMMENT.search(data.decode("utf-8", "replace"))
+    return parse_record(match.group(1).strip(), "Markdown file") if match else None
+
+
 JSON_KEY = "studio_provenance"
 
 
@@ -407,8 +437,9 @@ def embed_json(data: bytes, record: dict[str, Any]) -> bytes:
     if not isinstance(doc, dict):
         return data
     doc[JSON_KEY] = record
-    indent = 1 if data.lstrip()[:2] == b"{\n" else None
-    return json.dumps(doc, indent=indent, sort_keys=False, ensure_ascii=False).encode("utf-8")
+    if data.lstrip()[:2] == b"{\n":  # keep the writer's layout: indented stays indented
+        return json.dumps(doc, indent=1, ensure_ascii=False).encode("utf-8")
+    return json.dumps(doc, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def read_json(data: bytes) -> dict[str, Any] | None:
@@ -605,7 +636,8 @@ def read_pdf(data: bytes) -> dict[str, Any] | None:
 # ---------------------------------------------------------------------------------- dispatch
 EMBEDDERS = {".png": "png", ".mid": "midi", ".midi": "midi", ".svg": "svg", ".gif": "gif",
              ".wav": "wav", ".mp4": "mp4", ".mov": "mp4", ".m4a": "mp4", ".pdf": "pdf",
-             ".musicxml": "musicxml", ".fountain": "fountain", ".abc": "abc", ".json": "json"}
+             ".musicxml": "musicxml", ".fountain": "fountain", ".abc": "abc", ".json": "json",
+             ".html": "html", ".md": "markdown"}
 # copies made elsewhere (re-encoded or remuxed): read only
 READERS = {**EMBEDDERS, ".webm": "media", ".mkv": "media", ".m4v": "media", ".flac": "mutagen",
            ".mp3": "mutagen", ".ogg": "mutagen", ".opus": "mutagen", ".aac": "media"}
@@ -634,7 +666,7 @@ def embed(suffix: str, data: bytes, record: dict[str, Any], extra: dict[str, Any
         return embed_mp4(data, record, suffix)
     return {"midi": embed_midi, "svg": embed_svg, "gif": embed_gif, "wav": embed_wav, "pdf": embed_pdf,
             "musicxml": embed_musicxml, "fountain": embed_fountain, "abc": embed_abc,
-            "json": embed_json}[kind](data, record)
+            "json": embed_json, "html": embed_html, "markdown": embed_markdown}[kind](data, record)
 
 
 def read_embedded(path: Path) -> dict[str, Any] | None:
@@ -652,7 +684,7 @@ def read_embedded(path: Path) -> dict[str, Any] | None:
     data = path.read_bytes()
     reader = {"png": read_png, "midi": read_midi, "svg": read_svg, "gif": read_gif, "wav": read_wav,
               "pdf": read_pdf, "musicxml": read_musicxml, "fountain": read_fountain, "abc": read_abc,
-              "json": read_json}[kind]
+              "json": read_json, "html": read_html, "markdown": read_markdown}[kind]
     try:
         return reader(data)
     except InvalidInput:

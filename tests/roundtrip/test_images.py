@@ -96,3 +96,19 @@ def test_restore_after_common_image_edits(outputs, tmp_path) -> None:
     Image.open(src).save(tmp_path / "stripped.png")
     with pytest.raises(Exception, match="no studio provenance in this file"):
         restore(tmp_path / "stripped.png")
+
+
+def test_local_paths_inside_parameters_text_become_names(tmp_path) -> None:
+    """The diffusion generator names a local model folder in its A1111 text; shared files must not."""
+    import numpy as np
+
+    store = AssetStore(tmp_path / "out")
+    text = ("a fox\nSteps: 2, Sampler: DDIM, CFG scale: 7.5, Seed: 1, Size: 16x16, "
+            "Model: /tmp/studio-tiny-sd-dil7d8y2/tiny-sd, Model hash: 2f905f16fe")
+    image = Image.fromarray(np.zeros((16, 16, 3), np.uint8))
+    (path,) = store.write(Result(outputs=[Output(".png", image, extra={"parameters": text})]),
+                          {**BASE, "generator": "image", "params": {"model": "/home/ana/models/sd15"}, "seed": 1})
+    params = Image.open(path).info["parameters"]
+    assert "Model: tiny-sd," in params and "/tmp/" not in params
+    assert embed.read_embedded(path)["params"]["model"] == "sd15"
+    assert json.loads(path.with_name(path.name + ".json").read_text())["params"]["model"] == "/home/ana/models/sd15"

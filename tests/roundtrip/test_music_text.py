@@ -4,6 +4,7 @@ abcm2ps take the .abc with its % comment; screenplain parses the .fountain with 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -110,3 +111,35 @@ def test_fountain_boneyard_is_invisible_to_screenplain(tmp_path) -> None:
     assert "studio-provenance" not in words and "fox waits" in words
     path.with_name(path.name + ".json").unlink()
     assert restore(path).params == params
+
+
+def test_story_pages_carry_the_record_invisibly(tmp_path) -> None:
+    from markdown_it import MarkdownIt
+
+    from generators.story_lib.fountain import to_html
+
+    store = AssetStore(tmp_path / "out")
+    script = "Title: Demo\n\nINT. KITCHEN - NIGHT\n\nA fox waits.\n"
+    md = "# Demo\n\nA fox -- waits.\n"
+    params = {"prompt": "a fox --> a hen </script> <!-- x"}
+    html_path, md_path = store.write(Result(outputs=[Output(".html", to_html(script)), Output(".md", md)]),
+                                     {**BASE, "generator": "story", "params": params, "seed": 3})
+    rendered = MarkdownIt().render(md_path.read_text())
+    assert "studio-provenance" not in rendered.replace("<!--", "").split("-->")[-1]
+    assert "A fox -- waits." in md_path.read_text()
+    page = html_path.read_text()
+    assert page.count("</script>") == 1 and "A fox waits." in page
+    for path in (html_path, md_path):
+        path.with_name(path.name + ".json").unlink()
+        assert restore(path).params == params, path.suffix
+
+
+def test_musescore_imports_the_midi_without_a_lyric(outputs, tmp_path) -> None:
+    """MuseScore showed the old text-event record as a lyric on bar 1; FF 7F it ignores."""
+    mid = _embedded_only(_one(outputs, "music", ".mid"), tmp_path)
+    out = tmp_path / "from-midi.musicxml"
+    done = subprocess.run([need("mscore3"), "-o", str(out), str(mid)], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert out.is_file(), done.stdout + done.stderr
+    xml = out.read_text()
+    assert "<note" in xml and "<lyric " not in xml and "studio-provenance" not in xml
