@@ -147,14 +147,16 @@ class TasteModel:
         return self.standardise(X) @ self.coef
 
     def explain(self, x: "np.ndarray", k: int = NEAREST) -> list[dict[str, Any]]:
-        """The liked training outputs most similar to `x` (cosine in the standardised space)."""
+        """The liked training outputs most similar to `x` (cosine over standardised features, each
+        weighted by how much the model uses it)."""
         import numpy as np
 
         liked = [i for i, s in enumerate(self.item_scores) if s is not None and s > 0]
         if not liked:
             return []
-        z = self.standardise(x[None])[0]
-        L = self.Z[liked]
+        weight = np.abs(self.coef)  # similar in what this model cares about, not in every feature
+        z = self.standardise(x[None])[0] * weight
+        L = self.Z[liked] * weight
         sims = L @ z / (np.linalg.norm(L, axis=1) * max(float(np.linalg.norm(z)), 1e-9) + 1e-9)
         order = np.argsort(-sims)[:k]
         return [{"sha256": self.shas[liked[o]], "path": self.paths[liked[o]], "similarity": round(float(sims[o]), 3),
@@ -258,6 +260,14 @@ class Taste:
             p = self.outputs_root / p
         return str(p)
 
+    def _readable(self, item: Item) -> None:
+        """Refuse files outside the studio's outputs and files changed since they were rated."""
+        p = Path(item.path)
+        if self.outputs_root is not None and not p.resolve().is_relative_to(self.outputs_root.resolve()):
+            raise InvalidInput("not a studio output (outside the outputs folder)")
+        if p.is_file() and file_sha256(p) != item.sha256:
+            raise InvalidInput("the file changed after it was rated")
+
     def data(self, user: str | None, generator: str) -> TrainingData:
         """This user's ratings and votes for `generator` (after their last reset)."""
         user = taste_user(user)
@@ -300,6 +310,7 @@ class Taste:
         for sha, item in data.items.items():
             try:
                 k = kind_for(data.generator, item.path)
+                self._readable(item)
                 if kind is not None and k != kind:
                     raise InvalidInput(f"{Path(item.path).name} is a {k} output, not {kind}")
                 vectors[sha] = self.extractor.vector(item.path, k, sha)

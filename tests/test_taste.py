@@ -269,3 +269,19 @@ def test_evolution_follows_taste_through_reranked_children(studio, pool):
     kept = [c["genome"] for c in out["keep"]]  # genomes to breed from next, best first
     assert all(set(g["parents"]) <= {p["id"] for p in parent} and g["parents"] for g in kept)
     assert out["keep"][0]["score"] >= out["keep"][-1]["score"] >= out["candidates"][-1]["score"]
+
+
+def test_ratings_of_files_outside_the_outputs_or_changed_are_not_learned_from(studio, pool, tmp_path):
+    from PIL import Image
+
+    paths, warm = pool
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(outside)
+    record = {**restore(paths[0]).record, "path": str(outside)}
+    record.pop("sha256", None)
+    studio.taste.feedback.rate(record, stars=5, user="hal")
+    _rate_by_warmth(studio, paths[:12], warm, user="hal")
+    data = studio.taste.data("hal", "breeder")
+    model = studio.taste.fit(data, evaluate=False)
+    assert str(outside) not in model.paths and len(model.shas) == 12
+    assert any("outside the outputs folder" in m for m in data.missing)
