@@ -292,6 +292,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pools", nargs="*", help="only build these pools, then stop")
     ap.add_argument("--generators", nargs="*", default=["music", "breeder", "sketch", "story", "gan"])
+    ap.add_argument("--merge", action="store_true", help="keep the other generators' figures already in "
+                    "results/taste.json (evaluate only --generators)")
     ap.add_argument("--cached", action="store_true", help="evaluate on the pools as cached, generating nothing "
                     "(a pool smaller than planned is used as it is, and its size is recorded)")
     args = ap.parse_args()
@@ -317,6 +319,11 @@ def main() -> None:
     t0 = time.time()
     out: dict[str, Any] = {"benchmark": "taste", "sizes": list(SIZES), "reps": REPS, "trials": TRIALS,
                            "rater_noise_sd": NOISE, "generators": {}}
+    if args.merge and RESULTS.is_file():
+        previous = json.loads(RESULTS.read_text())
+        out["generators"] = previous.get("generators", {})
+        if "refit_1000" in previous:
+            out["refit_1000"] = previous["refit_1000"]
     for name, items in pools.items():
         if name == "breeder":
             items = items[:300]  # the other 700 serve the refit benchmark
@@ -328,8 +335,8 @@ def main() -> None:
     out["win_rate_at_50_by_generator"] = at50
     out["win_rate_at_50"] = min(at50.values()) if at50 else None
     out["target_at_50"] = 0.75
-    out["seconds"] = round(time.time() - t0, 1)
-    out["command"] = "python benchmarks/bench_taste.py"
+    out["seconds_last_run"] = round(time.time() - t0, 1)
+    out["command"] = "python benchmarks/bench_taste.py" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(out, indent=1) + "\n")
     print(json.dumps({k: out[k] for k in ("win_rate_at_50", "win_rate_at_50_by_generator")}, indent=1))

@@ -147,14 +147,16 @@ class TasteModel:
         return self.standardise(X) @ self.coef
 
     def explain(self, x: "np.ndarray", k: int = NEAREST) -> list[dict[str, Any]]:
-        """The liked training outputs most similar to `x` (cosine in the standardised space)."""
+        """The liked training outputs most similar to `x` (cosine over standardised features, each
+        weighted by how much the model uses it)."""
         import numpy as np
 
         liked = [i for i, s in enumerate(self.item_scores) if s is not None and s > 0]
         if not liked:
             return []
-        z = self.standardise(x[None])[0]
-        L = self.Z[liked]
+        weight = np.abs(self.coef)  # similar in what this model cares about, not in every feature
+        z = self.standardise(x[None])[0] * weight
+        L = self.Z[liked] * weight
         sims = L @ z / (np.linalg.norm(L, axis=1) * max(float(np.linalg.norm(z)), 1e-9) + 1e-9)
         order = np.argsort(-sims)[:k]
         return [{"sha256": self.shas[liked[o]], "path": self.paths[liked[o]], "similarity": round(float(sims[o]), 3),
@@ -258,6 +260,14 @@ class Taste:
             p = self.outputs_root / p
         return str(p)
 
+    def _readable(self, item: Item) -> None:
+        """Refuse files outside the studio's outputs and files changed since they were rated."""
+        p = Path(item.path)
+        if self.outputs_root is not None and not p.resolve().is_relative_to(self.outputs_root.resolve()):
+            raise InvalidInput("not a studio output (outside the outputs folder)")
+        if p.is_file() and file_sha256(p) != item.sha256:
+            raise InvalidInput("the file changed after it was rated")
+
     def data(self, user: str | None, generator: str) -> TrainingData:
         """This user's ratings and votes for `generator` (after their last reset)."""
         user = taste_user(user)
@@ -300,6 +310,7 @@ class Taste:
         for sha, item in data.items.items():
             try:
                 k = kind_for(data.generator, item.path)
+                self._readable(item)
                 if kind is not None and k != kind:
                     raise InvalidInput(f"{Path(item.path).name} is a {k} output, not {kind}")
                 vectors[sha] = self.extractor.vector(item.path, k, sha)
@@ -480,6 +491,21 @@ def candidate_assets(generator: str, paths: Iterable[Path]) -> list[Path]:
     return out
 
 
+def _payload(name: str, path: Path, result: Any) -> dict[str, Any]:
+    """What a creator needs to carry on from a candidate: the breeder's genome, the GAN's latent."""
+    from studio.assets import restore
+
+    label = restore(path).record.get("label") or ""
+    match = re.search(r"(\d+)$", label)
+    i = int(match.group(1)) - 1 if match else 0
+    data = result.data or {}
+    if name == "breeder" and i < len(data.get("genomes") or []):
+        return {"genome": data["genomes"][i]}
+    if name == "gan" and data.get("mode") == "sample" and i < len(data.get("latents") or []):
+        return {"latent": data["latents"][i]}
+    return {}
+
+
 def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, n: int = 8, keep: int = 1,
             seed: int | None = None, user: str | None = None, taste: str = "auto",
             timeout: float | None = None) -> dict[str, Any]:
@@ -488,6 +514,11 @@ def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, 
     taste="auto" reranks once the user's feedback has signal (else keeps generation order and says
     why); "on" refuses to run without signal; "off" never reranks. Every candidate's provenance
     carries the setting and the model version.
+
+    Evolution that follows taste: with the breeder's `mode="breed"` (or the GAN's samples), ask for
+    a few times more candidates than the grid shows and keep the grid's worth: the children the
+    creator's model rates highest come back, each with its genome (breeder) or latent (GAN) to
+    pick and breed from next. Proposals are biased by selection, so the generators stay unchanged.
     """
     import secrets
 
@@ -514,6 +545,7 @@ def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, 
              "reason": status["reason"]}
     seed = secrets.randbelow(2**32) if seed is None else seed
     candidates: list[Path] = []
+    payloads: dict[str, dict[str, Any]] = {}
     results = []
     jobs_run = 0
     while len(candidates) < n and jobs_run < n:
@@ -524,7 +556,9 @@ def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, 
         for job in jobs:
             result = job.result()
             results.append(result)
-            candidates += candidate_assets(name, result.assets)
+            for p in candidate_assets(name, result.assets):
+                candidates.append(p)
+                payloads[str(p)] = _payload(name, p, result)
         per_job = max(1, len(candidates) // max(1, len(results)))
         if not candidates:
             raise StudioError(f"{name} produced no outputs the taste model can judge")
@@ -534,6 +568,8 @@ def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, 
     else:
         ranked = [{"path": str(p), "sha256": file_sha256(p), "score": None, "rank": i + 1, "why": []}
                   for i, p in enumerate(candidates)]
+    for row in ranked:
+        row.update(payloads.get(row["path"], {}))
     return {"generator": name, "user": taste_user(user), "taste": block, "seed": seed, "n": len(candidates),
             "keep": ranked[:keep], "candidates": ranked,
             "evaluation": model.evaluation if model else None}

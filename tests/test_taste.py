@@ -12,16 +12,18 @@ from studio.assets import restore
 from studio.config import Settings
 
 
-@pytest.fixture
-def studio(tmp_path):
+@pytest.fixture(scope="module")
+def studio(tmp_path_factory):
+    """One studio for the module (features are cached in its home); each test rates as its own users."""
     from studio.api import Studio
 
-    s = Studio(Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache"))
+    home = tmp_path_factory.mktemp("taste")
+    s = Studio(Settings(home=home / "home", cache_dir=home / "cache"))
     yield s
     s.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def pool(studio):
     """24 real breeder candidates (tiny), with a hidden 'warm palette' utility per file."""
     from PIL import Image
@@ -86,16 +88,16 @@ def test_learns_a_taste_and_best_of_picks_by_it(studio, pool):
 
 def test_one_users_ratings_never_steer_another(studio, pool):
     paths, warm = pool
-    _rate_by_warmth(studio, paths[:16], warm, user="alice")
+    _rate_by_warmth(studio, paths[:16], warm, user="amy")
     bob = studio.taste.status("bob", "breeder")
     assert not bob["ready"] and "no ratings yet from 'bob'" in bob["reason"]
     out = studio.best_of("breeder", {"rows": 1, "cols": 3, "width": 16, "height": 16}, n=3, seed=2, user="bob")
     assert not out["taste"]["active"] and out["taste"]["model"] is None
     assert all(c["score"] is None for c in out["candidates"])  # generation order, no reranking
     _rate_by_warmth(studio, paths[:16], warm, user="bob", sign=-1.0)  # the opposite taste
-    a = studio.taste.model("alice", "breeder")
+    a = studio.taste.model("amy", "breeder")
     b = studio.taste.model("bob", "breeder")
-    assert a.version != b.version and a.user == "alice" and b.user == "bob"
+    assert a.version != b.version and a.user == "amy" and b.user == "bob"
     X = a.Z * a.scale + a.mean  # the raw features of the outputs both rated
     ua, ub = a.utility(X), b.utility(X)
     assert np.corrcoef(ua, ub)[0, 1] < 0  # opposite ratings, opposite models
@@ -137,7 +139,7 @@ def test_reset_forgets_without_deleting(studio, pool):
     assert studio.taste.status("frank", "breeder")["ready"]
     studio.taste.reset("frank", "breeder")
     assert "no ratings yet" in studio.taste.status("frank", "breeder")["reason"]
-    assert studio.taste.feedback.count()["ratings"] == 12  # the ratings themselves stay stored
+    assert len([r for r in studio.taste.feedback.iter_ratings() if r["user_id"] == "frank"]) == 12  # still stored
 
 
 def test_best_of_refuses_bad_requests(studio):
@@ -255,3 +257,31 @@ def test_cli_best_of_and_taste(tmp_path, capsys):
     assert out["taste"]["active"] is False and len(out["keep"]) == 1 and len(out["candidates"]) == 2
     assert main(["--home", home, "generate", "breeder", "--best-of", "2", "--taste", "on", "--quiet"]) == 2
     assert "cannot pick by taste yet" in capsys.readouterr().err
+
+
+def test_evolution_follows_taste_through_reranked_children(studio, pool):
+    paths, warm = pool
+    _rate_by_warmth(studio, paths[:16], warm, user="gina")
+    parent = studio.generate("breeder", {"rows": 1, "cols": 2, "width": 16, "height": 16}, seed=4).data["genomes"]
+    out = studio.best_of("breeder", {"mode": "breed", "genomes": parent, "rows": 1, "cols": 3, "width": 16,
+                                     "height": 16}, n=6, keep=3, seed=8, user="gina")
+    assert out["taste"]["active"] and len(out["keep"]) == 3
+    kept = [c["genome"] for c in out["keep"]]  # genomes to breed from next, best first
+    assert all(set(g["parents"]) <= {p["id"] for p in parent} and g["parents"] for g in kept)
+    assert out["keep"][0]["score"] >= out["keep"][-1]["score"] >= out["candidates"][-1]["score"]
+
+
+def test_ratings_of_files_outside_the_outputs_or_changed_are_not_learned_from(studio, pool, tmp_path):
+    from PIL import Image
+
+    paths, warm = pool
+    outside = tmp_path / "outside.png"
+    Image.new("RGB", (16, 16), (200, 10, 10)).save(outside)
+    record = {**restore(paths[0]).record, "path": str(outside)}
+    record.pop("sha256", None)
+    studio.taste.feedback.rate(record, stars=5, user="hal")
+    _rate_by_warmth(studio, paths[:12], warm, user="hal")
+    data = studio.taste.data("hal", "breeder")
+    model = studio.taste.fit(data, evaluate=False)
+    assert str(outside) not in model.paths and len(model.shas) == 12
+    assert any("outside the outputs folder" in m for m in data.missing)
