@@ -132,8 +132,11 @@ class Form:
         elem_id = f"{self.prefix}-{name}" if self.prefix else None
         kw: dict[str, Any] = {"label": label, "info": info or None, "elem_id": elem_id}
         factories = widgets()
-        if widget in factories:
-            made = factories[widget](name, schema, label, info, elem_id)
+        from studio.ui.pickers import picker
+
+        chosen = picker(self.prefix, name) or factories.get(widget)  # a named picker beats the plain widget
+        if chosen is not None:
+            made = chosen(name, schema, label, info, elem_id)
             if not isinstance(made, Widget):
                 made = Widget(made)
             if made.link is not None:
@@ -217,7 +220,10 @@ class Form:
                 continue
             value = params[f.name]
             if f.to_value is not None:
-                out.append(gr.update(value=f.to_value(value)))
+                shown = f.to_value(value)
+                # a picker may return a whole update (e.g. new choices along with the value)
+                is_update = isinstance(shown, dict) and shown.get("__type__") == "update"
+                out.append(shown if is_update else gr.update(value=shown))
                 continue
             if f.kind == "json":
                 value = "" if value is None else json.dumps(value)
