@@ -243,3 +243,27 @@ def test_output_view_picks_a_widget_per_file_kind(tmp_path: Path) -> None:
     assert text["value"] == "INT. STUDIO - NIGHT"
     assert len(downloads["value"]) == 6 and str(files["f.mid"]) in downloads["value"]
     assert provenance["value"] == {"seed": 1} and provenance["visible"]
+
+
+def test_ab_can_vary_any_setting_and_the_ranking_fills(app) -> None:
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    before = len(ctx.feedback.ranking(generator="echo"))
+    final = run_all_ab(panel, ECHO, 21, "model", "big")[-1]
+    pair = final[c["ab_pair"]]
+    assert [r["seed"] for r in pair] == [21, 21]  # one seed: only the setting differs
+    assert sorted(r["params"]["model"] for r in pair) == ["", "big"]
+    status, *_ = panel.handlers["vote"]("a")(pair, request("A"))
+    assert "model='big'" in status  # the reveal names the difference
+    ranking = ctx.feedback.ranking(generator="echo")
+    assert len(ranking) >= max(2, before) and any("model=big" in str(r) for r in ranking)
+    # A value of the wrong type, or no difference at all, is a sentence before any job.
+    [refused] = run_all_ab(panel, ECHO, 1, "repeat", "many")
+    assert "must be a number" in refused[c["error"]]["value"]
+    [same] = run_all_ab(panel, ECHO, 1, "mood", "calm")
+    assert "same as A&#x27;s" in same[c["error"]]["value"]  # (escaped for the page)
+
+
+def run_all_ab(panel, values: list[Any], seed: Any, field: str, value: str) -> list[dict]:
+    return list(panel.handlers["run"](request("A"), *values, seed, True, field, value))

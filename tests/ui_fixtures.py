@@ -75,7 +75,7 @@ class EchoWriter(Generator):
                     progress.check()
                     time.sleep(0.02)
             text = params.prompt.upper() if params.shout else params.prompt
-            line = f"{text} #{rng.python.randrange(10_000)}"
+            line = f"{text} #{rng.python.randrange(10_000)}" + (f" ({self.model})" if self.model else "")
             progress.token(line + "\n")
             lines.append(line)
         progress(1.0, "done")

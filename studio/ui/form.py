@@ -211,6 +211,43 @@ class Form:
             params[f.name] = value
         return params
 
+    def coerce(self, name: str, text: Any) -> Any:
+        """A typed-in value for field `name` (e.g. an A/B variant's), in the field's type."""
+        import gradio as gr
+
+        f = self.field(name)
+        if f is None:
+            raise gr.Error(f"there is no setting called {name!r}")
+        raw = "" if text is None else str(text).strip()
+        label = label_of(name)
+        if f.kind in ("int", "float"):
+            try:
+                number = float(raw)
+            except ValueError:
+                raise gr.Error(f"{label} must be a number; got {raw!r}.") from None
+            if f.kind == "int":
+                if not number.is_integer():
+                    raise gr.Error(f"{label} must be a whole number; got {raw!r}.")
+                return int(number)
+            return number
+        if f.kind == "bool":
+            words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+            if raw.lower() not in words:
+                raise gr.Error(f"{label} is on or off: write true or false; got {raw!r}.")
+            return words[raw.lower()]
+        if f.kind == "enum":
+            choices = [str(c) for c in f.schema.get("enum", [])]
+            if raw not in choices:
+                raise gr.Error(f"{label} must be one of {', '.join(choices)}; got {raw!r}.")
+            return f.schema["enum"][choices.index(raw)]
+        if f.kind == "json":
+            try:
+                return json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                return [s.strip() for s in raw.split(",") if s.strip()]  # a plain word list
+        return raw
+
     def to_values(self, params: dict[str, Any]) -> list[Any]:
         """Params (e.g. restored from a studio output) -> widget updates, in field order."""
         out: list[Any] = []
