@@ -74,6 +74,14 @@ class Studio:
         """Generator, params and seed of any studio output file, ready to run again."""
         return restore(path).as_dict()
 
+    def delete(self, path: str | os.PathLike[str]) -> dict[str, Any]:
+        """Delete the job that wrote this output (all its files, sidecars, index lines); undoable."""
+        return self.assets.delete(path)
+
+    def undelete(self, group: str) -> list[str]:
+        """Undo `delete`: the job's files come back, with their history entries."""
+        return [str(p) for p in self.assets.undelete(group)]
+
     def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, **changes: Any) -> Result:
         """Run a studio output's generation again (same seed unless `seed=` is given)."""
         restored = restore(path)
