@@ -117,6 +117,21 @@ class Studio:
         """Generator, params and seed of any studio output file, ready to run again."""
         return restore(path).as_dict()
 
+    def delete(self, path: str | os.PathLike[str], *, user: str | None = None) -> dict[str, Any]:
+        """Delete the job that wrote this output (all its files, sidecars, index lines); undoable.
+
+        With `user`, only that user's own outputs can be deleted (the browser always passes one)."""
+        if user is not None and self.assets.owner_of(path) != user:
+            raise PermissionDenied("only the creator who made an output can delete it")
+        return self.assets.delete(path)
+
+    def undelete(self, group: str, *, user: str | None = None) -> list[str]:
+        """Undo `delete`: the job's files come back, with their history entries. With `user`,
+        only a job of that user's own."""
+        if user is not None and self.assets.trashed_owner(group) != user:
+            raise PermissionDenied("only the creator who deleted a job can bring it back")
+        return [str(p) for p in self.assets.undelete(group)]
+
     def rerun(self, path: str | os.PathLike[str], *, user: str | None = None, origin: str = "remote",
               **changes: Any) -> Result:
         """Run a studio output's generation again (same seed unless `seed=` is given).

@@ -256,6 +256,86 @@ class AssetStore:
                 return rec.get("owner")
         return None
 
+    # -- deleting (with undo) ------------------------------------------------------------
+    TRASH = ".trash"  # inside the outputs folder: a delete is a move, so it can be undone
+
+    def delete(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+        """Delete the whole job that wrote `ref`: its files, their sidecars and their index lines.
+
+        Everything moves into `<outputs>/.trash/<group>/` (files and the removed index lines), so
+        `undelete(group)` puts it all back. Returns {"group", "files"}.
+        """
+        path = self.resolve(ref)
+        record = restore(path).record
+        group = str(record.get("group") or "")
+        if not group or not re.fullmatch(r"[0-9A-Za-z_-]+", group):
+            raise InvalidInput(f"{path.name} has no job id in its record, so it cannot be deleted here")
+        trash = self.root / self.TRASH / group
+        with self._lock, open(self.index_path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = fh.readlines()
+                gone = [ln for ln in lines if _group_of(ln) == group]
+                kept = [ln for ln in lines if _group_of(ln) != group]
+                names = {json.loads(ln)["path"] for ln in gone}
+                files = [self.root / n for n in names if (self.root / n).is_file()]
+                if not files:
+                    raise InvalidInput(f"nothing of job {group} is left to delete")
+                trash.mkdir(parents=True, exist_ok=True)
+                _atomic_write(trash / "index.jsonl", "".join(gone).encode())
+                for f in files:
+                    for p in (f, f.with_name(f.name + SIDECAR_SUFFIX)):
+                        if p.exists():
+                            rel = p.relative_to(self.root)
+                            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
+                            os.replace(p, trash / rel)
+                _atomic_write(self.index_path, "".join(kept).encode())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return {"group": group, "files": [str(f) for f in sorted(files)]}
+
+    def trashed_owner(self, group: str) -> str | None:
+        """Who made the deleted job `group` (from its saved index lines), or None."""
+        if not re.fullmatch(r"[0-9A-Za-z_-]+", group or ""):
+            raise InvalidInput(f"{group!r} is not a job id")
+        saved = self.root / self.TRASH / group / "index.jsonl"
+        try:
+            first = saved.read_text(encoding="utf-8").splitlines()[0]
+            return json.loads(first).get("owner")
+        except (OSError, IndexError, json.JSONDecodeError):
+            return None
+
+    def undelete(self, group: str) -> list[Path]:
+        """Put a deleted job back: its files, sidecars and index lines. Returns the files."""
+        if not re.fullmatch(r"[0-9A-Za-z_-]+", group or ""):
+            raise InvalidInput(f"{group!r} is not a job id")
+        trash = self.root / self.TRASH / group
+        saved = trash / "index.jsonl"
+        if not saved.is_file():
+            raise InvalidInput(f"job {group} is not in the trash (already restored, or never deleted)")
+        lines = saved.read_text(encoding="utf-8")
+        restored = []
+        for p in sorted(trash.rglob("*")):
+            if p.is_file() and p != saved:
+                target = self.root / p.relative_to(trash)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, target)
+                if not target.name.endswith(SIDECAR_SUFFIX):
+                    restored.append(target)
+        with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        import shutil
+
+        shutil.rmtree(trash, ignore_errors=True)
+        return restored
+
     def resolve(self, ref: str | os.PathLike[str]) -> Path:
         """A path inside the store for an asset id, relative path or absolute path; else refuse."""
         text = os.fspath(ref)
@@ -279,6 +359,12 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
         return embed.parse_record(sidecar.read_bytes(), "sidecar")
     except OSError:
         return None
+
+def _group_of(line: str) -> str:
+    try:
+        return str(json.loads(line).get("group") or "")
+    except json.JSONDecodeError:
+        return ""
 
 
 def restore(path: str | os.PathLike[str]) -> Restored:

@@ -157,3 +157,35 @@ def test_breeder_pick_two_parents_and_breed(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "browser-breeder.png"), full_page=True)
     page.locator("#breeder-ws-undo").click()
     page.wait_for_selector("#breeder-ws-status:has-text('Generation 1 of 1')")
+
+
+def test_story_bible_form_write_and_branch(page) -> None:
+    """A writer fills the bible form (a character in the table), writes a beat, then branches."""
+    page.get_by_role("tab", name="Story").click()
+    page.locator("#story-ws-title input, #story-ws-title textarea").first.fill("The Keeper")
+    page.locator("#story-ws-setting textarea").fill("a lighthouse at night")
+    table = page.locator("#story-ws-characters")
+    for col, value in enumerate(("Mara", "stubborn, kind", "keep the light on")):
+        table.locator(f"[data-testid='cell-0-{col}']").dblclick()
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#story-ws-characters [data-testid='cell-0-{col}']:has-text('{value}')")
+    page.locator("#story-ws-length input[type='number']").fill("24")
+    page.locator("#story-ws-length input[type='number']").press("Enter")
+    page.locator("#story-ws-write").click()
+    page.wait_for_selector("#story-ws-status:has-text('Written')")
+    doc = page.locator("#story-ws-doc textarea").input_value()
+    assert "INT. LIGHTHOUSE" in doc.upper()
+    assert page.locator("#story-ws-progress [data-state='done']").count() == 1
+    page.locator("#story-ws-branch").click()
+    page.wait_for_selector("#story-ws-versions label:has-text('v3')")
+    labels = page.locator("#story-ws-versions label").all_inner_texts()
+    assert any("v2" in t and "branch 1" in t for t in labels) and any("branch 2" in t for t in labels)
+    page.get_by_role("tab", name="Preview").click()
+    page.wait_for_selector("#story-ws-preview h1:has-text('The Keeper')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-story.png"), full_page=True)
+    page.locator("#story-ws-versions label:has-text('v1')").click()
+    page.get_by_role("tab", name="Script").click()
+    page.wait_for_function("() => !document.querySelector('#story-ws-doc textarea').value.includes('branch')")
+    assert page.locator("#story-ws-doc textarea").input_value() == doc

@@ -173,11 +173,11 @@ def test_gallery_filters_restores_and_reruns(app, tmp_path: Path) -> None:
     png = Path(final[panel.components["current"]]["paths"][0])
     h = ctx.handlers
     summary, images, rows, pick, kept = h["search"]("pixels", "red square", "77", "any")
-    assert summary == "1 output(s)" and rows[0][1] == "pixels" and rows[0][3] == 77
+    assert summary == "1 job(s)" and rows[0][1] == "pixels" and rows[0][4] == 77 and rows[0][3] == 1
     assert images[0][0] == str(png) and pick["choices"][0][1] == str(png)
-    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "0 output(s)"
+    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "0 job(s)"
     ctx.feedback.rate({**studio.restore(png)["record"], "path": str(png)}, stars=5)
-    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "1 output(s)"
+    assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "1 job(s)"
     # drop a copy of the file (no sidecar: the settings come from the PNG itself)
     copy = tmp_path / "dropped.png"
     copy.write_bytes(png.read_bytes())
@@ -243,3 +243,52 @@ def test_output_view_picks_a_widget_per_file_kind(tmp_path: Path) -> None:
     assert text["value"] == "INT. STUDIO - NIGHT"
     assert len(downloads["value"]) == 6 and str(files["f.mid"]) in downloads["value"]
     assert provenance["value"] == {"seed": 1} and provenance["visible"]
+
+
+def test_ab_can_vary_any_setting_and_the_ranking_fills(app) -> None:
+    ctx, _ = app
+    panel = ctx.panels["echo"]
+    c = panel.components
+    before = len(ctx.feedback.ranking(generator="echo"))
+    final = run_all_ab(panel, ECHO, 21, "model", "big")[-1]
+    pair = final[c["ab_pair"]]
+    assert [r["seed"] for r in pair] == [21, 21]  # one seed: only the setting differs
+    assert sorted(r["params"]["model"] for r in pair) == ["", "big"]
+    status, *_ = panel.handlers["vote"]("a")(pair, request("A"))
+    assert "model='big'" in status  # the reveal names the difference
+    ranking = ctx.feedback.ranking(generator="echo")
+    assert len(ranking) >= max(2, before) and any("model=big" in str(r) for r in ranking)
+    # A value of the wrong type, or no difference at all, is a sentence before any job.
+    [refused] = run_all_ab(panel, ECHO, 1, "repeat", "many")
+    assert "must be a number" in refused[c["error"]]["value"]
+    [same] = run_all_ab(panel, ECHO, 1, "mood", "calm")
+    assert "same as A&#x27;s" in same[c["error"]]["value"]  # (escaped for the page)
+
+
+def run_all_ab(panel, values: list[Any], seed: Any, field: str, value: str) -> list[dict]:
+    return list(panel.handlers["run"](request("A"), *values, seed, True, field, value))
+
+
+def test_gallery_one_card_per_job_delete_and_undo(app) -> None:
+    ctx, studio = app
+    h = ctx.handlers
+    pen = ctx.panels["pixels"]
+    current = run_all(pen, ["to delete", 8, None], 909, False)[-1][pen.components["current"]]
+    main = Path(current["paths"][0])
+    summary, images, rows, pick, kept = h["search"]("pixels", "to delete", "909", "any")
+    assert summary == "1 job(s)" and len(images) == 1
+    index = studio.assets.index_path
+    assert main.name in index.read_text()
+    out = h["delete"](str(main), "pixels", "to delete", "909", "any")
+    status = next(v for v in out.values() if isinstance(v, str) and v.startswith("Deleted job"))
+    assert "1 file(s)" in status and not main.exists()
+    assert not main.with_name(main.name + ".json").exists() and main.name not in index.read_text()
+    assert h["search"]("pixels", "to delete", "909", "any")[0] == "0 job(s)"
+    trash = studio.assets.root / ".trash"
+    [job_dir] = list(trash.iterdir())
+    back = h["undo_delete"](job_dir.name, "pixels", "to delete", "909", "any")
+    assert any(isinstance(v, str) and v.startswith("Restored job") for v in back.values())
+    assert main.is_file() and main.with_name(main.name + ".json").is_file() and main.name in index.read_text()
+    assert h["search"]("pixels", "to delete", "909", "any")[0] == "1 job(s)" and studio.restore(main)["seed"] == 909
+    refused = h["delete"](None, "all", "", "", "any")
+    assert "Pick a job first" in next(iter(refused.values()))

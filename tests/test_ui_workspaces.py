@@ -108,3 +108,106 @@ def test_gan_pick_a_and_b_then_walk_and_mix(app) -> None:
     assert record["params"]["latent_b"] == sheet["latents"][0]
     mixed = last(h["mix"](0.5, sheet, picked, request()))
     assert Path(mixed[ws.result]["value"]).suffix == ".png" and mixed[ws.strip]["visible"] is False
+
+
+BIBLE = ["The Keeper", "A lighthouse keeper hides a stranger from the storm.", "drama", "tender",
+         "a lighthouse at night", [["Mara", "stubborn, kind", "keep the light burning"], ["Tom", "soaked", ""]],
+         "three_act"]
+
+
+def story_args(ws: Any, tree: dict, doc: str = "", prompt: str = "", bible: list | None = None,
+               fmt: str = "fountain", seed: str = "5") -> list[Any]:
+    return [tree, doc, *(bible or BIBLE), prompt, "(the next unwritten beat)", fmt, 24, 0.7, seed, request()]
+
+
+def test_story_bible_form_write_continue_branch_and_go_back(app) -> None:
+    ctx, studio = app
+    ws = ctx.workspaces["story"]
+    h = ws.handlers
+    empty = {"versions": [], "cur": None}
+    # A scene with nobody in the bible is refused in place, before any job.
+    nobody = ["Untitled", "", "", "", "", [["", "", ""]], "three_act"]
+    [refused] = list(h["write"](*story_args(ws, empty, bible=nobody)))
+    assert "at least one character" in refused[ws.status] and ws.tree not in refused
+    # A bible typed into the form: the scene uses its cast and its setting.
+    out = last(h["write"](*story_args(ws, empty)))
+    tree = out[ws.tree]
+    [v1] = tree["versions"]
+    assert v1["label"].startswith("v1 · beat") and v1["asset"]
+    assert out[ws.doc] == v1["text"] and "INT. LIGHTHOUSE" in v1["text"].upper()
+    record = studio.restore(studio.assets.resolve(v1["asset"]))["record"]
+    assert record["params"]["bible"]["characters"][0] == {"name": "Mara", "traits": ["stubborn", "kind"],
+                                                          "goal": "keep the light burning"}
+    assert out[ws.preview].strip() and out[ws.preview] != v1["text"]  # the formatted page, shown once
+    # The writer's own edit is kept as a version, and Continue starts from it.
+    edited = v1["text"] + "\n\nMara lights the lamp."
+    out = last(h["continue"](*story_args(ws, tree, doc=edited, fmt="prose")))
+    tree = out[ws.tree]
+    labels = [v["label"] for v in tree["versions"]]
+    assert labels[1] == "v2 · your edits" and labels[2].startswith("v3 · continued")
+    assert tree["versions"][2]["text"].startswith(edited) and tree["versions"][2]["parent"] == "v2"
+    # Branch: two alternatives, siblings under the same parent.
+    out = last(h["branch"](*story_args(ws, tree, doc=tree["versions"][2]["text"], fmt="prose")))
+    tree = out[ws.tree]
+    alts = [v for v in tree["versions"] if v["label"].startswith(("v4", "v5"))]
+    assert len(alts) == 2 and {v["parent"] for v in alts} == {"v3"}
+    choices = out[ws.versions]["choices"]
+    assert [vid for _, vid in choices] == ["v1", "v2", "v3", "v4", "v5"]  # the tree, depth-first
+    assert choices[4][0].startswith("      └ v5")  # indented under v3
+    # Regenerate the current alternative: a new sibling of it.
+    out = last(h["regenerate"](*story_args(ws, tree, doc=out[ws.doc], fmt="prose", seed="9")))
+    tree = out[ws.tree]
+    assert tree["versions"][-1]["parent"] == "v3" and tree["versions"][-1]["label"].startswith("v6 · continued")
+    # Back to v1: its text returns to the document.
+    back = h["pick_version"](tree, "v1", "The Keeper")
+    assert back[ws.doc] == v1["text"] and back[ws.versions]["value"] == "v1"
+
+
+def test_story_bible_export_import_and_bad_files(app, tmp_path: Path) -> None:
+    import json
+
+    ctx, _ = app
+    ws = ctx.workspaces["story"]
+    out = ws.handlers["export"](*BIBLE)
+    data = json.loads(Path(out[ws.exported]["value"]).read_text())
+    assert data["characters"][1] == {"name": "Tom", "traits": ["soaked"]} and data["structure"] == "three_act"
+    data["structure"] = "save_the_cat"
+    good = tmp_path / "bible.json"
+    good.write_text(json.dumps(data))
+    filled = ws.handlers["import"](str(good))
+    assert filled[ws.title] == "The Keeper" and filled[ws.characters][0] == ["Mara", "stubborn, kind",
+                                                                          "keep the light burning"]
+    assert filled[ws.structure] == "save_the_cat" and "Catalyst" in filled[ws.beat]["choices"]
+    for text, reason in (("not json at all", "not valid JSON"), ('["a list"]', "one JSON object"),
+                         ('{"characters": [{"name": "9lives"}]}', "must start with a letter"),
+                         ('{"hero": "x"}', "unknown field")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        refused = ws.handlers["import"](str(bad))
+        assert list(refused) == [ws.bible_status] and reason in refused[ws.bible_status]  # form untouched
+    assert "no name" in ws.handlers["export"]("t", "", "", "", "", [["", "brave", ""]], "three_act")[ws.bible_status]
+
+
+def test_story_cancel_keeps_the_partial_text(app) -> None:
+    import threading
+    import time
+
+    ctx, _ = app
+    ws = ctx.workspaces["story"]
+    updates: list[dict] = []
+    args = story_args(ws, {"versions": [], "cur": None}, doc="Mara climbed the stairs.", fmt="prose")
+    args[-4] = 1024  # long enough to be cancelled midway
+    worker = threading.Thread(target=lambda: updates.extend(ws.handlers["continue"](*args)))
+    worker.start()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any(
+            ws.doc in u and u[ws.doc] != "Mara climbed the stairs." for u in list(updates)):
+        time.sleep(0.05)
+    job_id = next(u[ws.job] for u in list(updates) if u.get(ws.job))
+    assert 'data-state="cancelled"' in ws.handlers["cancel"](job_id, request())
+    worker.join(timeout=60)
+    final = updates[-1]
+    typed, partial = final[ws.tree]["versions"]
+    assert typed["label"] == "v1 · your edits" and partial["label"] == "v2 · continue (cancelled: partial)"
+    assert partial["text"].startswith("Mara climbed the stairs.") and len(partial["text"]) > 24
+    assert "kept" in final[ws.status]

@@ -58,7 +58,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
             if unclaimed:  # plug-ins and test generators: still reachable, never hidden
                 with gr.Tab("More", id="more", elem_id="tab-more"):
                     build_generator_tab(ctx, "more", unclaimed)
-            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery") as gallery_tab:
                 gallery = tab_gallery.build(ctx)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
                 fb_refresh, fb_inputs, fb_outputs = tab_feedback.build(ctx)
@@ -68,6 +68,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         ctx.handlers.update(feedback_refresh=fb_refresh, system_refresh=sys_refresh, **gallery.handlers)
         feedback_tab.select(fb_refresh, fb_inputs, fb_outputs, api_visibility="private")
         system_tab.select(sys_refresh, sys_inputs, sys_outputs, api_visibility="private")
+        if gallery.refresh is not None:  # the Gallery fills itself when opened, no Search click needed
+            gallery_tab.select(*gallery.refresh, api_visibility="private")
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)

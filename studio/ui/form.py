@@ -132,8 +132,11 @@ class Form:
         elem_id = f"{self.prefix}-{name}" if self.prefix else None
         kw: dict[str, Any] = {"label": label, "info": info or None, "elem_id": elem_id}
         factories = widgets()
-        if widget in factories:
-            made = factories[widget](name, schema, label, info, elem_id)
+        from studio.ui.pickers import picker
+
+        chosen = picker(self.prefix, name) or factories.get(widget)  # a named picker beats the plain widget
+        if chosen is not None:
+            made = chosen(name, schema, label, info, elem_id)
             if not isinstance(made, Widget):
                 made = Widget(made)
             if made.link is not None:
@@ -210,6 +213,43 @@ class Form:
             params[f.name] = value
         return params
 
+    def coerce(self, name: str, text: Any) -> Any:
+        """A typed-in value for field `name` (e.g. an A/B variant's), in the field's type."""
+        import gradio as gr
+
+        f = self.field(name)
+        if f is None:
+            raise gr.Error(f"there is no setting called {name!r}")
+        raw = "" if text is None else str(text).strip()
+        label = label_of(name)
+        if f.kind in ("int", "float"):
+            try:
+                number = float(raw)
+            except ValueError:
+                raise gr.Error(f"{label} must be a number; got {raw!r}.") from None
+            if f.kind == "int":
+                if not number.is_integer():
+                    raise gr.Error(f"{label} must be a whole number; got {raw!r}.")
+                return int(number)
+            return number
+        if f.kind == "bool":
+            words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+            if raw.lower() not in words:
+                raise gr.Error(f"{label} is on or off: write true or false; got {raw!r}.")
+            return words[raw.lower()]
+        if f.kind == "enum":
+            choices = [str(c) for c in f.schema.get("enum", [])]
+            if raw not in choices:
+                raise gr.Error(f"{label} must be one of {', '.join(choices)}; got {raw!r}.")
+            return f.schema["enum"][choices.index(raw)]
+        if f.kind == "json":
+            try:
+                return json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                return [s.strip() for s in raw.split(",") if s.strip()]  # a plain word list
+        return raw
+
     def to_values(self, params: dict[str, Any]) -> list[Any]:
         """Params (e.g. restored from a studio output) -> widget updates, in field order."""
         out: list[Any] = []
@@ -219,7 +259,10 @@ class Form:
                 continue
             value = params[f.name]
             if f.to_value is not None:
-                out.append(gr.update(value=f.to_value(value)))
+                shown = f.to_value(value)
+                # a picker may return a whole update (e.g. new choices along with the value)
+                is_update = isinstance(shown, dict) and shown.get("__type__") == "update"
+                out.append(shown if is_update else gr.update(value=shown))
                 continue
             if f.kind == "json":
                 value = "" if value is None else json.dumps(value)

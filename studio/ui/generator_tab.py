@@ -13,7 +13,7 @@ from studio.ui.context import UIContext
 from studio.ui.panel import GeneratorPanel
 
 # generator name -> module with `build(ctx)`; imported only when that generator can run here
-WORKSPACES = {"breeder": "studio.ui.ws_breeder", "gan": "studio.ui.ws_gan"}
+WORKSPACES = {"breeder": "studio.ui.ws_breeder", "gan": "studio.ui.ws_gan", "story": "studio.ui.ws_story"}
 
 
 def _panel(ctx: UIContext, name: str) -> None:

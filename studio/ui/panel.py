@@ -17,7 +17,7 @@ from typing import Any, AsyncIterator, Iterator
 import gradio as gr
 
 from studio.ui.context import UIContext
-from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView
+from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView, label_of
 
 STAR_CHOICES = ["1", "2", "3", "4", "5"]
 THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
@@ -112,8 +112,16 @@ class GeneratorPanel:
                                            elem_id=f"{name}-seed", scale=3)
                     random_btn = gr.Button("🎲 Random", size="sm", scale=1)
                     reuse_btn = gr.Button("↺ Reuse last", size="sm", scale=1)
-                ab_mode = gr.Checkbox(label="Blind A/B: make two (different seeds) and pick the better",
+                ab_mode = gr.Checkbox(label="Blind A/B: make two and pick the better",
                                       value=False, elem_id=f"{name}-ab")
+                with gr.Row():
+                    # Varying a setting (same seed) is what fills the A/B ranking; the seed alone
+                    # compares two draws of one variant.
+                    ab_field = gr.Dropdown([("another seed", ""), *((label_of(f.name), f.name)
+                                                                   for f in self.form.fields if f.kind != "file")],
+                                           value="", label="B differs in", scale=1, elem_id=f"{name}-ab-field")
+                    ab_value = gr.Textbox(label="B's value", placeholder="e.g. 0.9, loud, true", scale=1,
+                                          elem_id=f"{name}-ab-value")
                 with gr.Row():
                     run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
                     cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
@@ -166,15 +174,25 @@ class GeneratorPanel:
                        stars, thumb, tags, comment]
 
         def run(request: gr.Request, *args: Any, started: list[Any] | None = None) -> Iterator[dict[Any, Any]]:
-            *values, seed_value, ab_on = args
+            n = len(form.components)
+            values, (seed_value, ab_on, *ab) = list(args[:n]), args[n:]
+            ab_key, ab_text = (list(ab) + ["", ""])[:2]
             user = ctx.user(request)
             jobs: list[Any] = [] if started is None else started  # shared with run_event's cancel
             try:  # everything that can refuse the request happens before the screen changes
                 params = form.to_params(values)
                 seed = parse_seed(seed_value)
-                jobs.append(self._submit(params, seed, request))
-                if ab_on:
-                    jobs.append(self._submit(params, None if seed is None else seed + 1, request))
+                if ab_on and ab_key:  # B changes one setting; both share one seed
+                    params_b = {**params, ab_key: form.coerce(ab_key, ab_text)}
+                    if params_b == params:
+                        raise gr.Error(f"B's {label_of(ab_key)} is the same as A's; give B a different value.")
+                    seed = secrets.randbelow(2**31) if seed is None else seed
+                    jobs.append(self._submit(params, seed, request))
+                    jobs.append(self._submit(params_b, seed, request))
+                else:
+                    jobs.append(self._submit(params, seed, request))
+                    if ab_on:
+                        jobs.append(self._submit(params, None if seed is None else seed + 1, request))
             except gr.Error as exc:
                 for job in jobs:
                     job.cancel(user)
@@ -281,7 +299,7 @@ class GeneratorPanel:
                         job.cancel(job.user)
                 steps.close()
 
-        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode], run_outputs,
+        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode, ab_field, ab_value], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
         # However the run ends (error, closed tab, cancelled event), Generate comes back.
@@ -322,10 +340,15 @@ class GeneratorPanel:
             def handler(pair: list | None, request: gr.Request) -> Any:
                 if not pair:
                     return "⚠️ Make an A/B pair first (tick Blind A/B and generate).", None, gr.update(), gr.update()
-                uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
-                                           session=ctx.session(request))
-                reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}, {Path(str(r.get('path'))).name}"
-                                   for i, r in enumerate(pair))
+                from generators.base import InvalidInput
+
+                try:
+                    uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
+                                               session=ctx.session(request))
+                except InvalidInput as exc:  # e.g. both made the very same file
+                    return f"⚠️ Not saved: {exc}.", pair, gr.update(), gr.update()
+                reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}{_differences(r, pair[1 - i])}, "
+                                   f"{Path(str(r.get('path'))).name}" for i, r in enumerate(pair))
                 if winner == "tie":
                     return f"✅ Vote saved (#{uid[:8]}). {reveal}", None, None, gr.update(visible=False)
                 # The winner is now "the output": it can be rated below and sent on.
@@ -426,6 +449,13 @@ def _follow(job: Any) -> Iterator[tuple[str, Any]]:
         if job.done:
             return
         yield "progress", (fraction, message, job.state, job.position, job.eta_s)
+
+
+def _differences(record: dict[str, Any], other: dict[str, Any]) -> str:
+    """", model=big" for the settings where `record` differs from `other` (the A/B reveal)."""
+    mine, theirs = record.get("params") or {}, other.get("params") or {}
+    keys = [k for k in mine if mine.get(k) != theirs.get(k)]
+    return "".join(f", {k}={mine[k]!r}" for k in keys[:3])
 
 
 def _is_picture(data: Any) -> bool:

@@ -8,12 +8,13 @@ Nothing is raised to Gradio: a raised error puts "Error" badges on every output 
 from __future__ import annotations
 
 import html
+import time
 from typing import Any, Callable, Iterator
 
 import gradio as gr
 
 from studio.ui.context import UIContext
-from studio.ui.panel import _follow, _outcome, error_update, progress_html
+from studio.ui.panel import UPDATE_EVERY_S, _follow, _outcome, error_update, progress_html
 
 class Outcome:
     """Filled by `run_job`: the Result, or why there is none."""
@@ -42,14 +43,27 @@ def run_job(ctx: UIContext, request: gr.Request | None, generator: str, params: 
     if job_state is not None:
         first[job_state] = job.id
     yield first
+    budget = params.get("max_new_tokens") if isinstance(params.get("max_new_tokens"), int) else None
+    budget = budget * int(params.get("alternatives") or 1) if budget else None
+    tokens, reported, last = 0, 0.0, 0.0
     try:
         for kind, payload in _follow(job):
             if kind == "token":
                 outcome.text += payload
-                if on_token is not None:
-                    yield on_token(outcome.text)
+                tokens += 1
+                out = on_token(outcome.text) if on_token is not None else {}
+                now = time.monotonic()
+                if budget and now - last >= UPDATE_EVERY_S:  # the bar moves with the words
+                    last = now
+                    out[progress] = progress_html(max(reported, min(0.95, tokens / budget)),
+                                                  f"writing · {tokens} token(s)", "running")
+                if out:
+                    yield out
             elif kind == "progress":
                 frac, msg, state, pos, eta = payload
+                reported = frac
+                if budget and tokens and state == "running":
+                    frac = max(frac, min(0.95, tokens / budget))
                 yield {progress: progress_html(frac, msg, state, pos, eta)}
         try:
             outcome.result = _outcome(job)

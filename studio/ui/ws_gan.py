@@ -116,7 +116,8 @@ class GANWorkspace:
              request: gr.Request) -> Iterator[dict[Any, Any]]:
         yield from self._between("interpolate", {"frames": int(frames), "fps": float(fps)}, sheet, picked, request)
 
-    def mix_ab(self, mix: float, sheet: dict | None, picked: list[int], request: gr.Request) -> Iterator[dict[Any, Any]]:
+    def mix_ab(self, mix: float, sheet: dict | None, picked: list[int],
+               request: gr.Request) -> Iterator[dict[Any, Any]]:
         yield from self._between("mix", {"mix": float(mix)}, sheet, picked, request)
 
     def _wire(self) -> None:
