@@ -13,7 +13,7 @@ try:
 except ImportError as exc:  # the backend is optional at run time; say why its tests did not run
     ray, NO_RAY = None, f"the Ray backend needs `ray` (pip install ray): {exc}"
 
-from generators.base import Cancelled, GeneratorUnavailable, InvalidInput, TimedOut  # noqa: E402
+from generators.base import Cancelled, GeneratorUnavailable, InvalidInput, OutOfMemory, TimedOut  # noqa: E402
 from generators.breeder import Breeder  # noqa: E402
 from generators.gan import GlyphGAN  # noqa: E402
 from generators.music import MusicComposer  # noqa: E402
@@ -39,7 +39,7 @@ class DebugMusic(MusicComposer):
 
 
 REGISTRY = {"breeder": Breeder, "gan": DebugGAN, "music": DebugMusic, "steps": fakes.Steps,
-            "flaky": fakes.FlakyLoad}
+            "flaky": fakes.FlakyLoad, "oom": fakes.OOMer}
 CASES = [("breeder", {"mode": "random", "rows": 2, "cols": 2, "width": 32, "height": 32}),
          ("gan", {"mode": "sample", "count": 4, "scale": 1}),
          ("music", {"bars": 2, "audio": False, "score": False})]
@@ -194,3 +194,14 @@ def test_load_failure_marks_only_that_generator_unavailable(remote):
     assert studio.session.backend.replicas("flaky") == []  # its actor was let go
     # Others run meanwhile, on their own actors.
     assert studio.generate("music", CASES[2][1], seed=2).assets
+
+
+def test_out_of_memory_fails_the_job_as_locally_and_frees_the_actor(local, remote):
+    with pytest.raises(OutOfMemory) as here:
+        local.generate("oom", {}, seed=1)
+    job = remote.submit("oom", {}, seed=1)
+    with pytest.raises(OutOfMemory) as there:
+        job.result(timeout=120)
+    assert str(there.value) == str(here.value)  # "... ran out of memory; ... (OutOfMemoryError)"
+    assert remote.session.backend.replicas("oom") == []  # the possibly corrupt model was dropped
+    assert remote.generate("oom", {"boom": False}, seed=1).assets  # and the next job loads it afresh

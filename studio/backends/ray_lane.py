@@ -69,7 +69,9 @@ class RayBackend:
         ray = _ray()
         self._started = False
         if not ray.is_initialized():
-            if self.settings.backend == "ray":
+            if self.settings.backend == "ray" and os.environ.get("RAY_ADDRESS"):
+                ray.init(namespace="studio", log_to_driver=False)  # a front inside the cluster (a pod)
+            elif self.settings.backend == "ray":
                 start_local(self.settings.ray_num_cpus, self.settings.ray_object_store)
             else:  # "ray://host:port": Ray Client into an existing cluster (KubeRay, `ray start`)
                 ray.init(address=self.settings.backend, namespace="studio", log_to_driver=False)
@@ -124,6 +126,7 @@ class RemoteModel(Generator):
         self.replicas: list[_Replica] = []
         self.remote_device: str | None = None
         self._lock = threading.Lock()
+        self._last = threading.local()  # the actor's own run time of this thread's last job
 
     # -- the cache's view -----------------------------------------------------------------
     def estimate_bytes(self) -> int:
@@ -282,7 +285,13 @@ class RemoteModel(Generator):
             raise
         if "error" in reply:
             raise rebuild_error(reply["error"])
+        self._last.remote_run_s = reply["run_s"]
         return reply["result"]
+
+    def last_remote_run_s(self) -> float | None:
+        """How long the generator itself ran in the actor for this thread's last job: a job's
+        wall time minus this is what Ray added (transport, pickling, event polling)."""
+        return getattr(self._last, "remote_run_s", None)
 
 
 def _forward(event: Any, progress: Progress) -> None:
