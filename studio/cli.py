@@ -235,7 +235,8 @@ def cmd_ui(args: argparse.Namespace) -> int:
     from studio.config import Settings
     from studio.ui.launch import run_ui
 
-    return run_ui(args, Settings.load(home=args.home, device=args.device))  # None = not given
+    return run_ui(args, Settings.load(home=args.home, device=args.device,  # None = not given
+                                      backend=args.backend))
 
 
 def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
@@ -249,6 +250,8 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
         from studio.ui.launch import add_ui_arguments
 
         add_ui_arguments(ui)
+    ui.add_argument("--backend", help="where jobs run: local, ray (a local Ray instance) or ray://host:port "
+                    "(a Ray cluster); default $STUDIO_BACKEND or local")
     ui.set_defaults(func=cmd_ui)
 
     p = sub.add_parser("list", help="list generators and whether they can run")

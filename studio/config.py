@@ -79,6 +79,14 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()  # extra Host names a loopback studio answers (e.g. behind a proxy)
     login_attempts: int = 10  # failed logins per client address per 10 minutes before refusing
 
+    # Where jobs run: "local" (threads in this process), "ray" (start a local Ray instance:
+    # loopback only, no dashboard) or "ray://host:port" (join a Ray cluster). studio/backends.
+    backend: str = "local"
+    ray_replicas: int = 1  # Ray actors per loaded model; jobs go to the least busy one
+    ray_gpu_fraction: float = 1.0  # GPU share each CUDA generator's actor asks Ray for (0.5: two per GPU)
+    ray_num_cpus: int = 0  # CPUs a local Ray instance offers; 0 = every core
+    ray_object_store: int = 256 << 20  # bytes of shared memory a local Ray instance may hold
+
     def default_model(self, generator: str) -> str | None:
         for spec in self.default_models:
             name, sep, model = spec.partition("=")
@@ -119,7 +127,7 @@ class Settings:
         for name, raw in values.items():
             tp = hints[name]
             try:
-                if name in ("ram_budget", "vram_budget"):
+                if name in ("ram_budget", "vram_budget", "ray_object_store"):
                     out[name] = parse_bytes(raw)
                 elif tp is Path:
                     out[name] = Path(raw).expanduser()
@@ -157,6 +165,11 @@ class Settings:
             raise InvalidInput("upload_max_age_h, upload_max_total_mb and login_attempts must be positive")
         if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
             raise InvalidInput("dtype must be auto, float32, float16 or bfloat16")
+        if self.backend not in ("local", "ray") and not self.backend.startswith("ray://"):
+            raise InvalidInput(f"backend must be local, ray or ray://host:port, got {self.backend!r}")
+        if self.ray_replicas < 1 or self.ray_num_cpus < 0 or not 0 < self.ray_gpu_fraction <= 1:
+            raise InvalidInput("ray_replicas must be at least 1, ray_num_cpus 0 or more, "
+                               "and ray_gpu_fraction above 0 and at most 1")
 
     @property
     def outputs_dir(self) -> Path:

@@ -127,6 +127,9 @@ class SessionManager:
         self.recent: deque[dict[str, Any]] = deque(maxlen=self.settings.history_size)
         self._watchdog = Watchdog(self._time_out)
         self._closed = False
+        from studio import backends  # "local" = None: models load and run on this process's threads
+
+        self.backend = backends.start(self)
 
     # -- generators ----------------------------------------------------------------------
     def generator_class(self, name: str) -> type[Generator]:
@@ -356,6 +359,8 @@ class SessionManager:
             try:
                 generator = cls(**options)
                 generator.cache_dir = self.settings.cache_dir  # for one-off conversions (the contract)
+                if self.backend is not None:  # Ray: the model loads and runs in actors instead
+                    return self.backend.remote(job.generator, generator)
                 return generator
             except StudioError:
                 raise
@@ -472,7 +477,8 @@ class SessionManager:
                 "device_setting": self.settings.device, "lanes": lanes, "cache": self.cache.snapshot(),
                 "budgets": self.cache.budgets(), "unavailable": dict(self.unavailable),
                 "queue_length": sum(v["queued"] for v in lanes.values()), "max_queue": self.settings.max_queue,
-                "recent_jobs": list(self.recent)[-20:]}
+                "recent_jobs": list(self.recent)[-20:],
+                "backend": self.backend.status() if self.backend is not None else {"backend": "local"}}
 
     def close(self) -> None:
         """Stop workers, fail queued jobs clearly, unload every model."""
@@ -484,6 +490,8 @@ class SessionManager:
             for t in lane.threads:
                 t.join(timeout=5)
         self.cache.clear()
+        if self.backend is not None:
+            self.backend.close()
 
 
 def _state_event(state: str):
