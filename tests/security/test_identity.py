@@ -33,9 +33,9 @@ def test_outputs_are_private_to_the_browser_that_made_them(app) -> None:
         assert records and records[-1]["owner"].startswith("browser:")
         search = b.fn_index("gallery-search")
         theirs = b.call(search, b.inputs_for(search, **{"gallery-seed": "41"}))
-        assert theirs["success"] and "0 output(s)" in json.dumps(theirs["output"])
+        assert theirs["success"] and "0 job(s)" in json.dumps(theirs["output"])
         mine = a.call(search, a.inputs_for(search, **{"gallery-seed": "41"}))
-        assert mine["success"] and "0 output(s)" not in json.dumps(mine["output"])
+        assert mine["success"] and "0 job(s)" not in json.dumps(mine["output"])
     finally:
         a.close()
         b.close()
