@@ -41,7 +41,7 @@ SVG_METADATA_ID = "studio-provenance"
 GIF_PREFIX = PREFIX.encode()
 WAV_PREFIX = PREFIX.encode()
 FORMAT_PREFIX = "studio-provenance/"
-MAX_RECORD_BYTES = 1_000_000  # a real record is a few kB; anything near this is not ours
+MAX_RECORD_BYTES = 8_000_000  # records are a few kB, up to ~2 MB with a drawn-strokes input; beyond: not ours
 MIDI_MANUFACTURER = 0x7D  # the MIDI "non-commercial / educational" ID, free for anyone to use
 XMP_KEY = b"XML:com.adobe.xmp"
 MP4_XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")  # Adobe's XMP box id for MP4
@@ -426,7 +426,7 @@ def read_markdown(data: bytes) -> dict[str, Any] | None:
 
 
 JSON_KEY = "studio_provenance"
-MAX_JSON_FILE_BYTES = 64 * MAX_RECORD_BYTES  # a stroke file with many drawings, not a bomb
+MAX_JSON_FILE_BYTES = 16 * MAX_RECORD_BYTES  # a stroke file with many drawings, not a bomb
 
 
 def embed_json(data: bytes, record: dict[str, Any]) -> bytes:
