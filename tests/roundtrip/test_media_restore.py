@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from generators.base import InvalidInput, Output, Result
-from studio import embed
 from studio.assets import AssetStore, restore
 from tests.roundtrip.conftest import BASE, make_wav, need
 
