@@ -246,9 +246,10 @@ def a1111_complete(parameters: str | None, record: dict[str, Any], size: tuple[i
     if is_settings:
         lines[-1] = ", ".join(add) + ", " + last
     else:
-        if not lines:
+        if not lines:  # no text from the generator: its prompt, else the output's label
             prompt = params.get("prompt")
-            lines = [str(prompt) if isinstance(prompt, str) else ""]
+            label = record.get("label")
+            lines = [prompt if isinstance(prompt, str) and prompt else str(label or record.get("generator", ""))]
         lines.append(", ".join(add))
     return "\n".join(lines)
 
