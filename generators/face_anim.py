@@ -101,7 +101,7 @@ class FaceAnimator(Generator):
     cpu_threads = 1  # the landmark model is tiny; one thread wins on a shared 2-core machine
 
     @classmethod
-    def missing(cls) -> str | None:
+    def missing(cls, cache_dir: Any = None) -> str | None:
         from generators.face_landmarks import find_model_dir
 
         try:

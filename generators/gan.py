@@ -108,7 +108,7 @@ class GlyphGAN(Generator):
     cpu_threads = 1
 
     @classmethod
-    def missing(cls) -> str | None:
+    def missing(cls, cache_dir: Any = None) -> str | None:
         return None if DEFAULT_WEIGHTS.is_file() else f"the embedded GAN weights are missing ({DEFAULT_WEIGHTS})"
 
     def __init__(self, weights: str = "", **load_options: Any) -> None:

@@ -84,7 +84,7 @@ class MusicComposer(Generator):
     cpu_threads = 1  # batch-1 LSTM decoding is fastest on one thread (shared/OFFLINE.md)
 
     @classmethod
-    def missing(cls) -> str | None:
+    def missing(cls, cache_dir: Any = None) -> str | None:
         absent = [p.name for p in EMBEDDED.values() if not p.is_file()]
         return f"embedded music weights missing from {ASSETS}: {', '.join(absent)}" if absent else None
 

@@ -71,7 +71,7 @@ class SketchRNN(Generator):
     cpu_threads = 1
 
     @classmethod
-    def missing(cls) -> str | None:
+    def missing(cls, cache_dir: Any = None) -> str | None:
         absent = [f"{ref}.safetensors" for ref in EMBEDDED if not (ASSETS / f"{ref}.safetensors").is_file()]
         return f"embedded sketch weights missing from {ASSETS}: {', '.join(absent)}" if absent else None
 

@@ -111,14 +111,14 @@ class StoryWriter(Generator):
                     "transformers.models.gpt2.tokenization_gpt2")
 
     @classmethod
-    def missing(cls) -> str | None:
+    def missing(cls, cache_dir: Any = None) -> str | None:
         from generators.resources import prompts_dir
         from generators.story_lib import loading
 
         if not prompts_dir("story", "beats").is_dir():
             return f"the story templates are missing ({prompts_dir('story')})"
         try:
-            loading.embedded_gguf()
+            loading.embedded_gguf(cache_dir)
         except GeneratorUnavailable as exc:
             return str(exc)
         return None

@@ -46,7 +46,7 @@ class Studio:
                 entry.update(title=cls.title or name, description=cls.description)
                 # a shipped file absent from this install: say so before a job fails (only when the
                 # generator would load its shipped default, not a model the settings name)
-                missing = None if self.settings.default_model(name) else cls.missing()
+                missing = None if self.settings.default_model(name) else cls.missing(self.settings.cache_dir)
                 if missing:
                     entry.update(available=False, reason=missing)
             except StudioError as exc:

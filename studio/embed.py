@@ -41,7 +41,7 @@ SVG_METADATA_ID = "studio-provenance"
 GIF_PREFIX = PREFIX.encode()
 WAV_PREFIX = PREFIX.encode()
 FORMAT_PREFIX = "studio-provenance/"
-MAX_RECORD_BYTES = 1_000_000  # a real record is a few kB; anything near this is not ours
+MAX_RECORD_BYTES = 8_000_000  # records are a few kB, up to ~2 MB with a drawn-strokes input; beyond: not ours
 MIDI_MANUFACTURER = 0x7D  # the MIDI "non-commercial / educational" ID, free for anyone to use
 XMP_KEY = b"XML:com.adobe.xmp"
 MP4_XMP_UUID = bytes.fromhex("BE7ACFCB97A942E89C71999491E3AFAC")  # Adobe's XMP box id for MP4
@@ -246,9 +246,10 @@ def a1111_complete(parameters: str | None, record: dict[str, Any], size: tuple[i
     if is_settings:
         lines[-1] = ", ".join(add) + ", " + last
     else:
-        if not lines:
+        if not lines:  # no text from the generator: its prompt, else the output's label
             prompt = params.get("prompt")
-            lines = [str(prompt) if isinstance(prompt, str) else ""]
+            label = record.get("label")
+            lines = [prompt if isinstance(prompt, str) and prompt else str(label or record.get("generator", ""))]
         lines.append(", ".join(add))
     return "\n".join(lines)
 
@@ -426,6 +427,7 @@ def read_markdown(data: bytes) -> dict[str, Any] | None:
 
 
 JSON_KEY = "studio_provenance"
+MAX_JSON_FILE_BYTES = 16 * MAX_RECORD_BYTES  # a stroke file with many drawings, not a bomb
 
 
 def embed_json(data: bytes, record: dict[str, Any]) -> bytes:
@@ -443,9 +445,14 @@ def embed_json(data: bytes, record: dict[str, Any]) -> bytes:
 
 
 def read_json(data: bytes) -> dict[str, Any] | None:
-    if len(data) > 64 * MAX_RECORD_BYTES:
+    if len(data) > MAX_JSON_FILE_BYTES:
         raise InvalidInput("this JSON file is too large to read a studio record from")
-    doc = parse_record(data, "JSON file")
+    try:  # the document may be large (many strokes); only the record inside is size-capped
+        doc = json.loads(data)
+    except (ValueError, RecursionError):
+        raise InvalidInput("this JSON file is damaged (not valid JSON)") from None
+    if not isinstance(doc, dict):
+        return None
     rec = doc.get(JSON_KEY)
     if rec is None:
         return None

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from generators.base import InvalidInput, Output, Result
-from studio import embed
 from studio.assets import AssetStore, restore
 from tests.roundtrip.conftest import BASE, make_wav, need
 
@@ -134,3 +133,17 @@ def test_edited_file_is_reported_not_trusted_blindly(tmp_path) -> None:
     restored = restore(path)
     assert restored.generator == "music" and restored.source == "embedded"
     assert "changed after the studio wrote it" in restored.note
+
+
+def test_a_large_but_real_record_still_restores(tmp_path) -> None:
+    """A sketch's drawn-strokes input may be 2 MB of JSON; its record must still read back."""
+    import numpy as np
+    from PIL import Image
+
+    strokes = json.dumps([[[i % 500, i % 300] for i in range(j, j + 400)] for j in range(0, 120_000, 400)])
+    assert len(strokes) > 1_200_000
+    store = AssetStore(tmp_path / "out")
+    (path,) = store.write(Result(outputs=[Output(".png", Image.fromarray(np.zeros((8, 8, 3), np.uint8)))]),
+                          {**BASE, "generator": "sketch", "params": {"strokes": strokes}, "seed": 6})
+    path.with_name(path.name + ".json").unlink()
+    assert restore(path).params["strokes"] == strokes

@@ -143,3 +143,15 @@ def test_musescore_imports_the_midi_without_a_lyric(outputs, tmp_path) -> None:
     assert out.is_file(), done.stdout + done.stderr
     xml = out.read_text()
     assert "<note" in xml and "<lyric " not in xml and "studio-provenance" not in xml
+
+
+def test_large_stroke_file_still_restores(tmp_path) -> None:
+    """Only the record is size-capped, not the drawing around it (a 3 MB stroke file is fine; the cap is for the record)."""
+    doc = {"format": "studio-sketch/1", "drawings": [{"strokes": [[[i, i + 1] for i in range(200_000)]]}]}
+    store = AssetStore(tmp_path / "out")
+    (path,) = store.write(Result(outputs=[Output(".json", json.dumps(doc, separators=(",", ":")), role="strokes")]),
+                          {**BASE, "generator": "sketch", "params": {"candidates": 1}, "seed": 8})
+    assert path.stat().st_size > 1_000_000
+    path.with_name(path.name + ".json").unlink()
+    assert restore(path).seed == 8
+    assert json.loads(path.read_text())["drawings"] == doc["drawings"]
