@@ -64,6 +64,13 @@ def _write_synced(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Replace `path` whole or not at all (a crash leaves the old file or the new one)."""
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    _write_synced(tmp, data)
+    os.replace(tmp, path)
+
+
 def _to_bytes(output: Output) -> bytes:
     data = output.data
     if isinstance(data, bytes):

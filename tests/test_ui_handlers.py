@@ -279,14 +279,18 @@ def test_gallery_one_card_per_job_delete_and_undo(app) -> None:
     assert summary == "1 job(s)" and len(images) == 1
     index = studio.assets.index_path
     assert main.name in index.read_text()
-    out = h["delete"](str(main), "pixels", "to delete", "909", "any")
+    stranger = h["delete"](str(main), "pixels", "to delete", "909", "any", request("B"))
+    assert any(isinstance(v, str) and "only the creator" in v for v in stranger.values()) and main.exists()
+    out = h["delete"](str(main), "pixels", "to delete", "909", "any", request("A"))
     status = next(v for v in out.values() if isinstance(v, str) and v.startswith("Deleted job"))
     assert "1 file(s)" in status and not main.exists()
     assert not main.with_name(main.name + ".json").exists() and main.name not in index.read_text()
     assert h["search"]("pixels", "to delete", "909", "any")[0] == "0 job(s)"
     trash = studio.assets.root / ".trash"
     [job_dir] = list(trash.iterdir())
-    back = h["undo_delete"](job_dir.name, "pixels", "to delete", "909", "any")
+    stranger = h["undo_delete"](job_dir.name, "pixels", "to delete", "909", "any", request("B"))
+    assert any(isinstance(v, str) and "only the creator" in v for v in stranger.values()) and not main.exists()
+    back = h["undo_delete"](job_dir.name, "pixels", "to delete", "909", "any", request("A"))
     assert any(isinstance(v, str) and v.startswith("Restored job") for v in back.values())
     assert main.is_file() and main.with_name(main.name + ".json").is_file() and main.name in index.read_text()
     assert h["search"]("pixels", "to delete", "909", "any")[0] == "1 job(s)" and studio.restore(main)["seed"] == 909
