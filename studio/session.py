@@ -476,6 +476,11 @@ class SessionManager:
         for lane in list(self._lanes.values()):
             lane.queue.drain(lambda j: j.finish(error=Cancelled("the studio shut down"), state=CANCELLED))
             lane.queue.close()
+            with self._lock:
+                running = list(lane.running)
+            for job in running:  # Ctrl-C in the CLI, a closed UI: running work stops at its next step
+                job.cancel_event.set()
+                job.finish(error=Cancelled("the studio shut down"), state=CANCELLED)
         for lane in list(self._lanes.values()):
             for t in lane.threads:
                 t.join(timeout=5)
