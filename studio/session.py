@@ -468,7 +468,8 @@ class SessionManager:
                 "device_setting": self.settings.device, "lanes": lanes, "cache": self.cache.snapshot(),
                 "budgets": self.cache.budgets(), "unavailable": dict(self.unavailable),
                 "queue_length": sum(v["queued"] for v in lanes.values()), "max_queue": self.settings.max_queue,
-                "recent_jobs": list(self.recent)[-20:]}
+                # without owners: the System tab shows this to every browser (owners stay in self.recent)
+                "recent_jobs": [{k: v for k, v in j.items() if k != "user"} for j in list(self.recent)[-20:]]}
 
     def close(self) -> None:
         """Stop workers, fail queued jobs clearly, unload every model."""
