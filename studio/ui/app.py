@@ -232,7 +232,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
         if share:  # the tunnel forwards requests with the share link's host name
             tunnel = (share_server or "gradio.live").rsplit(":", 1)[0]
             extra_hosts += [tunnel, f"*.{tunnel}"]
-        guard = Middleware(StudioGuard, allowed_hosts=extra_hosts, check_host=is_loopback(host),
+        # An exposed studio (0.0.0.0 with auth) checks Host only when the operator names its hosts.
+        guard = Middleware(StudioGuard, allowed_hosts=[*extra_hosts, host],
+                           check_host=is_loopback(host) or bool(getattr(settings, "allowed_hosts", ())),
                            login_attempts=int(getattr(settings, "login_attempts", 10)),
                            max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
