@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is imported)
 import gradio as gr
@@ -120,8 +120,6 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
     outputs: list[Any] = [gallery.status, ctx.tabs, *ctx.sub_tabs.values()]
     for p in panels:
         outputs += [*p.form.components, p.seed]  # type: ignore[union-attr]
-    roots = [Path(ctx.studio.settings.home).resolve() / "outputs"]
-
     def open_in_tab(state: dict | None) -> dict[Any, Any]:
         if not state:
             raise gr.Error("Pick an output or drop a studio file first.")
@@ -130,7 +128,7 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
             raise gr.Error(f"The {state['generator']} generator is not available in this studio.")
         params = {k: v for k, v in state["params"].items()
                   if not (panel.form.field(k) and panel.form.field(k).kind == "file"  # type: ignore[union-attr]
-                          and not _inside(v, roots))}
+                          and not _inside(ctx, v))}
         out: dict[Any, Any] = dict(zip(panel.form.components, panel.form.to_values(params)))  # type: ignore[union-attr]
         out[panel.seed] = "" if state.get("seed") is None else str(state["seed"])
         out[gallery.status] = f"Loaded into the {state['generator']} tab."
@@ -141,12 +139,15 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
     gallery.open_button.click(open_in_tab, gallery.restored, outputs, api_visibility="private")
 
 
-def _inside(value: Any, roots: Sequence[Path]) -> bool:
+def _inside(ctx: UIContext, value: Any) -> bool:
+    """A file the gate (studio.gate) would let a browser use: an output, upload or input folder file."""
+    from generators.base import InvalidInput
+
     try:
-        real = Path(str(value)).resolve()
-    except (OSError, ValueError):
+        ctx.studio.gate.confine(value, "file")
+    except InvalidInput:
         return False
-    return any(real.is_relative_to(r) for r in roots) and real.is_file()
+    return True
 
 
 def _api_endpoints(ctx: UIContext) -> None:
