@@ -86,7 +86,7 @@ def test_time_limit_does_not_count_the_model_load(make_slow_loader) -> None:
 def test_a_generator_that_ignores_its_time_limit_does_not_hold_the_lane(make_studio) -> None:
     """Break 5's second half: the timeout was reported while the stuck call kept the lane."""
     studio = make_studio()
-    stuck = studio.submit("steps", {"steps": 1, "step_s": 5.0, "check": False, "tag": "stuck"}, timeout=0.3)
+    stuck = studio.submit("steps", {"steps": 1, "step_s": 4.0, "check": False, "tag": "stuck"}, timeout=0.3)
     with pytest.raises(Exception, match="time limit"):
         stuck.result(timeout=30)
     quick = studio.submit("steps", {"steps": 1, "tag": "quick"})
