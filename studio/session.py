@@ -363,7 +363,7 @@ class SessionManager:
             try:
                 import torch  # noqa: F401  (so the global RNG can be preserved around the load)
 
-                if not self._own_options(cls, job.params):  # the embedded model: check its recorded hash
+                if not self._own_options(job.generator, cls, job.params):  # embedded model: check its sha256
                     from studio import weights
 
                     damaged = weights.problems(job.generator)
@@ -383,7 +383,7 @@ class SessionManager:
                 if isinstance(exc, (InvalidInput, OutOfMemory, Cancelled)):
                     raise
                 reason = str(exc) if isinstance(exc, GeneratorUnavailable) else f"{type(exc).__name__}: {exc}"
-                if self._own_options(cls, job.params):
+                if self._own_options(job.generator, cls, job.params):
                     # The request chose its own model and that failed: its job fails, the
                     # generator stays available to everyone else.
                     raise GeneratorUnavailable(f"{job.generator} could not load the model this request "
@@ -395,13 +395,13 @@ class SessionManager:
         return self.cache.acquire(self._cache_key(job.generator, job.params, device), job.generator, make,
                                   device, devices.pool_of(device), load)
 
-    def _own_options(self, cls: type[Generator], params: Params) -> dict[str, Any]:
+    def _own_options(self, name: str, cls: type[Generator], params: Params) -> dict[str, Any]:
         """Load options this request set away from the studio's defaults (field default or the
-        configured default model)."""
+        configured default model of the registered `name`)."""
         import dataclasses
 
         defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
-        configured = self.settings.default_model(cls.name) if getattr(cls, "name", None) else None
+        configured = self.settings.default_model(name)
         return {k: v for k, v in params.load_options().items()
                 if v != defaults.get(k) and not (k == "model" and configured and v == configured)}
 
