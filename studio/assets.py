@@ -53,8 +53,10 @@ def _now() -> str:
 
 
 def new_asset_id() -> str:
-    """Sortable by time, unique without coordination: yyyymmddThhmmss-<8 hex>."""
-    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
+    """Sortable by time, unique without coordination: yyyymmddThhmmss-<16 hex>. The file route
+    serves an output to whoever names its path, so the 64 random bits are what keeps one
+    creator's files from being found by another (with the index and sidecars never served)."""
+    return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(8)
 
 
 def _write_synced(path: Path, data: bytes) -> None:

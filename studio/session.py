@@ -371,7 +371,7 @@ class SessionManager:
             try:
                 import torch  # noqa: F401  (so the global RNG can be preserved around the load)
 
-                if not self._own_options(cls, job.params):  # the embedded model: check its recorded hash
+                if not self._own_options(job.generator, cls, job.params):  # embedded model: check its sha256
                     from studio import weights
 
                     damaged = weights.problems(job.generator)
@@ -391,7 +391,7 @@ class SessionManager:
                 if isinstance(exc, (InvalidInput, OutOfMemory, Cancelled)):
                     raise
                 reason = str(exc) if isinstance(exc, GeneratorUnavailable) else f"{type(exc).__name__}: {exc}"
-                if self._own_options(cls, job.params):
+                if self._own_options(job.generator, cls, job.params):
                     # The request chose its own model and that failed: its job fails, the
                     # generator stays available to everyone else.
                     raise GeneratorUnavailable(f"{job.generator} could not load the model this request "
@@ -403,13 +403,13 @@ class SessionManager:
         return self.cache.acquire(self._cache_key(job.generator, job.params, device), job.generator, make,
                                   device, devices.pool_of(device), load)
 
-    def _own_options(self, cls: type[Generator], params: Params) -> dict[str, Any]:
+    def _own_options(self, name: str, cls: type[Generator], params: Params) -> dict[str, Any]:
         """Load options this request set away from the studio's defaults (field default or the
-        configured default model)."""
+        configured default model of the registered `name`)."""
         import dataclasses
 
         defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
-        configured = self.settings.default_model(cls.name) if getattr(cls, "name", None) else None
+        configured = self.settings.default_model(name)
         return {k: v for k, v in params.load_options().items()
                 if v != defaults.get(k) and not (k == "model" and configured and v == configured)}
 
@@ -477,7 +477,8 @@ class SessionManager:
                 "device_setting": self.settings.device, "lanes": lanes, "cache": self.cache.snapshot(),
                 "budgets": self.cache.budgets(), "unavailable": dict(self.unavailable),
                 "queue_length": sum(v["queued"] for v in lanes.values()), "max_queue": self.settings.max_queue,
-                "recent_jobs": list(self.recent)[-20:],
+                # without owners: the System tab shows this to every browser (owners stay in self.recent)
+                "recent_jobs": [{k: v for k, v in j.items() if k != "user"} for j in list(self.recent)[-20:]],
                 "backend": self.backend.status() if self.backend is not None else {"backend": "local"}}
 
     def close(self) -> None:
@@ -486,6 +487,11 @@ class SessionManager:
         for lane in list(self._lanes.values()):
             lane.queue.drain(lambda j: j.finish(error=Cancelled("the studio shut down"), state=CANCELLED))
             lane.queue.close()
+            with self._lock:
+                running = list(lane.running)
+            for job in running:  # Ctrl-C in the CLI, a closed UI: running work stops at its next step
+                job.cancel_event.set()
+                job.finish(error=Cancelled("the studio shut down"), state=CANCELLED)
         for lane in list(self._lanes.values()):
             for t in lane.threads:
                 t.join(timeout=5)

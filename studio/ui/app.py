@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import threading
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is imported)
 import gradio as gr
@@ -136,8 +136,6 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
     outputs: list[Any] = [gallery.status, ctx.tabs, *ctx.sub_tabs.values()]
     for p in panels:
         outputs += [*p.form.components, p.seed]  # type: ignore[union-attr]
-    roots = [Path(ctx.studio.settings.home).resolve() / "outputs"]
-
     def open_in_tab(state: dict | None) -> dict[Any, Any]:
         if not state:
             raise gr.Error("Pick an output or drop a studio file first.")
@@ -146,7 +144,7 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
             raise gr.Error(f"The {state['generator']} generator is not available in this studio.")
         params = {k: v for k, v in state["params"].items()
                   if not (panel.form.field(k) and panel.form.field(k).kind == "file"  # type: ignore[union-attr]
-                          and not _inside(v, roots))}
+                          and not _inside(ctx, v))}
         out: dict[Any, Any] = dict(zip(panel.form.components, panel.form.to_values(params)))  # type: ignore[union-attr]
         out[panel.seed] = "" if state.get("seed") is None else str(state["seed"])
         out[gallery.status] = f"Loaded into the {state['generator']} tab."
@@ -157,12 +155,15 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
     gallery.open_button.click(open_in_tab, gallery.restored, outputs, api_visibility="private")
 
 
-def _inside(value: Any, roots: Sequence[Path]) -> bool:
+def _inside(ctx: UIContext, value: Any) -> bool:
+    """A file the gate (studio.gate) would let a browser use: an output, upload or input folder file."""
+    from generators.base import InvalidInput
+
     try:
-        real = Path(str(value)).resolve()
-    except (OSError, ValueError):
+        ctx.studio.gate.confine(value, "file")
+    except InvalidInput:
         return False
-    return any(real.is_relative_to(r) for r in roots) and real.is_file()
+    return True
 
 
 def _api_endpoints(ctx: UIContext) -> None:
@@ -248,7 +249,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
         if share:  # the tunnel forwards requests with the share link's host name
             tunnel = (share_server or "gradio.live").rsplit(":", 1)[0]
             extra_hosts += [tunnel, f"*.{tunnel}"]
-        guard = Middleware(StudioGuard, allowed_hosts=extra_hosts, check_host=is_loopback(host),
+        # An exposed studio (0.0.0.0 with auth) checks Host only when the operator names its hosts.
+        guard = Middleware(StudioGuard, allowed_hosts=[*extra_hosts, host],
+                           check_host=is_loopback(host) or bool(getattr(settings, "allowed_hosts", ())),
                            login_attempts=int(getattr(settings, "login_attempts", 10)),
                            max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,

@@ -149,6 +149,8 @@ class StudioGuard:
                 return
         # Session hashes: bound to the browser that first used them.
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+        if "/heartbeat/" in path:  # /gradio_api/heartbeat/<session_hash>
+            query.setdefault("session_hash", [path.rstrip("/").rsplit("/", 1)[-1]])
         if "session_hash" in query and not self._bind(query["session_hash"][0], binder):
             await _refuse(send, 403, "That session belongs to another browser.")
             return

@@ -86,7 +86,7 @@ def test_time_limit_does_not_count_the_model_load(make_slow_loader) -> None:
 def test_a_generator_that_ignores_its_time_limit_does_not_hold_the_lane(make_studio) -> None:
     """Break 5's second half: the timeout was reported while the stuck call kept the lane."""
     studio = make_studio()
-    stuck = studio.submit("steps", {"steps": 1, "step_s": 5.0, "check": False, "tag": "stuck"}, timeout=0.3)
+    stuck = studio.submit("steps", {"steps": 1, "step_s": 4.0, "check": False, "tag": "stuck"}, timeout=0.3)
     with pytest.raises(Exception, match="time limit"):
         stuck.result(timeout=30)
     quick = studio.submit("steps", {"steps": 1, "tag": "quick"})
@@ -96,3 +96,14 @@ def test_a_generator_that_ignores_its_time_limit_does_not_hold_the_lane(make_stu
     assert _wait(lambda: stuck not in lane.running, limit_s=30)
     assert _wait(lambda: len(lane.threads) == 1, limit_s=5)  # the stuck worker retired; the lane is its size
     assert studio.generate("steps", {"steps": 1, "tag": "after"}).data["text"].startswith("after")
+
+
+def test_closing_the_studio_stops_running_work(make_studio) -> None:
+    """Ctrl-C in `studio generate` closes the studio: the running job must stop, not finish."""
+    studio = make_studio()
+    job = studio.submit("steps", {"steps": 2000, "step_s": 0.01, "tag": "long"})
+    assert _wait(lambda: job.state == "running")
+    studio.close()
+    assert job.state == "cancelled"
+    lane = studio.session._lanes["cpu"]
+    assert _wait(lambda: not lane.running, limit_s=10)  # the worker left the generator at its next step

@@ -164,3 +164,9 @@ def test_rating_someone_elses_output_is_refused(app, client) -> None:
     theirs = app.studio.generate("pixels", {"size": 8}, seed=9, user="browser:someone-else", origin="remote")
     with pytest.raises(AppError, match="not one of your outputs"):
         client.predict(str(theirs.assets[0]), 5, None, "", "", api_name="/rate")
+
+
+def test_status_shown_to_every_browser_names_no_user(app) -> None:
+    app.studio.generate("pixels", {"size": 8}, seed=10, user="browser:private-person", origin="remote")
+    status = app.studio.status()
+    assert status["recent_jobs"] and "browser:private-person" not in json.dumps(status)

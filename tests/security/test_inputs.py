@@ -60,6 +60,8 @@ def test_gallery_run_again_refuses_a_crafted_provenance_path(app, browser, secre
     assert "must be a file uploaded to this studio" in json.dumps(rerun["output"])
     _no_secret(rerun, secret)
     assert len(list(app.studio.assets.records())) == before  # nothing was made from the secret
+    opened = browser.call(browser.fn_index("gallery-open"), [None])  # "Open in its tab" fills the form
+    assert opened["success"] and str(secret) not in json.dumps(opened["output"])  # without the path
 
 
 def test_restore_and_rerun_from_python_pass_the_gate_too(app, secret, tmp_path) -> None:
