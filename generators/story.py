@@ -106,6 +106,19 @@ class StoryWriter(Generator):
     # A fresh process spends ~3 s importing these on its first load (then ~1.1 s; bench_story).
     warm_modules = ("transformers.models.llama.modeling_llama", "transformers.models.gpt2.tokenization_gpt2")
 
+    @classmethod
+    def missing(cls) -> str | None:
+        from generators.resources import prompts_dir
+        from generators.story_lib import loading
+
+        if not prompts_dir("story", "beats").is_dir():
+            return f"the story templates are missing ({prompts_dir('story')})"
+        try:
+            loading.embedded_gguf()
+        except GeneratorUnavailable as exc:
+            return str(exc)
+        return None
+
     def __init__(self, model: str = "", quantize: str = "auto") -> None:
         if quantize not in QUANTIZE:
             raise InvalidInput(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")

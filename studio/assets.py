@@ -28,15 +28,22 @@ PROVENANCE_FORMAT = "studio-provenance/1"
 
 @dataclass(frozen=True)
 class Restored:
-    """What `restore(path)` gives back: enough to run the same generation again."""
+    """What `restore(path)` gives back: enough to run the same generation again.
+
+    `source` says where the recipe came from ("sidecar" or "embedded"); `note` is a sentence
+    for the creator when something is off (the file was edited after the studio wrote it).
+    """
 
     generator: str
     params: dict[str, Any]
     seed: int | None
     record: dict[str, Any]
+    source: str = "sidecar"
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator, "params": self.params, "seed": self.seed, "record": self.record}
+        return {"generator": self.generator, "params": self.params, "seed": self.seed, "record": self.record,
+                "source": self.source, "note": self.note}
 
 
 def _now() -> str:
@@ -265,21 +272,56 @@ def _group_of(line: str) -> str:
         return ""
 
 
+MAX_SIDECAR_BYTES = embed.MAX_RECORD_BYTES
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            raise InvalidInput(f"{sidecar.name} is far larger than any studio sidecar; it was not read")
+        return embed.parse_record(sidecar.read_bytes(), "sidecar")
+    except OSError:
+        return None
+
+
 def restore(path: str | os.PathLike[str]) -> Restored:
-    """Generator, params and seed from any studio output: its sidecar, or the embedded record."""
+    """Generator, params and seed from any studio output: its sidecar, or the embedded record.
+
+    A sidecar is trusted only while the file's sha256 still matches it; after an edit the
+    embedded record (which travels with the file) is used and `note` says what happened.
+    Foreign or hostile metadata raises InvalidInput with a sentence, in well under a second.
+    """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
-    record: dict[str, Any] | None = None
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
-        try:
-            record = json.loads(sidecar.read_text())
-        except (json.JSONDecodeError, OSError):
-            record = None
-    if record is None:
-        record = embed.read_embedded(path)
-    if not record or "generator" not in record:
-        raise InvalidInput(f"{path.name} carries no studio provenance (was it made by the studio?)")
-    return Restored(generator=record["generator"], params=dict(record.get("params") or {}),
-                    seed=record.get("seed"), record=record)
+    note: str | None = None
+    sidecar = _read_sidecar(path.with_name(path.name + SIDECAR_SUFFIX))
+    if sidecar is not None and sidecar.get("sha256") and sidecar.get("sha256") != embed.file_sha256(path):
+        note = (f"{path.name} was changed after the studio wrote it (its sha256 no longer matches "
+                f"{path.name}{SIDECAR_SUFFIX})")
+        embedded = embed.read_embedded(path)
+        if embedded is not None:
+            return _restored(embedded, "embedded", note + "; the recipe comes from the record inside the file")
+        return _restored(sidecar, "sidecar", note + "; the recipe comes from the sidecar of the original")
+    if sidecar is not None:
+        return _restored(sidecar, "sidecar", None)
+    embedded = embed.read_embedded(path)
+    if embedded is None:
+        raise InvalidInput(f"no studio provenance in this file: {path.name} carries no studio record "
+                           "(was it made by the studio?)")
+    return _restored(embedded, "embedded", None)
+
+
+def _restored(record: dict[str, Any], source: str, note: str | None) -> Restored:
+    generator, params, seed = record.get("generator"), record.get("params", {}), record.get("seed")
+    if not record.get("format", PROVENANCE_FORMAT).startswith(embed.FORMAT_PREFIX) or generator is None:
+        raise InvalidInput("no studio provenance in this file: its metadata is not a studio record")
+    if not isinstance(generator, str) or not generator.strip() or len(generator) > 100:
+        raise InvalidInput("the studio record in this file is damaged: its generator is not a name")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidInput("the studio record in this file is damaged: its params are not an object")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InvalidInput("the studio record in this file is damaged: its seed is not a whole number")
+    return Restored(generator=generator, params=dict(params), seed=seed, record=record, source=source, note=note)

@@ -25,6 +25,7 @@ from studio import devices
 from studio.assets import AssetStore
 from studio.cache import CacheEntry, ModelCache
 from studio.config import Settings
+from studio.gate import LOCAL, Gate
 from studio.jobs import (CANCELLED, FAILED, RUNNING, FairQueue, Job, PermissionDenied, QueueFull)
 
 log = logging.getLogger("studio.session")
@@ -98,6 +99,7 @@ class SessionManager:
                 raise InvalidInput(f"extra generator must look like name=module:Class, got {spec!r}")
             self.registry[name.strip()] = ref.strip()
         self.assets = assets or AssetStore(self.settings.outputs_dir)
+        self.gate = Gate(self.settings, self.assets.root)  # every submit passes it (studio.gate)
         self.cache = ModelCache(lambda pool: devices.default_budget(pool, self.settings))
         self.unavailable: dict[str, str] = {}  # generator name -> why its last load failed
         self._lanes: dict[str, Lane] = {}
@@ -161,12 +163,17 @@ class SessionManager:
     # -- submitting ----------------------------------------------------------------------
     def submit(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
                user: str | None = None, parents: list[str] | None = None,
-               timeout: float | None = None) -> Job:
-        """Validate now (bad input fails here, before any queueing) and queue the job fairly."""
+               timeout: float | None = None, origin: str = LOCAL,
+               provenance: Mapping[str, Any] | None = None) -> Job:
+        """Validate now (bad input fails here, before any queueing) and queue the job fairly.
+
+        `origin` is who asks: "local" (Python API, CLI: the machine's owner) or "remote" (a
+        browser or HTTP client), whose file and model parameters the gate confines.
+        `provenance` adds keys to every output's record (e.g. which taste model chose it)."""
         if self._closed:
             raise GeneratorUnavailable("the studio is shutting down")
         cls = self.generator_class(name)
-        parsed = self.parse_params(name, params)
+        parsed = self.gate.check(name, self.parse_params(name, params), origin, cls)
         if seed is None:
             seed = secrets.randbelow(MAX_SEED + 1)
         elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
@@ -175,7 +182,8 @@ class SessionManager:
             raise InvalidInput("timeout must be between 0 and 86400 seconds")
         lane_name = str(devices.choose_device(self.settings.device, tuple(cls.devices)))
         job = Job(generator=name, params=parsed, seed=seed, user=user or "local", parents=list(parents or []),
-                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self)
+                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self,
+                  provenance=dict(provenance or {}))
         with self._lock:
             queued = sum(len(l.queue) for l in self._lanes.values())
             if queued >= self.settings.max_queue:
@@ -329,12 +337,27 @@ class SessionManager:
                 if isinstance(exc, (InvalidInput, OutOfMemory, Cancelled)):
                     raise
                 reason = str(exc) if isinstance(exc, GeneratorUnavailable) else f"{type(exc).__name__}: {exc}"
+                if self._own_options(cls, job.params):
+                    # The request chose its own model and that failed: its job fails, the
+                    # generator stays available to everyone else.
+                    raise GeneratorUnavailable(f"{job.generator} could not load the model this request "
+                                               f"asked for: {reason}") from exc
                 self.unavailable[job.generator] = reason
                 raise GeneratorUnavailable(f"{job.generator} could not load: {reason}") from exc
             self.unavailable.pop(job.generator, None)
 
         return self.cache.acquire(self._cache_key(job.generator, job.params, device), job.generator, make,
                                   device, devices.pool_of(device), load)
+
+    def _own_options(self, cls: type[Generator], params: Params) -> dict[str, Any]:
+        """Load options this request set away from the studio's defaults (field default or the
+        configured default model)."""
+        import dataclasses
+
+        defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
+        configured = self.settings.default_model(cls.name) if getattr(cls, "name", None) else None
+        return {k: v for k, v in params.load_options().items()
+                if v != defaults.get(k) and not (k == "model" and configured and v == configured)}
 
     def _recover_from_oom(self, entry: CacheEntry | None) -> None:
         if entry is not None:
@@ -378,6 +401,7 @@ class SessionManager:
             raise StudioError(f"{job.generator} returned {type(result).__name__}, not a Result")
         parents = list(dict.fromkeys([*job.parents, *result.parents]))
         result.provenance = {
+            **job.provenance,  # caller's extras first: the studio's own keys below always win
             "generator": job.generator, "params": job.params.to_dict(), "seed": job.seed,
             "weights_sha256": entry.generator.weights_sha256, "parents": parents, "job_id": job.id,
             "user": job.user, "device": str(entry.device),

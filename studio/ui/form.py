@@ -146,7 +146,9 @@ class Form:
             kw.pop("info")
             kw["label"] = f"{label}: {info}" if info else label
             if widget in ("image", "mask"):  # "mask": a plain upload only if WIDGETS["mask"] is removed
-                comp = gr.Image(type="filepath", sources=["upload", "clipboard"], **kw)
+                from studio.ui.safe_inputs import SafeImage  # header-checked before any decode
+
+                comp = SafeImage(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kw)
             elif widget == "audio":
                 comp = gr.Audio(type="filepath", sources=["upload"], **kw)
             elif widget == "video":

@@ -186,12 +186,12 @@ class GeneratorPanel:
                     if params_b == params:
                         raise gr.Error(f"B's {label_of(ab_key)} is the same as A's; give B a different value.")
                     seed = secrets.randbelow(2**31) if seed is None else seed
-                    jobs.append(self._submit(params, seed, user))
-                    jobs.append(self._submit(params_b, seed, user))
+                    jobs.append(self._submit(params, seed, request))
+                    jobs.append(self._submit(params_b, seed, request))
                 else:
-                    jobs.append(self._submit(params, seed, user))
+                    jobs.append(self._submit(params, seed, request))
                     if ab_on:
-                        jobs.append(self._submit(params, None if seed is None else seed + 1, user))
+                        jobs.append(self._submit(params, None if seed is None else seed + 1, request))
             except gr.Error as exc:
                 for job in jobs:
                     job.cancel(user)
@@ -350,8 +350,7 @@ class GeneratorPanel:
                 raise gr.Error(f"params_json is not valid JSON: {exc.msg}") from None
             if not isinstance(params, dict):
                 raise gr.Error("params_json must be a JSON object")
-            self._check_api_files(params)
-            job = self._submit(params, None if seed in (None, "", -1) else int(seed), ctx.user(request))
+            job = self._submit(params, None if seed in (None, "", -1) else int(seed), request)
             result = _outcome(job, raise_cancelled=True)
             return {"generator": name, "seed": result.seed, "job_id": job.id,
                     "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),
@@ -374,38 +373,13 @@ class GeneratorPanel:
                             "current": self.current, "ab_pair": ab_pair}
 
     # -- helpers -----------------------------------------------------------------------------
-    def _submit(self, params: dict[str, Any], seed: int | None, user: str) -> Any:
+    def _submit(self, params: dict[str, Any], seed: int | None, request: Any) -> Any:
         from generators.base import StudioError
 
-        try:
-            job = self.ctx.studio.submit(self.name, params, seed=seed, user=user)
+        try:  # the gate (studio.gate) confines file and model parameters for every UI caller
+            return self.ctx.submit(self.name, params, seed, request)
         except StudioError as exc:  # InvalidInput, QueueFull, GeneratorUnavailable: a sentence
             raise gr.Error(str(exc)) from None
-        self.ctx.remember(job)
-        return job
-
-    def _check_api_files(self, params: dict[str, Any]) -> None:
-        """API callers name files by path: allow only uploads to this server and studio outputs.
-
-        (Browser uploads are checked by Gradio itself; a raw path in JSON is not, and must never
-        let a caller make a generator read an arbitrary file on the server.)
-        """
-        import os
-
-        from studio.ui.form import FILE_WIDGETS
-
-        roots = [Path(self.ctx.studio.settings.home).resolve() / "outputs"]
-        uploads = self.ctx.upload_dir or os.environ.get("GRADIO_TEMP_DIR")
-        if uploads:
-            roots.append(Path(uploads).resolve())
-        props = (self.ctx.describe(self.name) or {}).get("params", {}).get("properties", {})
-        for key, value in params.items():
-            if props.get(key, {}).get("x-widget") not in FILE_WIDGETS or value in (None, ""):
-                continue
-            real = Path(str(value)).resolve()
-            if not any(real.is_relative_to(root) for root in roots):
-                raise gr.Error(f"{key} must be a file uploaded to this studio (POST /gradio_api/upload) "
-                               "or one of its outputs, not a path elsewhere on the server")
 
     def file_targets(self) -> list[tuple[str, str, gr.components.Component]]:
         """(generator, field, component) of every upload this panel takes."""

@@ -178,9 +178,8 @@ def build(ctx: UIContext) -> GalleryHandles:
         from generators.base import StudioError
 
         try:
-            job = ctx.studio.submit(state["generator"], state["params"], seed=state["seed"],
-                                    user=ctx.user(request))
-            ctx.remember(job)
+            # a dropped file's provenance is whatever its author wrote: it passes the gate as remote input
+            job = ctx.submit(state["generator"], state["params"], state["seed"], request)
             result = job.result()
         except StudioError as exc:
             raise gr.Error(str(exc)) from None

@@ -34,12 +34,11 @@ def run_job(ctx: UIContext, request: gr.Request | None, generator: str, params: 
 
     user = ctx.user(request)
     try:
-        job = ctx.studio.submit(generator, params, seed=seed, user=user)
+        job = ctx.submit(generator, params, seed, request)  # "remote" input: passes studio.gate
     except StudioError as exc:
         outcome.error = str(exc)
         yield {progress: progress_html(0, f"not started: {exc}", "failed"), error: error_update(str(exc))}
         return
-    ctx.remember(job)
     first: dict[Any, Any] = {progress: progress_html(0, "queued", "queued"), error: error_update(None)}
     if job_state is not None:
         first[job_state] = job.id
