@@ -227,3 +227,6 @@ def test_story_rewrite_selection_keeps_the_rest(app) -> None:
     new = out[ws.tree]["versions"][-1]
     assert new["label"] == "v2 · rewritten (noir)" and new["parent"] == "v1"
     assert new["text"].startswith("Mara climbed the stairs.") and new["text"].rstrip().endswith("Tom waited below.")
+    again = last(ws.handlers["regenerate"](*story_args(ws, out[ws.tree], doc=new["text"], fmt="prose", seed="3")))
+    assert again[ws.tree]["versions"][-1]["label"] == "v3 · rewritten (noir)"  # the same rewrite, again
+    assert again[ws.tree]["versions"][-1]["parent"] == "v1"

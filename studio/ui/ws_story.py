@@ -252,7 +252,8 @@ class StoryWorkspace:
 
         yield from run_job(self.ctx, request, GENERATOR, params, seed, self.progress, self.error, self.job, outcome,
                            on_token=streamed)
-        request_info = {"mode": mode, "prompt": prompt, "beat": beat, "text": text, "parent": parent_id}
+        request_info = {"mode": mode, "prompt": prompt, "beat": beat, "text": text, "parent": parent_id,
+                        "extra": extra or {}}
         if outcome.result is None:
             if outcome.cancelled and outcome.text.strip():
                 partial = streamed(outcome.text)[self.doc]
@@ -315,7 +316,8 @@ class StoryWorkspace:
         mode = "continue" if req["mode"] == "branch" else req["mode"]
         values = [title, logline, genre, tone, setting, characters, structure]
         yield from self._go(request, mode, tree, doc or "", values, req["prompt"], req["beat"], fmt, length,
-                            temperature, seed_text, base={"parent": req["parent"], "text": req["text"]})
+                            temperature, seed_text, base={"parent": req["parent"], "text": req["text"]},
+                            extra=req.get("extra") or None)
 
     def rewrite(self, tree: dict, doc: str, title: str, logline: str, genre: str, tone: str, setting: str,
                 characters: Any, structure: str, prompt: str, beat: str, fmt: str, length: float,
