@@ -230,3 +230,14 @@ def test_story_rewrite_selection_keeps_the_rest(app) -> None:
     again = last(ws.handlers["regenerate"](*story_args(ws, out[ws.tree], doc=new["text"], fmt="prose", seed="3")))
     assert again[ws.tree]["versions"][-1]["label"] == "v3 · rewritten (noir)"  # the same rewrite, again
     assert again[ws.tree]["versions"][-1]["parent"] == "v1"
+
+
+def test_first_paint_hooks_run_once_and_late_hooks_at_once(app) -> None:
+    ctx, _ = app
+    calls: list[str] = []
+    ctx.when_painted(lambda: calls.append("warm"))
+    assert calls == [] or ctx._painted  # waits for the page's load event
+    ctx.first_paint()
+    ctx.first_paint()
+    ctx.when_painted(lambda: calls.append("late"))
+    assert calls == ["warm", "late"]

@@ -74,6 +74,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
         add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
+        demo.load(ctx.first_paint, None, None, queue=False, api_visibility="private")
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 

@@ -135,9 +135,9 @@ def run_ui(args: argparse.Namespace, settings: Any) -> int:
                       insecure=bool(getattr(args, "insecure", False)), block=False,
                       share_timeout=getattr(args, "share_timeout", None) or DEFAULT_SHARE_TIMEOUT_S,
                       share_server=getattr(args, "share_server", None))
-        # Model libraries load only once the page is served: on a 2-core machine an import
-        # thread beside the app build (same GIL) delays first paint by seconds.
-        studio.session.warm_imports()
+        # Model libraries load only once a browser has drawn the page: on a 2-core machine an
+        # import thread beside the app build and first render (same GIL) delays it by seconds.
+        demo.studio_context.when_painted(studio.session.warm_imports)
         try:
             demo.block_thread()
         finally:
