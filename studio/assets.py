@@ -358,6 +358,13 @@ class AssetStore:
         return real
 
 
+def _group_of(line: str) -> str:
+    try:
+        return str(json.loads(line).get("group") or "")
+    except json.JSONDecodeError:
+        return ""
+
+
 MAX_SIDECAR_BYTES = embed.MAX_RECORD_BYTES
 
 
@@ -368,12 +375,6 @@ def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
         return embed.parse_record(sidecar.read_bytes(), "sidecar")
     except OSError:
         return None
-
-def _group_of(line: str) -> str:
-    try:
-        return str(json.loads(line).get("group") or "")
-    except json.JSONDecodeError:
-        return ""
 
 
 def restore(path: str | os.PathLike[str]) -> Restored:

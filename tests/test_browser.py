@@ -59,6 +59,14 @@ def test_generate_rate_and_see_it_counted(page) -> None:
     page.wait_for_function("() => { const t = document.querySelector('#echo-text textarea');"
                            " return t && t.value.includes('browser says hi'); }")
     assert page.locator("#echo-progress [data-state='done']").count() == 1
+    # A refusal before any job (seed "abc"): its sentence in place, the result kept, no stale "done".
+    page.locator("#echo-seed input, #echo-seed textarea").first.fill("abc")
+    page.locator("#echo-run").click()
+    page.wait_for_selector("#echo-error:has-text('whole number')")
+    assert page.locator("#echo-progress [data-state='failed']").count() == 1
+    assert "browser says hi" in page.locator("#echo-text textarea").input_value()
+    assert page.locator(".error:visible, [data-testid='error']:visible").count() == 0  # no Error badges
+    page.locator("#echo-seed input, #echo-seed textarea").first.fill("")
     page.locator("#echo-stars").get_by_label("4").check()
     page.locator("#echo-thumb").get_by_label("👍 up").check()
     page.locator("#echo-tags textarea, #echo-tags input").first.fill("warm, short")

@@ -211,3 +211,33 @@ def test_story_cancel_keeps_the_partial_text(app) -> None:
     assert typed["label"] == "v1 · your edits" and partial["label"] == "v2 · continue (cancelled: partial)"
     assert partial["text"].startswith("Mara climbed the stairs.") and len(partial["text"]) > 24
     assert "kept" in final[ws.status]
+
+
+def test_story_rewrite_selection_keeps_the_rest(app) -> None:
+    ctx, _ = app
+    ws = ctx.workspaces["story"]
+    doc = "Mara climbed the stairs. The storm broke the window. Tom waited below."
+    start = doc.index("The storm")
+    end = start + len("The storm broke the window.")
+    args = story_args(ws, {"versions": [], "cur": None}, doc=doc, fmt="prose")
+    assert "Select a passage" in last(ws.handlers["rewrite"](*args[:-1], None, "noir", request()))[ws.status]
+    assert "Give a tone" in last(ws.handlers["rewrite"](*args[:-1], [start, end], " ", request()))[ws.status]
+    assert ws.handlers["selected"](click([start, end])) == [start, end]
+    out = last(ws.handlers["rewrite"](*args[:-1], [start, end], "noir", request()))
+    new = out[ws.tree]["versions"][-1]
+    assert new["label"] == "v2 · rewritten (noir)" and new["parent"] == "v1"
+    assert new["text"].startswith("Mara climbed the stairs.") and new["text"].rstrip().endswith("Tom waited below.")
+    again = last(ws.handlers["regenerate"](*story_args(ws, out[ws.tree], doc=new["text"], fmt="prose", seed="3")))
+    assert again[ws.tree]["versions"][-1]["label"] == "v3 · rewritten (noir)"  # the same rewrite, again
+    assert again[ws.tree]["versions"][-1]["parent"] == "v1"
+
+
+def test_first_paint_hooks_run_once_and_late_hooks_at_once(app) -> None:
+    ctx, _ = app
+    calls: list[str] = []
+    ctx.when_painted(lambda: calls.append("warm"))
+    assert calls == [] or ctx._painted  # waits for the page's load event
+    ctx.first_paint()
+    ctx.first_paint()
+    ctx.when_painted(lambda: calls.append("late"))
+    assert calls == ["warm", "late"]

@@ -74,6 +74,7 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
         add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
+        demo.load(ctx.first_paint, None, None, queue=False, api_visibility="private")
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
@@ -260,6 +261,10 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     max_file_size=f"{int(settings.max_upload_mb)}mb", enable_monitoring=False,
                     ssr_mode=False, mcp_server=False, pwa=False, run_history=False, quiet=True,
                     show_error=True, css=CSS, footer_links=["api", "settings"],
+                    # Gradio's self-check (one HEAD with a 3 s timeout, then "localhost is not
+                    # accessible") failed 6 of 10 starts on a busy 2-core machine: the first page
+                    # request builds the whole config. Binding errors still raise OSError above.
+                    _frontend=False,
                     auth_message="Studio: sign in with the user and password you gave --auth.")
     except OSError as exc:
         raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None

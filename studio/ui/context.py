@@ -25,10 +25,31 @@ class UIContext:
     workspaces: dict[str, Any] = field(default_factory=dict)  # generator -> its purpose-built workspace
     handlers: dict[str, Any] = field(default_factory=dict)  # app-level event functions (tests, embedding)
     upload_dir: str | None = None  # where this server's uploads land (set by launch)
+    after_first_paint: list[Any] = field(default_factory=list)  # run once, when a browser first shows the page
+    _painted: bool = False
     _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     _device: str | None = None
     _jobs: dict[str, Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    # -- start-up ---------------------------------------------------------------------------
+    def first_paint(self) -> None:
+        """The page's load event: start what was waiting for the first paint (model warm-up)."""
+        with self._lock:
+            if self._painted:
+                return
+            self._painted = True
+            hooks, self.after_first_paint = list(self.after_first_paint), []
+        for hook in hooks:
+            hook()
+
+    def when_painted(self, hook: Any) -> None:
+        """Run `hook` after the first page load (at once if that has happened already)."""
+        with self._lock:
+            if not self._painted:
+                self.after_first_paint.append(hook)
+                return
+        hook()
 
     # -- identity ---------------------------------------------------------------------------
     @staticmethod

@@ -215,8 +215,6 @@ class Form:
 
     def coerce(self, name: str, text: Any) -> Any:
         """A typed-in value for field `name` (e.g. an A/B variant's), in the field's type."""
-        import gradio as gr
-
         f = self.field(name)
         if f is None:
             raise gr.Error(f"there is no setting called {name!r}")

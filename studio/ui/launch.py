@@ -129,13 +129,19 @@ def run_ui(args: argparse.Namespace, settings: Any) -> int:
     from studio.ui.app import launch
 
     studio = Studio(settings)
-    studio.session.warm_imports()  # model libraries load while the page opens
     try:
-        launch(studio, host=getattr(args, "host", None), port=getattr(args, "port", None),
-               share=bool(getattr(args, "share", False)), auth=auth or None,
-               insecure=bool(getattr(args, "insecure", False)), block=True,
-               share_timeout=getattr(args, "share_timeout", None) or DEFAULT_SHARE_TIMEOUT_S,
-               share_server=getattr(args, "share_server", None))
+        demo = launch(studio, host=getattr(args, "host", None), port=getattr(args, "port", None),
+                      share=bool(getattr(args, "share", False)), auth=auth or None,
+                      insecure=bool(getattr(args, "insecure", False)), block=False,
+                      share_timeout=getattr(args, "share_timeout", None) or DEFAULT_SHARE_TIMEOUT_S,
+                      share_server=getattr(args, "share_server", None))
+        # Model libraries load only once a browser has drawn the page: on a 2-core machine an
+        # import thread beside the app build and first render (same GIL) delays it by seconds.
+        demo.studio_context.when_painted(studio.session.warm_imports)
+        try:
+            demo.block_thread()
+        finally:
+            demo.close()
     except LaunchError as exc:
         print(f"studio ui: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -170,6 +170,7 @@ class StoryWorkspace:
                     self.continue_btn = gr.Button("Continue", elem_id=f"{p}-continue")
                     self.regen_btn = gr.Button("Regenerate", elem_id=f"{p}-regenerate")
                     self.branch_btn = gr.Button("Branch ×2", elem_id=f"{p}-branch")
+                    self.rewrite_btn = gr.Button("Rewrite selection", elem_id=f"{p}-rewrite")
                     self.cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{p}-cancel")
                 with gr.Row():
                     self.format = gr.Radio([("Screenplay (Fountain)", "fountain"), ("Prose", "prose")],
@@ -179,6 +180,8 @@ class StoryWorkspace:
                     self.temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Wildness (temperature)",
                                                  elem_id=f"{p}-temperature")
                     self.seed = gr.Textbox(label="Seed", placeholder="random", elem_id=f"{p}-seed", min_width=90)
+                self.tone = gr.Textbox(label="Tone for Rewrite selection (e.g. noir, comic, tender)",
+                                       elem_id=f"{p}-tone-rw")
                 self.progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{p}-progress")
                 self.error = gr.Markdown("", visible=False, elem_id=f"{p}-error", elem_classes=["studio-error"])
                 with gr.Tabs():
@@ -192,6 +195,7 @@ class StoryWorkspace:
                 self.status = gr.Markdown("", elem_id=f"{p}-status")
         self.tree = gr.State({"versions": [], "cur": None})
         self.job = gr.State("")
+        self.selection = gr.State(None)  # [start, end] of the text selected in the document
         self._wire()
 
     # -- showing ----------------------------------------------------------------------------
@@ -205,7 +209,7 @@ class StoryWorkspace:
     # -- running ----------------------------------------------------------------------------
     def _go(self, request: gr.Request | None, mode: str, tree: dict[str, Any], doc: str, bible_values: list[Any],
             prompt: str, beat: str, fmt: str, length: float, temperature: float, seed_text: str,
-            base: dict[str, Any] | None = None) -> Iterator[dict[Any, Any]]:
+            base: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Iterator[dict[Any, Any]]:
         title = bible_values[0] or ""
         try:
             bible = bible_from_form(*bible_values)
@@ -234,6 +238,7 @@ class StoryWorkspace:
             params["beat"] = beat
         if mode == "branch":
             params["alternatives"] = 2
+        params.update(extra or {})
         parent_version = _get(tree, parent_id)
         if parent_version and parent_version.get("asset"):
             params["parent"] = parent_version["asset"]
@@ -241,11 +246,14 @@ class StoryWorkspace:
         lead = "\n\n" if text.strip() else ""
 
         def streamed(words: str) -> dict[Any, Any]:
+            if mode == "rewrite":  # the new wording replaces the selection when it is done
+                return {}
             return {self.doc: text.rstrip("\n") + lead + words if mode == "scene" else text + words}
 
         yield from run_job(self.ctx, request, GENERATOR, params, seed, self.progress, self.error, self.job, outcome,
                            on_token=streamed)
-        request_info = {"mode": mode, "prompt": prompt, "beat": beat, "text": text, "parent": parent_id}
+        request_info = {"mode": mode, "prompt": prompt, "beat": beat, "text": text, "parent": parent_id,
+                        "extra": extra or {}}
         if outcome.result is None:
             if outcome.cancelled and outcome.text.strip():
                 partial = streamed(outcome.text)[self.doc]
@@ -260,7 +268,8 @@ class StoryWorkspace:
         asset = _asset_id(self.ctx, r.assets[0]) if r.assets else None
         docs = r.data.get("alternatives") or [r.data["text"]]
         what = {"scene": f"beat {r.data.get('beat') or ''}".strip(), "continue": "continued",
-                "branch": "branch", "regenerate": "regenerated"}.get(mode, mode)
+                "branch": "branch", "regenerate": "regenerated",
+                "rewrite": f"rewritten ({(extra or {}).get('tone', '')})"}.get(mode, mode)
         for i, document in enumerate(docs):
             label = f"{what}{f' {i + 1}' if len(docs) > 1 else ''}"
             tree = _add(tree, document, parent_id, label, mode=mode, asset=asset, seed=r.seed, request=request_info)
@@ -307,7 +316,29 @@ class StoryWorkspace:
         mode = "continue" if req["mode"] == "branch" else req["mode"]
         values = [title, logline, genre, tone, setting, characters, structure]
         yield from self._go(request, mode, tree, doc or "", values, req["prompt"], req["beat"], fmt, length,
-                            temperature, seed_text, base={"parent": req["parent"], "text": req["text"]})
+                            temperature, seed_text, base={"parent": req["parent"], "text": req["text"]},
+                            extra=req.get("extra") or None)
+
+    def rewrite(self, tree: dict, doc: str, title: str, logline: str, genre: str, tone: str, setting: str,
+                characters: Any, structure: str, prompt: str, beat: str, fmt: str, length: float,
+                temperature: float, seed_text: str, selection: list[int] | None, new_tone: str,
+                request: gr.Request) -> Iterator[dict[Any, Any]]:
+        """Retell the selected passage in another tone (the rest of the document stays)."""
+        doc = doc or ""
+        if not selection or not 0 <= selection[0] < selection[1] <= len(doc):
+            yield {self.status: "Select a passage in the document first (drag over it), then Rewrite selection."}
+            return
+        if not (new_tone or "").strip():
+            yield {self.status: "Give a tone for the rewrite, e.g. noir, comic or tender."}
+            return
+        values = [title, logline, genre, tone, setting, characters, structure]
+        yield from self._go(request, "rewrite", tree, doc, values, prompt or "", beat, fmt, length, temperature,
+                            seed_text, extra={"selection_start": int(selection[0]), "selection_end": int(selection[1]),
+                                              "tone": new_tone.strip()})
+
+    def selected(self, evt: gr.SelectData) -> list[int] | None:
+        index = evt.index if isinstance(evt.index, (list, tuple)) else None
+        return [int(index[0]), int(index[1])] if index and index[1] > index[0] else None
 
     def pick_version(self, tree: dict, vid: str, title: str) -> dict[Any, Any]:
         if _get(tree, vid) is None:
@@ -377,6 +408,11 @@ class StoryWorkspace:
                          api_visibility="private") \
                 .then(fn, inputs, outputs, **common) \
                 .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
+        self.rewrite_btn.click(lambda: [gr.update(interactive=False)] * 4, None, buttons, queue=False,
+                               api_visibility="private") \
+            .then(self.rewrite, [*inputs, self.selection, self.tone], outputs, **common) \
+            .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
+        self.doc.select(self.selected, None, self.selection, queue=False, api_visibility="private")
         self.cancel_btn.click(self.cancel, self.job, self.progress, queue=False, api_visibility="private")
         self.versions.input(self.pick_version, [self.tree, self.versions, self.title],
                             [self.tree, self.doc, self.preview, self.versions, self.status], queue=False,
@@ -388,6 +424,7 @@ class StoryWorkspace:
                                queue=False, api_visibility="private")
         self.structure.input(self.structure_changed, self.structure, self.beat, queue=False, api_visibility="private")
         self.handlers = {"write": self.write, "continue": self.cont, "regenerate": self.regenerate,
+                         "rewrite": self.rewrite, "selected": self.selected,
                          "branch": self.branch, "pick_version": self.pick_version, "cancel": self.cancel,
                          "export": self.export, "import": self.import_bible, "preview": self.refresh_preview}
 

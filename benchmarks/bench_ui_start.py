@@ -1,0 +1,142 @@
+"""UI start-up: seconds from the `studio ui` command to a page a creator can use (target <= 6 s).
+
+    python -m benchmarks.bench_ui_start [--runs 3]     # writes benchmarks/results/ui_start.json
+
+Each run starts `STUDIO_HOME=<fresh temp> python -m studio.cli ui --port <free>` as a new process and
+records, from the moment the command is started:
+  http_s    the first HTTP 200 from the page's address;
+  usable_s  Debian chromium (Playwright; /usr/bin/chromium) has drawn the first tab's workspace and
+            its Write button is enabled: the moment a click would do something.
+  server_cpu_s  CPU seconds the server process used up to that moment (all its threads; the
+                model warm-up imports start once the page is served, so they are part of it);
+  server_cpu_at_http_s  the same at the first HTTP 200.
+The 1-minute load average is recorded beside each run: on a shared, busy machine every wall-clock
+number stretches, so compare runs taken under similar load (the target is for an idle machine);
+the server's CPU seconds do not stretch with the load and approximate an idle machine's wall time.
+Starts that fail (Gradio's own 3-second localhost check gives up under heavy load) are listed.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # `studio bench ui_start` runs this file as a script
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks.common import write_result  # noqa: E402
+
+TARGET_S = 6.0
+CHROMIUM = "/usr/bin/chromium"
+READY = "#story-ws-write:not([disabled]), #story-run:not([disabled])"  # Story's first move, drawn, enabled
+TIMEOUT_S = 180.0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, start: float, proc: subprocess.Popen) -> float:
+    while time.perf_counter() - start < TIMEOUT_S:
+        if proc.poll() is not None:
+            raise RuntimeError(f"studio ui exited with {proc.returncode}")
+        try:
+            with urllib.request.urlopen(url, timeout=1) as r:
+                if r.status == 200:
+                    return time.perf_counter() - start
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError("no HTTP 200 within the timeout")
+
+
+def one_run(browser) -> dict[str, float]:
+    port = _free_port()
+    home = Path(tempfile.mkdtemp(prefix="studio-bench-ui-"))
+    env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    load = os.getloadavg()[0]
+    start = time.perf_counter()
+    log = open(home / "ui.log", "wb")  # noqa: SIM115 - closed below, read on failure
+    proc = subprocess.Popen([sys.executable, "-m", "studio.cli", "ui", "--port", str(port)],
+                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        http_s = _wait_http(url, start, proc)
+        http_cpu_s = _cpu_seconds(proc.pid)
+        page = browser.new_page(viewport={"width": 1366, "height": 768})
+        page.goto(url)
+        page.wait_for_selector(READY, timeout=TIMEOUT_S * 1000)
+        usable_s = time.perf_counter() - start
+        cpu_s = _cpu_seconds(proc.pid)
+        page.close()
+    except Exception:
+        log.flush()
+        print((home / "ui.log").read_text(errors="replace")[-3000:], file=sys.stderr)
+        raise
+    finally:
+        log.close()
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        shutil.rmtree(home, ignore_errors=True)
+    return {"http_s": round(http_s, 3), "usable_s": round(usable_s, 3), "server_cpu_at_http_s": round(http_cpu_s, 3),
+            "server_cpu_s": round(cpu_s, 3),
+            "load_1min": round(load, 2)}
+
+
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system, all threads) the server process has used so far (Linux /proc).
+
+    On a busy shared machine wall time stretches with the load; the CPU the start-up needed does
+    not, and on an idle machine the wall time is about this (the start is mostly one thread).
+    """
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--runs", type=int, default=3)
+    args = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+
+    runs = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
+        failures = []
+        while len(runs) < args.runs and len(failures) < args.runs:
+            try:
+                runs.append(one_run(browser))
+                print(runs[-1], flush=True)
+            except (RuntimeError, TimeoutError) as exc:  # e.g. Gradio's own localhost check timing out
+                failures.append(str(exc))
+        browser.close()
+    if not runs:
+        raise SystemExit(f"no run reached a usable page: {failures}")
+    usable = statistics.median(r["usable_s"] for r in runs)
+    write_result("ui_start", {
+        "target_s": TARGET_S, "runs": runs,
+        "median_http_s": statistics.median(r["http_s"] for r in runs), "median_usable_s": usable,
+        "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in runs),
+        "usable_over_target": round(usable / TARGET_S, 3),
+        "median_load_1min": statistics.median(r["load_1min"] for r in runs), "cpus": os.cpu_count(),
+        "failed_starts": failures,
+    })
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
