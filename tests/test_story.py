@@ -126,6 +126,17 @@ def test_greedy_loop_matches_model_generate(writer: StoryWriter) -> None:
     assert ref[0, len(ids):].tolist()[:len(ours.token_ids)] == ours.token_ids
 
 
+@pytest.mark.parametrize("top_p", [0.9, 1.0])
+def test_top_k_fast_path_is_the_transformers_distribution(top_p: float) -> None:
+    settings = sampling.Settings(temperature=0.7, top_p=top_p, top_k=50, repetition_penalty=1.1)
+    gen = torch.Generator().manual_seed(0)
+    logits, ids = torch.randn(1, 3000, generator=gen) * 3, torch.randint(0, 3000, (1, 40), generator=gen)
+    ref = torch.softmax(sampling.processors(settings)(ids, logits.clone()), dim=-1)[0]
+    index, probs = sampling.top_k_probs(ids, logits, settings)
+    ours = torch.zeros(3000).index_put_((index,), probs)
+    assert torch.allclose(ours, ref, atol=1e-6)
+
+
 def test_cancel_stops_mid_generation(writer: StoryWriter) -> None:
     cancel = threading.Event()
     seen: list[str] = []

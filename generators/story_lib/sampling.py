@@ -224,12 +224,7 @@ class Decoder:
                 if step == 0 and ban_first:
                     logits = logits.clone()
                     logits[:, list(ban_first)] = float("-inf")
-                scores = procs(self.ids, logits)
-                if settings.temperature > 0:
-                    token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
-                else:
-                    token = torch.argmax(scores, dim=-1, keepdim=True)
-                tok = int(token)
+                tok = pick(self.ids, logits, settings, procs, generator)
                 if first is None:
                     first = time.perf_counter() - (self.start or start)
                     self.start = 0.0  # time to first token counts the prompt pass once
@@ -252,6 +247,42 @@ class Decoder:
             on_text(text[emitted:])
         return Sampled(text=text, token_ids=new, finish=finish, prompt_tokens=self.prompt_tokens,
                        seconds=time.perf_counter() - start, first_token_seconds=first)
+
+
+def pick(ids: Any, logits: Any, settings: Settings, procs: Any, generator: Any) -> int:
+    """The next token: transformers' processors (repetition penalty, temperature, top-k, top-p) and
+    a draw from the job's generator. With top-k on, top-p and the draw run on the k survivors
+    only: the same distribution as the full-vocabulary pipeline (tokens outside the top k have
+    probability 0 there), at a tenth of its cost (sorting 49k logits every token took ~4 ms,
+    a fifth of a decode step on the int8 engine)."""
+    import torch
+
+    if settings.temperature <= 0:
+        return int(torch.argmax(procs(ids, logits), dim=-1))
+    if settings.top_k <= 0:
+        return int(torch.multinomial(torch.softmax(procs(ids, logits), dim=-1), 1, generator=generator))
+    index, probs = top_k_probs(ids, logits, settings)
+    return int(index[int(torch.multinomial(probs, 1, generator=generator))])
+
+
+def top_k_probs(ids: Any, logits: Any, settings: Settings) -> tuple[Any, Any]:
+    """(token ids, their sampling probabilities) of the top-k survivors, as `pick` draws them."""
+    import torch
+
+    scores = logits
+    if settings.repetition_penalty != 1.0:  # transformers' RepetitionPenaltyLogitsProcessor
+        seen = torch.gather(scores, 1, ids)
+        seen = torch.where(seen < 0, seen * settings.repetition_penalty, seen / settings.repetition_penalty)
+        scores = scores.scatter(1, ids, seen)
+    values, index = torch.topk(scores[0], min(settings.top_k, scores.shape[-1]))  # descending
+    values = values / settings.temperature
+    if settings.top_p < 1.0:  # TopPLogitsWarper: drop the least likely whose mass stays <= 1 - top_p
+        ascending = values.flip(0)
+        cumulative = torch.softmax(ascending, dim=-1).cumsum(dim=-1)
+        drop = cumulative <= (1 - settings.top_p)
+        drop[-1] = False
+        values = ascending.masked_fill(drop, float("-inf")).flip(0)
+    return index, torch.softmax(values, dim=-1)
 
 
 def sample(model: Any, tokenizer: Any, prompt_ids: Sequence[int], settings: Settings, *,
