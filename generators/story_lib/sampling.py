@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -25,6 +26,10 @@ class Settings:
     repetition_penalty: float = 1.1
     max_new_tokens: int = 200
     stop: tuple[str, ...] = ()
+    # Interactive turns: EOS is not drawn before `min_sentences` sentences; writing stops at the
+    # end of the `max_sentences`th; a passage cut by the token limit ends at its last sentence.
+    min_sentences: int = 0
+    max_sentences: int = 0
 
 
 @dataclass
@@ -224,6 +229,9 @@ class Decoder:
                 if step == 0 and ban_first:
                     logits = logits.clone()
                     logits[:, list(ban_first)] = float("-inf")
+                if settings.min_sentences and self.eos and len(sentence_ends(text)) < settings.min_sentences:
+                    logits = logits.clone()
+                    logits[:, list(self.eos)] = float("-inf")
                 tok = pick(self.ids, logits, settings, procs, generator)
                 if first is None:
                     first = time.perf_counter() - (self.start or start)
@@ -235,6 +243,9 @@ class Decoder:
                 self._append([tok])
                 text = self.tokenizer.decode(new, skip_special_tokens=True)
                 cut = _find_stop(text, stops, max(0, emitted - hold - 1))
+                if cut is None and settings.max_sentences:
+                    ends = sentence_ends(text)
+                    cut = ends[settings.max_sentences - 1] if len(ends) >= settings.max_sentences else None
                 if cut is not None:
                     text, finish = text[:cut], "stop"
                     break
@@ -243,6 +254,10 @@ class Decoder:
                     on_text(text[emitted:ready])
                     emitted = ready
                 self.check()
+        if finish == "length" and settings.max_sentences:
+            ends = sentence_ends(text)
+            if ends and ends[-1] > emitted:  # what was streamed stays; the rest ends at a sentence
+                text = text[:ends[-1]]
         if len(text) > emitted:
             on_text(text[emitted:])
         return Sampled(text=text, token_ids=new, finish=finish, prompt_tokens=self.prompt_tokens,
@@ -295,6 +310,15 @@ def sample(model: Any, tokenizer: Any, prompt_ids: Sequence[int], settings: Sett
     got = decoder.sample(settings, generator=generator, on_text=on_text)
     got.seconds = time.perf_counter() - start
     return got
+
+
+SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)]*(?=\s)")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Offsets just past each finished sentence (its end mark and closing quotes, once the next
+    word has begun, so "Mr." mid-sentence at the very end is not counted yet)."""
+    return [m.end() for m in SENTENCE_END_RE.finditer(text)]
 
 
 def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
