@@ -185,6 +185,37 @@ def vs_llama_cpp(default: Any, ids: list[int], prompt256: list[int], args: Any, 
     return out
 
 
+BENCH_PARAMS = dict(bible={"title": "The Keeper", "setting": "a lighthouse at night",
+                           "characters": [{"name": "Mara", "traits": ["stubborn"]}]},
+                    format="prose", mode="continue", text="Mara climbed the stairs of the lighthouse.")
+
+
+def only_llama_cpp(args: Any) -> int:
+    """Section 2b alone (same prompt, settings and token counts as a full run), merged into --out."""
+    import torch
+
+    from generators.story import StoryParams, StoryWriter
+    from generators.story_lib import loading, sampling
+
+    default = StoryWriter()
+    default.load(torch.device("cpu"))
+    ids, _, _ = default.build_prompt(StoryParams(max_new_tokens=args.tokens, **BENCH_PARAMS, **SETTINGS))
+    text, _source = heldout_text(loading.cache_root() / "bench")
+    prompt256 = default.tokenizer(text[5000:], add_special_tokens=False)["input_ids"][:256]
+    settings = sampling.Settings(max_new_tokens=args.tokens, **SETTINGS)
+    result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    load = os.getloadavg()
+    result["vs_llama_cpp"] = vs_llama_cpp(default, ids, prompt256, args, settings)
+    result["vs_llama_cpp"]["load_average_start_end"] = [load, os.getloadavg()]
+    if "decode_vs_llama_cpp_1_thread" in result["vs_llama_cpp"]:
+        result["decode_vs_llama_cpp"] = result["vs_llama_cpp"]["decode_vs_llama_cpp_1_thread"]
+        result["decode_vs_llama_cpp_target_min"] = 1.0
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["vs_llama_cpp"], indent=2))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=48, help="new tokens per timed generation")
@@ -193,6 +224,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-convert", action="store_true", help="do not time a fresh GGUF conversion")
     ap.add_argument("--scenes", type=int, default=8, help="scenes per variant for the screenplay-form check")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--only-llama-cpp", action="store_true",
+                    help="run only the side-by-side llama.cpp comparison and merge it into --out")
     ap.add_argument("--no-build-llama-cpp", action="store_true",
                     help="use llama-bench only if already built in the cache (else the comparison is skipped)")
     args = ap.parse_args(argv)
@@ -207,6 +240,8 @@ def main(argv: list[str] | None = None) -> int:
     from generators.story import StoryParams, StoryWriter
     from generators.story_lib import engines, loading, sampling
 
+    if args.only_llama_cpp:
+        return only_llama_cpp(args)
     result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                                           "transformers": transformers.__version__, "threads": 1,
                                           "cpus": os.cpu_count(), "load_average": os.getloadavg()},
@@ -240,10 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     model, tok = writer.model, writer.tokenizer
 
     # 1. generator vs raw model.generate, same prompt ids and number of tokens
-    params = StoryParams(bible={"title": "The Keeper", "setting": "a lighthouse at night",
-                                "characters": [{"name": "Mara", "traits": ["stubborn"]}]},
-                         format="prose", mode="continue", text="Mara climbed the stairs of the lighthouse.",
-                         max_new_tokens=args.tokens, **SETTINGS)
+    params = StoryParams(max_new_tokens=args.tokens, **BENCH_PARAMS, **SETTINGS)
     ids, _, _ = writer.build_prompt(params)
     gen_tps, raw_tps, gen_cpu, raw_cpu, counts = [], [], [], [], []
     for rep in range(args.repeats):

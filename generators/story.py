@@ -30,7 +30,22 @@ MAX_PROMPT_CHARS = 2_000
 MAX_PROMPT_TOKENS = 4_096  # prompt tokens, whatever the model's context (CPU prefill time)
 QUANTIZE = ("auto", "none", "int8")
 GUIDED_MODES = ("scene", "next_beat", "turn")  # modes that write whole Fountain elements from a blank line
+# An interactive turn answers in two to four sentences (AI Dungeon's rhythm: the player moves next).
+TURN_SENTENCES = {"min_sentences": 2, "max_sentences": 4}
+# Sentences of a turn that talk about the game instead of telling the story: the prompt leaking.
+LEAK_RE = re.compile(r"\b(the player|player's|this scenario|in this scenario|the narrator|interactive story|"
+                     r"as an ai|language model|two to four sentences|next move)\b", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
+
+
+def drop_leaks(text: str) -> str:
+    """The answer without sentences that speak about the game or the instructions (LEAK_RE)."""
+    parts = re.split(r"(?<=[.!?…])(\s+)", text)  # sentence, space, sentence, ...
+    pairs = zip([""] + parts[1::2], parts[0::2])  # each sentence with the space before it
+    kept = [(space, sent) for space, sent in pairs if not LEAK_RE.search(sent)]
+    if len(kept) == (len(parts) + 1) // 2:
+        return text
+    return "".join(space + sent for space, sent in kept).strip()
 
 
 @dataclass(frozen=True)
@@ -233,7 +248,8 @@ class StoryWriter(Generator):
         ids, plan, bible = self.build_prompt(params)
         settings = Settings(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
                             repetition_penalty=params.repetition_penalty, max_new_tokens=params.max_new_tokens,
-                            stop=tuple(params.stop))
+                            stop=tuple(params.stop),
+                            **(TURN_SENTENCES if plan.mode == "turn" else {}))
         cast = [c.name for c in bible.characters]
         drafts: list[dict[str, Any]] = []
         attempts = params.max_attempts if params.temperature > 0 else 1  # greedy would repeat the same draft
@@ -301,6 +317,8 @@ class StoryWriter(Generator):
 
         text = (plan.prefix + raw).replace("\r\n", "\n")
         text = CONTROL_RE.sub("", text)  # stray control bytes from byte-level tokenizers
+        if plan.mode == "turn":
+            text = plan.prefix + drop_leaks(text[len(plan.prefix):])
         if params.format == "prose":
             text = "\n".join(ln for ln in text.split("\n") if not fountain.FENCE_RE.match(ln)).strip()
             check = fountain.validate(text.replace("\n", "\n\n")) if text else None

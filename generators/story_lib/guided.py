@@ -12,8 +12,9 @@ the level of screenplay elements rather than tokens):
   that opens as narration) is taken back and drawn again, up to LINE_TRIES times. Each line is
   streamed when it is kept, so the stream never shows a draft that was thrown away;
 - who speaks is the model's choice among the bible's cast: each cue line "NAME" is scored by its
-  log-probability in context and one is sampled from those scores (never the last speaker twice
-  in a row), so characters stay named and consistent;
+  log-probability in context and one is sampled from those scores (the last speaker is left out
+  only when no action line came between, so two characters do not simply alternate), so
+  characters stay named and consistent;
 - after a line of dialogue an action paragraph follows with probability ACTION_SHARE, drawn from
   the job's seeded RNG, so the same seed lays out the same scene.
 
@@ -146,6 +147,7 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
             line = write_line("action", min(ACTION_TOKENS, remaining))
             if line:
                 out.elements.append("action")
+                last_speaker = None  # after action the same character may speak again: no forced alternation
         else:
             options = [i for i, c in enumerate(cues) if c != last_speaker or len(cues) == 1]
             scores = decoder.score([cue_ids[i] for i in options])

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -25,6 +26,10 @@ class Settings:
     repetition_penalty: float = 1.1
     max_new_tokens: int = 200
     stop: tuple[str, ...] = ()
+    # Interactive turns: EOS is not drawn before `min_sentences` sentences; writing stops at the
+    # end of the `max_sentences`th; a passage cut by the token limit ends at its last sentence.
+    min_sentences: int = 0
+    max_sentences: int = 0
 
 
 @dataclass
@@ -224,12 +229,10 @@ class Decoder:
                 if step == 0 and ban_first:
                     logits = logits.clone()
                     logits[:, list(ban_first)] = float("-inf")
-                scores = procs(self.ids, logits)
-                if settings.temperature > 0:
-                    token = torch.multinomial(torch.softmax(scores, dim=-1), 1, generator=generator)
-                else:
-                    token = torch.argmax(scores, dim=-1, keepdim=True)
-                tok = int(token)
+                if settings.min_sentences and self.eos and len(sentence_ends(text)) < settings.min_sentences:
+                    logits = logits.clone()
+                    logits[:, list(self.eos)] = float("-inf")
+                tok = pick(self.ids, logits, settings, procs, generator)
                 if first is None:
                     first = time.perf_counter() - (self.start or start)
                     self.start = 0.0  # time to first token counts the prompt pass once
@@ -240,6 +243,9 @@ class Decoder:
                 self._append([tok])
                 text = self.tokenizer.decode(new, skip_special_tokens=True)
                 cut = _find_stop(text, stops, max(0, emitted - hold - 1))
+                if cut is None and settings.max_sentences:
+                    ends = sentence_ends(text)
+                    cut = ends[settings.max_sentences - 1] if len(ends) >= settings.max_sentences else None
                 if cut is not None:
                     text, finish = text[:cut], "stop"
                     break
@@ -248,10 +254,50 @@ class Decoder:
                     on_text(text[emitted:ready])
                     emitted = ready
                 self.check()
+        if finish == "length" and settings.max_sentences:
+            ends = sentence_ends(text)
+            if ends and ends[-1] > emitted:  # what was streamed stays; the rest ends at a sentence
+                text = text[:ends[-1]]
         if len(text) > emitted:
             on_text(text[emitted:])
         return Sampled(text=text, token_ids=new, finish=finish, prompt_tokens=self.prompt_tokens,
                        seconds=time.perf_counter() - start, first_token_seconds=first)
+
+
+def pick(ids: Any, logits: Any, settings: Settings, procs: Any, generator: Any) -> int:
+    """The next token: transformers' processors (repetition penalty, temperature, top-k, top-p) and
+    a draw from the job's generator. With top-k on, top-p and the draw run on the k survivors
+    only: the same distribution as the full-vocabulary pipeline (tokens outside the top k have
+    probability 0 there), at a tenth of its cost (sorting 49k logits every token took ~4 ms,
+    a fifth of a decode step on the int8 engine)."""
+    import torch
+
+    if settings.temperature <= 0:
+        return int(torch.argmax(procs(ids, logits), dim=-1))
+    if settings.top_k <= 0:
+        return int(torch.multinomial(torch.softmax(procs(ids, logits), dim=-1), 1, generator=generator))
+    index, probs = top_k_probs(ids, logits, settings)
+    return int(index[int(torch.multinomial(probs, 1, generator=generator))])
+
+
+def top_k_probs(ids: Any, logits: Any, settings: Settings) -> tuple[Any, Any]:
+    """(token ids, their sampling probabilities) of the top-k survivors, as `pick` draws them."""
+    import torch
+
+    scores = logits
+    if settings.repetition_penalty != 1.0:  # transformers' RepetitionPenaltyLogitsProcessor
+        seen = torch.gather(scores, 1, ids)
+        seen = torch.where(seen < 0, seen * settings.repetition_penalty, seen / settings.repetition_penalty)
+        scores = scores.scatter(1, ids, seen)
+    values, index = torch.topk(scores[0], min(settings.top_k, scores.shape[-1]))  # descending
+    values = values / settings.temperature
+    if settings.top_p < 1.0:  # TopPLogitsWarper: drop the least likely whose mass stays <= 1 - top_p
+        ascending = values.flip(0)
+        cumulative = torch.softmax(ascending, dim=-1).cumsum(dim=-1)
+        drop = cumulative <= (1 - settings.top_p)
+        drop[-1] = False
+        values = ascending.masked_fill(drop, float("-inf")).flip(0)
+    return index, torch.softmax(values, dim=-1)
 
 
 def sample(model: Any, tokenizer: Any, prompt_ids: Sequence[int], settings: Settings, *,
@@ -264,6 +310,15 @@ def sample(model: Any, tokenizer: Any, prompt_ids: Sequence[int], settings: Sett
     got = decoder.sample(settings, generator=generator, on_text=on_text)
     got.seconds = time.perf_counter() - start
     return got
+
+
+SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)]*(?=\s)")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Offsets just past each finished sentence (its end mark and closing quotes, once the next
+    word has begun, so "Mr." mid-sentence at the very end is not counted yet)."""
+    return [m.end() for m in SENTENCE_END_RE.finditer(text)]
 
 
 def _find_stop(text: str, stops: Sequence[str], start: int) -> int | None:
