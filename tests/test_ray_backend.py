@@ -105,6 +105,24 @@ def test_local_backend_never_imports_ray(tmp_path):
     assert out.stdout.split() == ["None", "False"]
 
 
+def test_actors_ask_for_what_the_generator_declares(remote, monkeypatch):
+    backend = remote.session.backend
+    gan = backend.remote("gan", DebugGAN())
+    wanted = gan._resources()
+    assert wanted["num_cpus"] == DebugGAN.cpu_threads == 1
+    assert wanted["memory"] == DebugGAN().estimate_bytes()
+    assert "num_gpus" not in wanted  # no GPU in this cluster (and the GAN is CPU-only)
+
+    class CudaSteps(fakes.Steps):
+        devices = ("cuda", "cpu")
+        cpu_threads = 2
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 1.0})
+    monkeypatch.setattr(backend, "settings", backend.settings.replace(ray_gpu_fraction=0.25))
+    wanted = backend.remote("cuda-steps", CudaSteps())._resources()
+    assert (wanted["num_cpus"], wanted["num_gpus"]) == (2.0, 0.25)
+
+
 def test_progress_and_tokens_stream_from_the_actor(remote):
     studio = remote
     job = studio.submit("steps", {"steps": 4, "step_s": 0.05, "tag": "hello"}, seed=3)
@@ -204,4 +222,5 @@ def test_out_of_memory_fails_the_job_as_locally_and_frees_the_actor(local, remot
         job.result(timeout=120)
     assert str(there.value) == str(here.value)  # "... ran out of memory; ... (OutOfMemoryError)"
     assert remote.session.backend.replicas("oom") == []  # the possibly corrupt model was dropped
-    assert remote.generate("oom", {"boom": False}, seed=1).assets  # and the next job loads it afresh
+    # Like a local OOM, idle models were unloaded too; the next job loads a fresh actor.
+    assert remote.generate("oom", {"boom": False}, seed=1).assets

@@ -83,13 +83,13 @@ class RayBackend:
     def remote(self, name: str, generator: Generator) -> "RemoteModel":
         model = RemoteModel(self, name, generator)
         with self._lock:
-            self.models = [m for m in self.models if m.replicas] + [model]
+            self.models = [m for m in self.models if not m.unloaded] + [model]
         return model
 
     def replicas(self, name: str) -> list[Any]:
         """The actor handles now holding `name` (for status pages and tests)."""
         with self._lock:
-            return [r.actor for m in self.models if m.name == name for r in list(m.replicas)]
+            return [r.actor for m in self.models if m.name == name and not m.unloaded for r in list(m.replicas)]
 
     def status(self) -> dict[str, Any]:
         ray = _ray()
@@ -124,6 +124,7 @@ class RemoteModel(Generator):
         self.inner = generator
         self.Params = type(generator).Params
         self.replicas: list[_Replica] = []
+        self.unloaded = False  # set once the cache lets it go; its actors are gone for good
         self.remote_device: str | None = None
         self._lock = threading.Lock()
         self._last = threading.local()  # the actor's own run time of this thread's last job
@@ -147,6 +148,7 @@ class RemoteModel(Generator):
         ray = _ray()
         with self._lock:
             replicas, self.replicas = self.replicas, []
+            self.unloaded = True
         for replica in replicas:
             try:
                 ray.kill(replica.actor)
@@ -228,11 +230,17 @@ class RemoteModel(Generator):
             return replica
 
     def _replace(self, dead: _Replica) -> None:
-        """A fresh actor, loaded, in place of one that died."""
+        """A fresh actor, loaded, in place of one that died (once, however many jobs saw it die)."""
+        with self._lock:
+            if dead not in self.replicas:
+                return  # another job already replaced it
         fresh = self._start()
         self._load(fresh)
         with self._lock:
-            self.replicas = [fresh if r is dead else r for r in self.replicas]
+            if dead in self.replicas:
+                self.replicas = [fresh if r is dead else r for r in self.replicas]
+                return
+        _ray().kill(fresh)
 
     # -- running --------------------------------------------------------------------------
     def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
