@@ -55,6 +55,7 @@ def ray_instance():
     if ray.is_initialized():
         ray.shutdown()
     start_local(num_cpus=2, object_store=80 << 20)
+    assert ray.util.get_node_ip_address() == "127.0.0.1"  # every Ray server binds to loopback
     yield
     ray.shutdown()
 

@@ -40,24 +40,34 @@ _PLACEMENT_S = 120.0  # how long a new actor may wait for the cluster to find it
 
 
 def _ray():
-    # Ray picks the machine's outward address even when told 127.0.0.1, unless "clusters" are
-    # off; then every Ray server (GCS, raylet, workers, agents) binds to loopback only.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     return ray
+
+
+def _loopback_only() -> None:
+    """Ray picks the machine's outward address even when told 127.0.0.1, unless "clusters" are
+    off; then every Ray server (GCS, raylet, workers, agents) binds to loopback only. The
+    environment variable reaches Ray's own processes; the constant covers a driver that
+    imported ray before this ran (ray reads the variable once, at import)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def start_local(num_cpus: int = 0, object_store: int = 256 << 20) -> None:
     """Start a local Ray instance: loopback only, no dashboard, a bounded object store. Workers
     import the studio from this checkout (PYTHONPATH), as the front does."""
     ray = _ray()
+    _loopback_only()
     root = str(Path(__file__).resolve().parents[2])
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
     ray.init(num_cpus=num_cpus or None, object_store_memory=object_store, include_dashboard=False,
-             log_to_driver=False, configure_logging=False, namespace="studio")
+             log_to_driver=False, configure_logging=False, namespace="studio",
+             _node_ip_address="127.0.0.1")
 
 
 class RayBackend:
