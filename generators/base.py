@@ -547,6 +547,13 @@ class Generator(abc.ABC):
         """Produce one result. Draw randomness only from `rng`; call `progress` between steps."""
 
     @classmethod
+    def missing(cls, cache_dir: str | os.PathLike[str] | None = None) -> str | None:
+        """Why the generator cannot run with its default load options (a shipped file absent
+        from this install), found without loading anything; None when nothing is missing.
+        `cache_dir` is the studio's cache (where fetched defaults live), as `load()` would get it."""
+        return None
+
+    @classmethod
     def debug(cls) -> "Generator":
         """A tiny randomly initialised instance for fast tests."""
         raise NotImplementedError(f"{cls.__name__} has no debug model")

@@ -100,6 +100,16 @@ class FaceAnimator(Generator):
     devices = ("cpu",)  # tflite + OpenCV on the CPU; no torch
     cpu_threads = 1  # the landmark model is tiny; one thread wins on a shared 2-core machine
 
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        from generators.face_landmarks import find_model_dir
+
+        try:
+            find_model_dir("")
+        except GeneratorUnavailable as exc:
+            return str(exc)
+        return None
+
     def __init__(self, models: str = "") -> None:
         self.models = models
         self.mesh: Any = None

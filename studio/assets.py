@@ -1,7 +1,8 @@
 """The output store: server-named files, a JSON provenance sidecar each, the record embedded.
 
-Every file lands atomically (written to a hidden temp name, then renamed), so a crash or a bad
-output never leaves a half-written file; a failure midway removes what the job had written.
+A job's files, sidecars and index line land as one unit (a journal, hidden temp files, renames,
+then the index line; `sweep()` at start finishes or undoes whatever a crash interrupted), so a
+crash or a bad output never leaves a half-written file or a file without its provenance.
 An append-only `index.jsonl` makes history survive restarts without scanning the tree.
 """
 from __future__ import annotations
@@ -23,20 +24,28 @@ from studio import embed
 from studio.version import code_version
 
 SIDECAR_SUFFIX = ".json"
+JOURNAL_SUFFIX = ".pending"  # <day>/.<group>.pending: the files one write is about to make
 PROVENANCE_FORMAT = "studio-provenance/1"
 
 
 @dataclass(frozen=True)
 class Restored:
-    """What `restore(path)` gives back: enough to run the same generation again."""
+    """What `restore(path)` gives back: enough to run the same generation again.
+
+    `source` says where the recipe came from ("sidecar" or "embedded"); `note` is a sentence
+    for the creator when something is off (the file was edited after the studio wrote it).
+    """
 
     generator: str
     params: dict[str, Any]
     seed: int | None
     record: dict[str, Any]
+    source: str = "sidecar"
+    note: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"generator": self.generator, "params": self.params, "seed": self.seed, "record": self.record}
+        return {"generator": self.generator, "params": self.params, "seed": self.seed, "record": self.record,
+                "source": self.source, "note": self.note}
 
 
 def _now() -> str:
@@ -48,17 +57,11 @@ def new_asset_id() -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(4)
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+        fh.flush()
+        os.fsync(fh.fileno())
 
 
 def _to_bytes(output: Output) -> bytes:
@@ -87,11 +90,18 @@ class AssetStore:
         self._lock = threading.Lock()
 
     # -- writing -------------------------------------------------------------------------
-    def write(self, result: Result, base_record: dict[str, Any]) -> list[Path]:
+    def write(self, result: Result, base_record: dict[str, Any], owner: str | None = None) -> list[Path]:
         """Write every output of `result` with its provenance; return the paths (main first).
 
-        `base_record` carries generator, params, seed, weights sha256, parents, timings, job id
-        and user. Each file gets its own id, role and sha256 on top.
+        `base_record` carries generator, params, seed, weights sha256, parents, timings and job
+        id. Each file gets its own id, role and sha256 on top. `owner` (who asked) goes only into
+        the index, which is never served: the files and sidecars name no user.
+
+        One unit: a journal naming every final file is written first (and held locked), then
+        each file and sidecar lands under a hidden temp name, then all are renamed, the index
+        line is appended, and the journal goes. A crash at any point leaves a journal that
+        `sweep()` completes (everything was written) or rolls back (it was not), so no output
+        ever exists without its sidecar and index entry.
         """
         day = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
         folder = self.root / day
@@ -99,38 +109,94 @@ class AssetStore:
         group = new_asset_id()
         written: list[Path] = []
         records: list[dict[str, Any]] = []
-        try:
-            for index, output in enumerate(result.outputs):
-                role = _SAFE.sub("-", output.role.lower()).strip("-") or "out"
-                generator = _SAFE.sub("-", str(base_record.get("generator", "out")).lower())
-                asset_id = f"{group}-{index}"
-                path = folder / f"{generator}-{asset_id}-{role}{output.suffix}"
-                record = {"format": PROVENANCE_FORMAT, **base_record, **code_version(), "id": asset_id,
-                          "group": group, "role": output.role, "label": output.label, "file": path.name,
-                          "created": _now(), "ai_generated": True}
-                if output.extra.get("parameters"):
-                    record["parameters"] = output.extra["parameters"]
-                data = embed.embed(output.suffix, _to_bytes(output), record, output.extra)
-                _atomic_write(path, data)
-                written.append(path)
-                sidecar = {**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-                           "siblings": []}
-                records.append(sidecar)
-            names = [p.name for p in written]
-            for path, sidecar in zip(written, records):
-                sidecar["siblings"] = [n for n in names if n != path.name]
-                _atomic_write(path.with_name(path.name + SIDECAR_SUFFIX),
-                              json.dumps(sidecar, indent=1, sort_keys=True).encode())
-            self._append_index(records, written)
-        except BaseException:
-            for path in written:
-                for p in (path, path.with_name(path.name + SIDECAR_SUFFIX)):
-                    p.unlink(missing_ok=True)
-            raise
+        blobs: list[tuple[Path, bytes]] = []
+        for index, output in enumerate(result.outputs):
+            role = _SAFE.sub("-", output.role.lower()).strip("-") or "out"
+            generator = _SAFE.sub("-", str(base_record.get("generator", "out")).lower())
+            asset_id = f"{group}-{index}"
+            path = folder / f"{generator}-{asset_id}-{role}{output.suffix}"
+            record = {"format": PROVENANCE_FORMAT, **base_record, **code_version(), "id": asset_id,
+                      "group": group, "role": output.role, "label": output.label, "file": path.name,
+                      "created": _now(), "ai_generated": True}
+            if output.extra.get("parameters"):
+                record["parameters"] = output.extra["parameters"]
+            data = embed.embed(output.suffix, _to_bytes(output), record, output.extra)
+            written.append(path)
+            blobs.append((path, data))
+            records.append({**record, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+                            "siblings": []})
+        names = [p.name for p in written]
+        for path, sidecar in zip(written, records):
+            sidecar["siblings"] = [n for n in names if n != path.name]
+            blobs.append((path.with_name(path.name + SIDECAR_SUFFIX),
+                          json.dumps(sidecar, indent=1, sort_keys=True).encode()))
+        journal = folder / f".{group}{JOURNAL_SUFFIX}"
+        temps: list[tuple[Path, Path]] = []
+        with open(journal, "w", encoding="utf-8") as jf:
+            fcntl.flock(jf, fcntl.LOCK_EX)  # held until done: a sweep never touches a live write
+            json.dump({"files": [str(p.relative_to(self.root)) for p, _ in blobs], "owner": owner}, jf)
+            jf.flush()
+            os.fsync(jf.fileno())
+            try:
+                for path, data in blobs:
+                    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+                    temps.append((tmp, path))
+                    _write_synced(tmp, data)
+                for tmp, path in temps:  # sidecars are renamed after their files (blobs order)
+                    os.replace(tmp, path)
+                self._append_index(records, written, owner)
+            except BaseException:
+                for tmp, path in temps:
+                    tmp.unlink(missing_ok=True)
+                    path.unlink(missing_ok=True)
+                journal.unlink(missing_ok=True)
+                raise
+            journal.unlink()
         return written
 
-    def _append_index(self, records: list[dict[str, Any]], paths: list[Path]) -> None:
-        lines = "".join(json.dumps({**rec, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
+    def sweep(self) -> dict[str, int]:
+        """Finish or undo writes a crash interrupted (see `write`); remove stray temp files.
+
+        Run at start. Returns counts: {"completed", "rolled_back", "temps"}."""
+        counts = {"completed": 0, "rolled_back": 0, "temps": 0}
+        indexed: set[str] | None = None
+        for journal in sorted(self.root.glob(f"*/.*{JOURNAL_SUFFIX}")):
+            try:
+                jf = open(journal, "r+", encoding="utf-8")
+            except OSError:
+                continue
+            with jf:
+                try:
+                    fcntl.flock(jf, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except OSError:
+                    continue  # another process is writing this group right now
+                try:
+                    plan = json.loads(jf.read() or "{}")
+                except json.JSONDecodeError:
+                    plan = {}  # the crash came while writing the journal: nothing was renamed yet
+                files = [self.root / f for f in plan.get("files", [])]
+                if files and all(f.is_file() for f in files):
+                    if indexed is None:
+                        indexed = {str(Path(r["path"]).relative_to(self.root)) for r in self.records()}
+                    mains = [f for f in files if not f.name.endswith(SIDECAR_SUFFIX)]
+                    missing = [f for f in mains if str(f.relative_to(self.root)) not in indexed]
+                    if missing:
+                        recs = [json.loads(f.with_name(f.name + SIDECAR_SUFFIX).read_text()) for f in missing]
+                        self._append_index(recs, missing, plan.get("owner"))
+                    counts["completed"] += 1
+                else:
+                    for f in files:
+                        f.unlink(missing_ok=True)
+                    counts["rolled_back"] += 1
+                journal.unlink(missing_ok=True)
+        for tmp in self.root.glob("*/.*.tmp"):
+            tmp.unlink(missing_ok=True)
+            counts["temps"] += 1
+        return counts
+
+    def _append_index(self, records: list[dict[str, Any]], paths: list[Path], owner: str | None = None) -> None:
+        extra = {"owner": owner} if owner else {}
+        lines = "".join(json.dumps({**rec, **extra, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
                         for rec, p in zip(records, paths))
         with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # several studio processes may share one home
@@ -158,10 +224,13 @@ class AssetStore:
                     yield rec
 
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
-                limit: int = 100, main_only: bool = False) -> list[dict[str, Any]]:
+                limit: int = 100, main_only: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; with `owner`, only that user's outputs."""
         needle = text.lower() if text else None
         out: list[dict[str, Any]] = []
         for rec in reversed(list(self.records())):
+            if owner is not None and rec.get("owner") != owner:
+                continue
             if generator and rec.get("generator") != generator:
                 continue
             if seed is not None and rec.get("seed") != seed:
@@ -176,6 +245,97 @@ class AssetStore:
                 break
         return out
 
+    def owner_of(self, path: str | os.PathLike[str]) -> str | None:
+        """Who made the output at `path` (from the index), or None if unknown."""
+        try:
+            rel = str(Path(os.path.realpath(path)).relative_to(self.root.resolve()))
+        except ValueError:
+            return None
+        for rec in self.records():
+            if Path(rec["path"]).resolve() == self.root.resolve() / rel:
+                return rec.get("owner")
+        return None
+
+    # -- deleting (with undo) ------------------------------------------------------------
+    TRASH = ".trash"  # inside the outputs folder: a delete is a move, so it can be undone
+
+    def delete(self, ref: str | os.PathLike[str]) -> dict[str, Any]:
+        """Delete the whole job that wrote `ref`: its files, their sidecars and their index lines.
+
+        Everything moves into `<outputs>/.trash/<group>/` (files and the removed index lines), so
+        `undelete(group)` puts it all back. Returns {"group", "files"}.
+        """
+        path = self.resolve(ref)
+        record = restore(path).record
+        group = str(record.get("group") or "")
+        if not group or not re.fullmatch(r"[0-9A-Za-z_-]+", group):
+            raise InvalidInput(f"{path.name} has no job id in its record, so it cannot be deleted here")
+        trash = self.root / self.TRASH / group
+        with self._lock, open(self.index_path, "a+", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.seek(0)
+                lines = fh.readlines()
+                gone = [ln for ln in lines if _group_of(ln) == group]
+                kept = [ln for ln in lines if _group_of(ln) != group]
+                names = {json.loads(ln)["path"] for ln in gone}
+                files = [self.root / n for n in names if (self.root / n).is_file()]
+                if not files:
+                    raise InvalidInput(f"nothing of job {group} is left to delete")
+                trash.mkdir(parents=True, exist_ok=True)
+                _atomic_write(trash / "index.jsonl", "".join(gone).encode())
+                for f in files:
+                    for p in (f, f.with_name(f.name + SIDECAR_SUFFIX)):
+                        if p.exists():
+                            rel = p.relative_to(self.root)
+                            (trash / rel).parent.mkdir(parents=True, exist_ok=True)
+                            os.replace(p, trash / rel)
+                _atomic_write(self.index_path, "".join(kept).encode())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        return {"group": group, "files": [str(f) for f in sorted(files)]}
+
+    def trashed_owner(self, group: str) -> str | None:
+        """Who made the deleted job `group` (from its saved index lines), or None."""
+        if not re.fullmatch(r"[0-9A-Za-z_-]+", group or ""):
+            raise InvalidInput(f"{group!r} is not a job id")
+        saved = self.root / self.TRASH / group / "index.jsonl"
+        try:
+            first = saved.read_text(encoding="utf-8").splitlines()[0]
+            return json.loads(first).get("owner")
+        except (OSError, IndexError, json.JSONDecodeError):
+            return None
+
+    def undelete(self, group: str) -> list[Path]:
+        """Put a deleted job back: its files, sidecars and index lines. Returns the files."""
+        if not re.fullmatch(r"[0-9A-Za-z_-]+", group or ""):
+            raise InvalidInput(f"{group!r} is not a job id")
+        trash = self.root / self.TRASH / group
+        saved = trash / "index.jsonl"
+        if not saved.is_file():
+            raise InvalidInput(f"job {group} is not in the trash (already restored, or never deleted)")
+        lines = saved.read_text(encoding="utf-8")
+        restored = []
+        for p in sorted(trash.rglob("*")):
+            if p.is_file() and p != saved:
+                target = self.root / p.relative_to(trash)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, target)
+                if not target.name.endswith(SIDECAR_SUFFIX):
+                    restored.append(target)
+        with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
+            fcntl.flock(fh, fcntl.LOCK_EX)
+            try:
+                fh.write(lines)
+                fh.flush()
+                os.fsync(fh.fileno())
+            finally:
+                fcntl.flock(fh, fcntl.LOCK_UN)
+        import shutil
+
+        shutil.rmtree(trash, ignore_errors=True)
+        return restored
+
     def resolve(self, ref: str | os.PathLike[str]) -> Path:
         """A path inside the store for an asset id, relative path or absolute path; else refuse."""
         text = os.fspath(ref)
@@ -189,21 +349,62 @@ class AssetStore:
         return real
 
 
+MAX_SIDECAR_BYTES = embed.MAX_RECORD_BYTES
+
+
+def _read_sidecar(sidecar: Path) -> dict[str, Any] | None:
+    try:
+        if sidecar.stat().st_size > MAX_SIDECAR_BYTES:
+            raise InvalidInput(f"{sidecar.name} is far larger than any studio sidecar; it was not read")
+        return embed.parse_record(sidecar.read_bytes(), "sidecar")
+    except OSError:
+        return None
+
+def _group_of(line: str) -> str:
+    try:
+        return str(json.loads(line).get("group") or "")
+    except json.JSONDecodeError:
+        return ""
+
+
 def restore(path: str | os.PathLike[str]) -> Restored:
-    """Generator, params and seed from any studio output: its sidecar, or the embedded record."""
+    """Generator, params and seed from any studio output: its sidecar, or the embedded record.
+
+    A sidecar is trusted only while the file's sha256 still matches it; after an edit the
+    embedded record (which travels with the file) is used and `note` says what happened.
+    Foreign or hostile metadata raises InvalidInput with a sentence, in well under a second.
+    """
     path = Path(path)
     if not path.is_file():
         raise InvalidInput(f"no such file: {path}")
-    record: dict[str, Any] | None = None
-    sidecar = path.with_name(path.name + SIDECAR_SUFFIX)
-    if sidecar.is_file():
-        try:
-            record = json.loads(sidecar.read_text())
-        except (json.JSONDecodeError, OSError):
-            record = None
-    if record is None:
-        record = embed.read_embedded(path)
-    if not record or "generator" not in record:
-        raise InvalidInput(f"{path.name} carries no studio provenance (was it made by the studio?)")
-    return Restored(generator=record["generator"], params=dict(record.get("params") or {}),
-                    seed=record.get("seed"), record=record)
+    note: str | None = None
+    sidecar = _read_sidecar(path.with_name(path.name + SIDECAR_SUFFIX))
+    if sidecar is not None and sidecar.get("sha256") and sidecar.get("sha256") != embed.file_sha256(path):
+        note = (f"{path.name} was changed after the studio wrote it (its sha256 no longer matches "
+                f"{path.name}{SIDECAR_SUFFIX})")
+        embedded = embed.read_embedded(path)
+        if embedded is not None:
+            return _restored(embedded, "embedded", note + "; the recipe comes from the record inside the file")
+        return _restored(sidecar, "sidecar", note + "; the recipe comes from the sidecar of the original")
+    if sidecar is not None:
+        return _restored(sidecar, "sidecar", None)
+    embedded = embed.read_embedded(path)
+    if embedded is None:
+        raise InvalidInput(f"no studio provenance in this file: {path.name} carries no studio record "
+                           "(was it made by the studio?)")
+    return _restored(embedded, "embedded", None)
+
+
+def _restored(record: dict[str, Any], source: str, note: str | None) -> Restored:
+    generator, params, seed = record.get("generator"), record.get("params", {}), record.get("seed")
+    if not record.get("format", PROVENANCE_FORMAT).startswith(embed.FORMAT_PREFIX) or generator is None:
+        raise InvalidInput("no studio provenance in this file: its metadata is not a studio record")
+    if not isinstance(generator, str) or not generator.strip() or len(generator) > 100:
+        raise InvalidInput("the studio record in this file is damaged: its generator is not a name")
+    if params is None:
+        params = {}
+    if not isinstance(params, dict):
+        raise InvalidInput("the studio record in this file is damaged: its params are not an object")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise InvalidInput("the studio record in this file is damaged: its seed is not a whole number")
+    return Restored(generator=generator, params=dict(params), seed=seed, record=record, source=source, note=note)

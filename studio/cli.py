@@ -1,4 +1,4 @@
-"""The `studio` command: ui, list, info, generate, restore, status, train, bench.
+"""The `studio` command: ui, list, info, generate, restore, status, taste, train, bench.
 
 Exit codes: 0 success, 1 the job failed (out of memory, cancelled, a model error), 2 bad
 arguments or bad input, 3 the generator is unavailable (missing weights, unknown model).
@@ -90,6 +90,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if not isinstance(params, dict):
         raise UsageError("--params must be a JSON object")
     params.update(_parse_sets(args.set or []))
+    if args.best_of is not None:
+        return _best_of(args, params)
     studio = _studio(args)
     try:
         job = studio.submit(args.name, params, seed=args.seed, user=args.user, timeout=args.timeout)
@@ -124,12 +126,75 @@ def cmd_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _best_of(args: argparse.Namespace, params: dict[str, Any]) -> int:
+    """`generate --best-of N`: N candidates, the best by the user's taste model (studio/taste.py)."""
+    studio = _studio(args)
+    try:
+        out = studio.best_of(args.name, params, n=args.best_of, keep=args.keep, seed=args.seed, user=args.user,
+                             taste=args.taste, timeout=args.timeout)
+    finally:
+        studio.close()
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+        return 0
+    t = out["taste"]
+    print(f"taste: {'model ' + t['model'] if t['active'] else 'not used'} ({t['reason']})", file=sys.stderr)
+    for c in out["keep"]:
+        score = "" if c["score"] is None else f"  score {c['score']:+.3f}"
+        near = ", ".join(Path(w["path"]).name for w in c["why"][:2])
+        print(f"{c['path']}{score}" + (f"  (near liked: {near})" if near else ""))
+    return 0
+
+
+def cmd_taste(args: argparse.Namespace) -> int:
+    """What the taste model knows for a user and generator; --reset forgets it (ratings stay stored)."""
+    studio = _studio(args)
+    try:
+        if args.reset:
+            stamp = studio.taste.reset(args.user, args.name)
+            print(f"taste for {args.name} reset at {stamp}; earlier feedback stays stored but is not used")
+            return 0
+        status = studio.taste.status(args.user, args.name)
+        if status["ready"]:
+            status["learned"] = studio.taste.model(args.user, args.name).learned(k=3)
+    finally:
+        studio.close()
+    if args.json:
+        print(json.dumps(status, indent=1, default=str))
+    else:
+        acc = status.get("cv_accuracy")
+        print(f"{status['generator']} / {status['user']}: {status['n_ratings']} rating(s), {status['n_votes']} vote(s)"
+              + (f"; held-out accuracy {acc:.0%}" if acc is not None else "") + f"\n{status['reason']}")
+    return 0
+
+
 def cmd_restore(args: argparse.Namespace) -> int:
     from studio.assets import restore
 
     restored = restore(args.file)
     print(json.dumps({"generator": restored.generator, "params": restored.params, "seed": restored.seed},
                      indent=1))
+    if restored.note:  # e.g. the file was edited after the studio wrote it
+        print(f"studio: note: {restored.note}", file=sys.stderr)
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """Fetch a default model that does not ship in the wheel (today: story's GGUF)."""
+    from studio.config import Settings
+    from generators.story_lib import fetch, loading
+
+    cache = Settings.load(home=args.home).cache_dir
+    fetch.fetch_gguf(loading.cache_root(cache) / loading.GGUF_NAME, log=lambda m: print(m, file=sys.stderr))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    """A C2PA-signed copy of a studio PNG/MP4 (studio/c2pa_sign.py)."""
+    from studio.c2pa_sign import sign_copy
+    from studio.config import Settings
+
+    print(sign_copy(args.file, Settings.load(home=args.home).home / "c2pa"))
     return 0
 
 
@@ -208,11 +273,31 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
     p.add_argument("--timeout", type=float, help="seconds before the job is stopped")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--best-of", type=int, metavar="N", help="make N candidates and keep the best by your taste "
+                   "model (learned from your ratings; off until you have rated enough)")
+    p.add_argument("--keep", type=int, default=1, help="with --best-of: how many to keep (default 1)")
+    p.add_argument("--taste", choices=("auto", "on", "off"), default="auto",
+                   help="with --best-of: auto = rerank once there is signal, on = require it, off = never")
     p.set_defaults(func=cmd_generate)
+
+    p = sub.add_parser("taste", help="what your taste model has learned for a generator (or --reset it)")
+    p.add_argument("name")
+    p.add_argument("--user", help="whose taste (default: the local creator)")
+    p.add_argument("--reset", action="store_true", help="stop using the feedback given so far")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_taste)
 
     p = sub.add_parser("restore", help="print generator, params and seed of a studio output")
     p.add_argument("file")
     p.set_defaults(func=cmd_restore)
+
+    p = sub.add_parser("sign", help="write a C2PA-signed copy of a studio .png or .mp4 (name.c2pa.png)")
+    p.add_argument("file")
+    p.set_defaults(func=cmd_sign)
+
+    p = sub.add_parser("fetch", help="download a default model that is not in the wheel (story)")
+    p.add_argument("name", choices=["story"])
+    p.set_defaults(func=cmd_fetch)
 
     p = sub.add_parser("status", help="device, memory budgets, cache and queue")
     p.set_defaults(func=cmd_status)

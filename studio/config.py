@@ -68,6 +68,17 @@ class Settings:
     # "name=model" pairs: the model a generator loads when a request names none (e.g.
     # "image=/models/sd-turbo"), so a studio can be set up once instead of per request.
     default_models: tuple[str, ...] = ()
+    # -- what browser and HTTP callers may reach (studio.gate) --------------------------------
+    input_dirs: tuple[str, ...] = ()  # folders besides outputs/uploads whose files remote callers may use
+    model_dirs: tuple[str, ...] = ()  # folders whose entries remote callers may name as a model/weights
+    remote_models: str = "listed"  # "listed": only models the studio lists; "any": any path or hub id
+    # "private": each browser / login sees its own outputs, history and ratings; "shared": everyone's
+    shared: str = "private"
+    upload_max_age_h: float = 24.0  # uploads older than this are deleted (checked at start and hourly)
+    upload_max_total_mb: int = 2048  # and the oldest go first while the folder is larger than this
+    allowed_hosts: tuple[str, ...] = ()  # extra Host names a loopback studio answers (e.g. behind a proxy)
+    login_attempts: int = 10  # failed logins per client address per 10 minutes before refusing
+
     # Where jobs run: "local" (threads in this process), "ray" (start a local Ray instance:
     # loopback only, no dashboard) or "ray://host:port" (join a Ray cluster). studio/backends.
     backend: str = "local"
@@ -146,6 +157,12 @@ class Settings:
             raise InvalidInput("job_timeout_s must be positive")
         if not 0 <= self.torch_threads <= 256:
             raise InvalidInput("torch_threads must be between 0 and 256")
+        if self.remote_models not in ("listed", "any"):
+            raise InvalidInput("remote_models must be 'listed' or 'any'")
+        if self.shared not in ("private", "shared"):
+            raise InvalidInput("shared must be 'private' or 'shared'")
+        if self.upload_max_age_h <= 0 or self.upload_max_total_mb <= 0 or self.login_attempts < 1:
+            raise InvalidInput("upload_max_age_h, upload_max_total_mb and login_attempts must be positive")
         if self.dtype not in ("auto", "float32", "float16", "bfloat16"):
             raise InvalidInput("dtype must be auto, float32, float16 or bfloat16")
         if self.backend not in ("local", "ray") and not self.backend.startswith("ray://"):

@@ -34,13 +34,15 @@ _ids = itertools.count(1)
 
 class Job:
     def __init__(self, *, generator: str, params: Params, seed: int, user: str, parents: list[str],
-                 timeout: float, lane: str, manager: "SessionManager | None" = None) -> None:
+                 timeout: float, lane: str, manager: "SessionManager | None" = None,
+                 provenance: dict[str, Any] | None = None) -> None:
         self.id = f"job-{next(_ids)}-{int(time.time() * 1000) % 100000:05d}"
         self.generator = generator
         self.params = params
         self.seed = seed
         self.user = user
         self.parents = list(parents)
+        self.provenance = dict(provenance or {})  # extra provenance from the caller (e.g. the taste setting)
         self.timeout = timeout
         self.lane = lane
         self.state = QUEUED
@@ -49,6 +51,7 @@ class Job:
         self.finished: float | None = None
         self.telemetry: dict[str, Any] = {}
         self.cancel_event = threading.Event()
+        self.worker: threading.Thread | None = None  # the lane thread running it (set by the session)
         self._manager = manager
         self._cond = threading.Condition()
         self._events: list[ProgressEvent] = []

@@ -25,6 +25,7 @@ from studio import devices
 from studio.assets import AssetStore
 from studio.cache import CacheEntry, ModelCache
 from studio.config import Settings
+from studio.gate import LOCAL, Gate
 from studio.jobs import (CANCELLED, FAILED, RUNNING, FairQueue, Job, PermissionDenied, QueueFull)
 
 log = logging.getLogger("studio.session")
@@ -33,6 +34,7 @@ __all__ = ["SessionManager", "QueueFull", "PermissionDenied", "MAX_SEED"]
 
 MAX_SEED = 2**32 - 1  # seeds fit every RNG we hand out (numpy, torch, python)
 _DEFAULT_RUN_S = 5.0  # ETA guess for a generator that has not run yet
+STUCK_GRACE_S = 1.0  # after a timeout, how long a generator may take to notice before the lane moves on
 
 
 class Watchdog:
@@ -73,16 +75,33 @@ class Watchdog:
 
 
 class Lane:
-    """One compute device's queue and its worker threads."""
+    """One compute device's queue and its worker threads.
+
+    A job that runs past its time limit is failed at once, but Python cannot stop a thread: a
+    generator that never calls `progress` (a long parse, a stuck library call) keeps its worker
+    until it returns. So the lane then starts a stand-in worker (at most `workers` of them) and
+    the stuck worker retires when its call finally ends, keeping the lane at its size.
+    """
 
     def __init__(self, name: str, manager: "SessionManager", workers: int) -> None:
         self.name = name
         self.queue = FairQueue()
         self.running: list[Job] = []
-        self.threads = [threading.Thread(target=manager._work, args=(self,), name=f"studio-{name}-{i}",
-                                         daemon=True) for i in range(workers)]
-        for t in self.threads:
-            t.start()
+        self.size = workers
+        self.retiring: set[threading.Thread] = set()  # stuck workers: they stop when their job returns
+        self._manager = manager
+        self._count = 0
+        self.threads: list[threading.Thread] = []
+        for _ in range(workers):
+            self.add_worker()
+
+    def add_worker(self) -> threading.Thread:
+        thread = threading.Thread(target=self._manager._work, args=(self,), name=f"studio-{self.name}-{self._count}",
+                                  daemon=True)
+        self._count += 1
+        self.threads.append(thread)
+        thread.start()
+        return thread
 
 
 class SessionManager:
@@ -98,6 +117,7 @@ class SessionManager:
                 raise InvalidInput(f"extra generator must look like name=module:Class, got {spec!r}")
             self.registry[name.strip()] = ref.strip()
         self.assets = assets or AssetStore(self.settings.outputs_dir)
+        self.gate = Gate(self.settings, self.assets.root)  # every submit passes it (studio.gate)
         self.cache = ModelCache(lambda pool: devices.default_budget(pool, self.settings))
         self.unavailable: dict[str, str] = {}  # generator name -> why its last load failed
         self._lanes: dict[str, Lane] = {}
@@ -164,12 +184,17 @@ class SessionManager:
     # -- submitting ----------------------------------------------------------------------
     def submit(self, name: str, params: Params | Mapping[str, Any] | None = None, *, seed: int | None = None,
                user: str | None = None, parents: list[str] | None = None,
-               timeout: float | None = None) -> Job:
-        """Validate now (bad input fails here, before any queueing) and queue the job fairly."""
+               timeout: float | None = None, origin: str = LOCAL,
+               provenance: Mapping[str, Any] | None = None) -> Job:
+        """Validate now (bad input fails here, before any queueing) and queue the job fairly.
+
+        `origin` is who asks: "local" (Python API, CLI: the machine's owner) or "remote" (a
+        browser or HTTP client), whose file and model parameters the gate confines.
+        `provenance` adds keys to every output's record (e.g. which taste model chose it)."""
         if self._closed:
             raise GeneratorUnavailable("the studio is shutting down")
         cls = self.generator_class(name)
-        parsed = self.parse_params(name, params)
+        parsed = self.gate.check(name, self.parse_params(name, params), origin, cls)
         if seed is None:
             seed = secrets.randbelow(MAX_SEED + 1)
         elif isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
@@ -178,7 +203,8 @@ class SessionManager:
             raise InvalidInput("timeout must be between 0 and 86400 seconds")
         lane_name = str(devices.choose_device(self.settings.device, tuple(cls.devices)))
         job = Job(generator=name, params=parsed, seed=seed, user=user or "local", parents=list(parents or []),
-                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self)
+                  timeout=timeout or self.settings.job_timeout_s, lane=lane_name, manager=self,
+                  provenance=dict(provenance or {}))
         with self._lock:
             queued = sum(len(l.queue) for l in self._lanes.values())
             if queued >= self.settings.max_queue:
@@ -224,6 +250,7 @@ class SessionManager:
                 continue
             with self._lock:
                 lane.running.append(job)
+                job.worker = threading.current_thread()
             try:
                 self._run(job)
             except BaseException:  # never let one job kill the worker
@@ -232,20 +259,30 @@ class SessionManager:
             finally:
                 with self._lock:
                     lane.running.remove(job)
+                    me = threading.current_thread()
+                    retiring = me in lane.retiring
+                    if retiring:
+                        lane.retiring.discard(me)
+                        lane.threads.remove(me)
                 self.recent.append(job.summary())
+            if retiring:
+                return
 
     def _run(self, job: Job) -> None:
         job.state = RUNNING
         job.started = time.monotonic()
         job.telemetry["queue_wait_s"] = job.started - job.submitted
         job.emit(_state_event("running"))
-        deadline = job.started + job.timeout
-        self._watchdog.watch(job, deadline)
         entry: CacheEntry | None = None
         try:
             entry, hit = self._acquire(job)
             job.telemetry.update(cache="hit" if hit else "miss", load_s=0.0 if hit else entry.load_s,
                                  device=str(entry.device))
+            # The time limit counts the work, not the first model load: a creator's 60 s job is not
+            # stopped because the model took 40 s to come off disk. (A load is bounded by its
+            # generator; a job cancelled meanwhile stops at the check below.)
+            deadline = time.monotonic() + job.timeout
+            self._watchdog.watch(job, deadline)
             progress = Progress(sink=job.emit, cancel=job.cancel_event, deadline=deadline)
             progress.check()
             self._set_threads(entry)
@@ -289,10 +326,24 @@ class SessionManager:
             job.telemetry["total_s"] = time.monotonic() - job.submitted
 
     def _time_out(self, job: Job) -> None:
-        """Fail a job that ran past its limit now; the generator stops at its next progress step."""
+        """Fail a job that ran past its limit now; the generator stops at its next progress step.
+        If it has not stopped after `STUCK_GRACE_S`, its lane gets a stand-in worker (see Lane)."""
         job.cancel_event.set()
         job.finish(error=TimedOut(f"{job.generator} ran past its {job.timeout:g} s time limit and was stopped"),
                    state=FAILED)
+        timer = threading.Timer(STUCK_GRACE_S, self._free_lane_of, args=(job,))
+        timer.daemon = True
+        timer.start()
+
+    def _free_lane_of(self, job: Job) -> None:
+        with self._lock:
+            lane = self._lanes.get(job.lane)
+            if self._closed or lane is None or job not in lane.running or job.worker is None \
+                    or len(lane.retiring) >= lane.size:
+                return  # it stopped in time (or enough stand-ins already run)
+            lane.retiring.add(job.worker)
+            lane.add_worker()
+        log.warning("%s ignored its time limit; its lane continues on a stand-in worker", job.id)
 
     def _cache_key(self, name: str, params: Params, device: Any) -> Hashable:
         options = params.load_options()
@@ -320,6 +371,12 @@ class SessionManager:
             try:
                 import torch  # noqa: F401  (so the global RNG can be preserved around the load)
 
+                if not self._own_options(cls, job.params):  # the embedded model: check its recorded hash
+                    from studio import weights
+
+                    damaged = weights.problems(job.generator)
+                    if damaged:
+                        raise GeneratorUnavailable(damaged[0])
                 with devices.preserve_global_rng(device):
                     generator.load(device, dtype)
             except BaseException as exc:
@@ -334,12 +391,27 @@ class SessionManager:
                 if isinstance(exc, (InvalidInput, OutOfMemory, Cancelled)):
                     raise
                 reason = str(exc) if isinstance(exc, GeneratorUnavailable) else f"{type(exc).__name__}: {exc}"
+                if self._own_options(cls, job.params):
+                    # The request chose its own model and that failed: its job fails, the
+                    # generator stays available to everyone else.
+                    raise GeneratorUnavailable(f"{job.generator} could not load the model this request "
+                                               f"asked for: {reason}") from exc
                 self.unavailable[job.generator] = reason
                 raise GeneratorUnavailable(f"{job.generator} could not load: {reason}") from exc
             self.unavailable.pop(job.generator, None)
 
         return self.cache.acquire(self._cache_key(job.generator, job.params, device), job.generator, make,
                                   device, devices.pool_of(device), load)
+
+    def _own_options(self, cls: type[Generator], params: Params) -> dict[str, Any]:
+        """Load options this request set away from the studio's defaults (field default or the
+        configured default model)."""
+        import dataclasses
+
+        defaults = {f.name: f.default for f in dataclasses.fields(cls.Params)}
+        configured = self.settings.default_model(cls.name) if getattr(cls, "name", None) else None
+        return {k: v for k, v in params.load_options().items()
+                if v != defaults.get(k) and not (k == "model" and configured and v == configured)}
 
     def _recover_from_oom(self, entry: CacheEntry | None) -> None:
         if entry is not None:
@@ -383,13 +455,14 @@ class SessionManager:
             raise StudioError(f"{job.generator} returned {type(result).__name__}, not a Result")
         parents = list(dict.fromkeys([*job.parents, *result.parents]))
         result.provenance = {
+            **job.provenance,  # caller's extras first: the studio's own keys below always win
             "generator": job.generator, "params": job.params.to_dict(), "seed": job.seed,
             "weights_sha256": entry.generator.weights_sha256, "parents": parents, "job_id": job.id,
-            "user": job.user, "device": str(entry.device),
+            "device": str(entry.device),  # no user: provenance travels inside served files
             "timings": {k: round(v, 4) for k, v in job.telemetry.items() if k.endswith("_s")},
         }
         result.parents = parents
-        result.assets = self.assets.write(result, result.provenance) if result.outputs else []
+        result.assets = self.assets.write(result, result.provenance, owner=job.user) if result.outputs else []
         result.provenance["assets"] = [str(p) for p in result.assets]
 
     # -- control -------------------------------------------------------------------------

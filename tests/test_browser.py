@@ -132,3 +132,60 @@ def test_sketch_canvas_sends_drawn_strokes(page) -> None:
     # A pasted drawing (e.g. a sketch output's JSON) is redrawn on the canvas.
     page.locator("#pen-strokes textarea").fill('[[[10, 10], [100, 100], [200, 50]]]')
     page.wait_for_selector("#pen-strokes-canvas .studio-sketch-status:has-text('1 stroke(s), 3 point(s)')")
+
+
+def test_breeder_pick_two_parents_and_breed(page) -> None:
+    """The Picbreeder loop by mouse: a grid, click two candidates, Breed, see generation 2."""
+    page.get_by_role("tab", name="Image").click()
+    page.get_by_role("tab", name="Breeder").click()
+    page.locator("#breeder-ws-size input").fill("96")
+    page.locator("#breeder-ws-size input").press("Enter")
+    page.locator("#breeder-ws-new").click()
+    page.wait_for_function("() => document.querySelectorAll('#breeder-ws-grid .thumbnail-item').length === 9")
+    thumbs = page.locator("#breeder-ws-grid .thumbnail-item")
+    thumbs.nth(1).click()
+    page.wait_for_selector("#breeder-ws-status:has-text('1 picked')")
+    thumbs.nth(4).click()
+    page.wait_for_selector("#breeder-ws-status:has-text('2 picked')")
+    assert page.locator("#breeder-ws-picked input:checked").count() == 2
+    page.locator("#breeder-ws-breed").click()
+    page.wait_for_selector("#breeder-ws-status:has-text('Generation 2 of 2')")
+    assert "from 2, 5 of gen 1" in page.locator("#breeder-ws-status").inner_text()
+    page.wait_for_function("() => document.querySelectorAll('#breeder-ws-history .thumbnail-item').length === 2")
+    assert page.locator("#breeder-ws-progress [data-state='done']").count() == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-breeder.png"), full_page=True)
+    page.locator("#breeder-ws-undo").click()
+    page.wait_for_selector("#breeder-ws-status:has-text('Generation 1 of 1')")
+
+
+def test_story_bible_form_write_and_branch(page) -> None:
+    """A writer fills the bible form (a character in the table), writes a beat, then branches."""
+    page.get_by_role("tab", name="Story").click()
+    page.locator("#story-ws-title input, #story-ws-title textarea").first.fill("The Keeper")
+    page.locator("#story-ws-setting textarea").fill("a lighthouse at night")
+    table = page.locator("#story-ws-characters")
+    for col, value in enumerate(("Mara", "stubborn, kind", "keep the light on")):
+        table.locator(f"[data-testid='cell-0-{col}']").dblclick()
+        page.keyboard.type(value)
+        page.keyboard.press("Enter")
+        page.wait_for_selector(f"#story-ws-characters [data-testid='cell-0-{col}']:has-text('{value}')")
+    page.locator("#story-ws-length input[type='number']").fill("24")
+    page.locator("#story-ws-length input[type='number']").press("Enter")
+    page.locator("#story-ws-write").click()
+    page.wait_for_selector("#story-ws-status:has-text('Written')")
+    doc = page.locator("#story-ws-doc textarea").input_value()
+    assert "INT. LIGHTHOUSE" in doc.upper()
+    assert page.locator("#story-ws-progress [data-state='done']").count() == 1
+    page.locator("#story-ws-branch").click()
+    page.wait_for_selector("#story-ws-versions label:has-text('v3')")
+    labels = page.locator("#story-ws-versions label").all_inner_texts()
+    assert any("v2" in t and "branch 1" in t for t in labels) and any("branch 2" in t for t in labels)
+    page.get_by_role("tab", name="Preview").click()
+    page.wait_for_selector("#story-ws-preview h1:has-text('The Keeper')")
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-story.png"), full_page=True)
+    page.locator("#story-ws-versions label:has-text('v1')").click()
+    page.get_by_role("tab", name="Script").click()
+    page.wait_for_function("() => !document.querySelector('#story-ws-doc textarea').value.includes('branch')")
+    assert page.locator("#story-ws-doc textarea").input_value() == doc

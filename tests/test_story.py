@@ -42,6 +42,15 @@ def llama_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return save_tiny(tmp_path_factory.mktemp("tiny-llama"))
 
 
+@pytest.fixture(scope="module")
+def onnx_writer(llama_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> StoryWriter:
+    """The tiny Llama folder on the CPU default (quantize=auto): converted once for ONNX Runtime GenAI."""
+    g = StoryWriter(model=str(llama_dir))
+    g.cache_dir = str(tmp_path_factory.mktemp("story-cache"))
+    g.load(CPU)
+    return g
+
+
 def run(g: StoryWriter, seed: int = 1, progress: Progress | None = None, **kw):
     params = StoryParams.from_dict({"bible": BIBLE, "max_new_tokens": 24, **kw})
     return g.generate(params, rng=Rng(seed), progress=progress or Progress.none())
@@ -227,17 +236,17 @@ def test_guided_lines_reject_titles_labels_and_narration() -> None:
 
 def test_invalid_fountain_is_regenerated_then_refused(writer: StoryWriter, monkeypatch) -> None:
     drafts = iter(["Run.\n\nRun.\n\nRun.\n\nRun.\n\nRun.", "MARA\nWe need the light."])
-    real = sampling.sample
+    real = StoryWriter._sample
 
     def fake(*args, **kwargs):
         out = real(*args, **kwargs)
         out.text = next(drafts)
         return out
 
-    monkeypatch.setattr(sampling, "sample", fake)
+    monkeypatch.setattr(StoryWriter, "_sample", fake)
     r = run(writer, guided=False)
     assert r.data["attempts"] == 2 and "MARA\nWe need the light." in r.data["passage"]
-    monkeypatch.setattr(sampling, "sample", lambda *a, **k: sampling.Sampled("", [], "eos", 1, 0.1, 0.1))
+    monkeypatch.setattr(StoryWriter, "_sample", lambda *a, **k: sampling.Sampled("", [], "eos", 1, 0.1, 0.1))
     with pytest.raises(GeneratorUnavailable, match="did not write a usable scene in 2 attempts"):
         run(writer, max_attempts=2, guided=False)
 
@@ -274,14 +283,13 @@ def test_prompt_token_limits_are_named(writer: StoryWriter, monkeypatch) -> None
         run(writer, max_new_tokens=200)
 
 
-def test_loads_a_llama_folder(llama_dir: Path) -> None:
-    g = StoryWriter(model=str(llama_dir))
+def test_loads_a_llama_folder(llama_dir: Path, onnx_writer: StoryWriter) -> None:
+    g = onnx_writer
     assert g.estimate_bytes() > 0
-    g.load(CPU)
     assert g.weights_sha256 and len(g.weights_sha256) == 64
     r = run(g, 3)
     assert r.data["new_tokens"] > 0 and r.data["model"] == str(llama_dir)
-    assert r.data["precision"] == "int8"  # quantize=auto on CPU for a Llama-style model
+    assert r.data["precision"] == "int8"  # quantize=auto on CPU: the ONNX Runtime GenAI engine
     assert run(g, 3).data["text"] == r.data["text"]
 
 
@@ -291,7 +299,8 @@ def test_loads_a_gpt2_folder_without_chat_template(tmp_path: Path) -> None:
     g.load(CPU)
     ids, _, _ = g.build_prompt(StoryParams(bible=BIBLE, mode="continue", text="Mara waits.", format="prose"))
     assert "<|system|>" not in g.tokenizer.decode(ids)  # plain.j2 frame, not a chat template
-    assert g.precision == "float32"  # auto: GPT-2 has no q/k/v/gate/up projections to quantise
+    assert g.precision == "float32" and g.engine.name == "transformers"  # auto: no ONNX builder for GPT-2
+    assert any("does not convert" in line for line in g.load_log)
     assert run(g, 2, format="prose", mode="continue", text="Mara waits.").data["new_tokens"] > 0
 
 
@@ -318,41 +327,57 @@ def test_model_too_large_for_memory(llama_dir: Path, monkeypatch) -> None:
     assert g._model is None
 
 
-def test_int8_path_runs_on_cpu(llama_dir: Path) -> None:
-    g = StoryWriter(model=str(llama_dir), quantize="int8")
-    g.load(CPU)
-    assert "Quantized" in type(g.model.model.layers[0].mlp.up_proj).__name__ or \
-        "quantized" in type(g.model.model.layers[0].mlp.up_proj).__module__
-    assert run(g, 1).data["new_tokens"] > 0
+def test_onnx_engine_is_the_cpu_default_for_llama(onnx_writer: StoryWriter) -> None:
+    g = onnx_writer
+    assert g.engine.name == "onnxruntime" and g.precision == "int8" and g._model is None
+    a, b, c = run(g, 3), run(g, 3), run(g, 4)
+    assert a.data["text"] == b.data["text"] and a.data["passage"] != c.data["passage"]  # seeded on this engine
+    assert a.data["layout"] and a.data["unknown_characters"] == []  # guided Fountain on this engine
+    prose = run(g, 2, format="prose", mode="continue", text="Mara waits.", stop=("e",))
+    assert "e" not in prose.data["passage"]  # stop strings on this engine
 
 
-def test_int8_equals_torch_quantize_dynamic(llama_dir: Path) -> None:
-    """The fast int8 path builds the same modules, weights and logits as quantize_dynamic."""
-    import warnings
+def test_onnx_decoder_scores_and_rewinds_exactly(onnx_writer: StoryWriter, llama_dir: Path) -> None:
+    """rewind_to is exact (a rewound draw repeats bit for bit), scoring leaves the text as it was,
+    and the int8 engine's log-probabilities stay close to the fp32 model's."""
+    from transformers import AutoModelForCausalLM
 
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+    from generators.story_lib import engines
 
-    from generators.story_lib import int8
+    engine, tok = onnx_writer.engine, onnx_writer.tokenizer
+    ids = tok("INT. LIGHTHOUSE - NIGHT\n\n")["input_ids"]
+    cands = [tok("MARA\n", add_special_tokens=False)["input_ids"], tok("JONAH\n", add_special_tokens=False)["input_ids"]]
+    settings = sampling.Settings(temperature=0.9, max_new_tokens=12)
+    dec = engine.decoder(ids, max_len=200)
+    got = dec.score(cands)
+    after = dec.sample(settings, generator=torch.Generator().manual_seed(4))
+    fresh = engine.decoder(ids, max_len=200).sample(settings, generator=torch.Generator().manual_seed(4))
+    assert after.token_ids == fresh.token_ids  # scoring left nothing in the cache
+    dec.rewind(after.tokens)
+    again = dec.sample(settings, generator=torch.Generator().manual_seed(4))
+    assert again.token_ids == after.token_ids and dec.ids.shape[1] == len(ids) + after.tokens
+    ref = engines.TorchEngine(AutoModelForCausalLM.from_pretrained(str(llama_dir)), tok).decoder(ids, max_len=200)
+    for ours, theirs in zip(got, ref.score(cands)):
+        assert ours == pytest.approx(theirs, abs=0.5)  # int8 against fp32 on a random model
+    with pytest.raises(InvalidInput, match="grew past"):
+        engine.decoder(ids, max_len=len(ids) + 2).feed([5, 6, 7])
 
-    g = StoryWriter(model=str(llama_dir), quantize="none")
-    g.load(CPU)
-    chosen = int8.int8_targets(g.model)
-    assert chosen and all(n.endswith(int8.INT8_PROJECTIONS) for n in chosen)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ref = quantize_dynamic(g.model, {n: per_channel_dynamic_qconfig for n in chosen}, dtype=torch.qint8)
-    ours = int8.quantize(g.model)
-    for name in chosen:
-        a, b = ref.get_submodule(name), ours.get_submodule(name)
-        assert type(a) is type(b) and (a.in_features, a.out_features) == (b.in_features, b.out_features)
-        (wa, ba), (wb, bb) = a._weight_bias(), b._weight_bias()
-        assert torch.equal(wa.int_repr(), wb.int_repr())
-        assert torch.equal(wa.q_per_channel_scales(), wb.q_per_channel_scales())
-        assert (ba is None and bb is None) or torch.equal(ba, bb)
-    ids = torch.randint(0, g.model.config.vocab_size, (1, 12))
-    with torch.no_grad():
-        assert torch.equal(ref(ids).logits, ours(ids).logits)
-    assert not any("Quantized" in type(m).__name__ for m in g.model.modules())  # the copy was quantised
+
+def test_onnx_conversion_is_cached_and_int8_on_gpu_is_refused(onnx_writer: StoryWriter, llama_dir: Path) -> None:
+    again = StoryWriter(model=str(llama_dir), quantize="int8")
+    again.cache_dir = onnx_writer.cache_dir
+    again.load(CPU)
+    assert again.engine.folder == onnx_writer.engine.folder
+    assert not any("converting" in line for line in again.load_log)  # converted once, then cached
+    with pytest.raises(InvalidInput, match="CPU path"):
+        StoryWriter(model=str(llama_dir), quantize="int8").load(torch.device("meta"))
+
+
+def test_int8_names_why_a_model_cannot_convert(tmp_path: Path) -> None:
+    folder = save_tiny(tmp_path / "gpt2", chat=False, arch="gpt2")
+    g = StoryWriter(model=str(folder), quantize="int8")
+    with pytest.raises(GeneratorUnavailable, match="does not convert GPT2LMHeadModel"):
+        g.load(CPU)
 
 
 def test_embedded_default_estimate_needs_no_files(monkeypatch) -> None:

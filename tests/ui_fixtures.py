@@ -22,6 +22,7 @@ if __name__ == "__main__":  # run as a script: make the repository importable
 
 from generators.base import (Generator, InvalidInput, Output, Params, Progress, Result, Rng,  # noqa: E402
                              param)
+from generators.story import StoryWriter  # noqa: E402  (imports no model: the load is lazy)
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class EchoWriter(Generator):
                     progress.check()
                     time.sleep(0.02)
             text = params.prompt.upper() if params.shout else params.prompt
-            line = f"{text} #{rng.python.randrange(10_000)}"
+            line = f"{text} #{rng.python.randrange(10_000)}" + (f" ({self.model})" if self.model else "")
             progress.token(line + "\n")
             lines.append(line)
         progress(1.0, "done")
@@ -205,8 +206,30 @@ class PenPlotter(Generator):
         return cls()
 
 
+class TinyStoryWriter(StoryWriter):
+    """The real story generator with its in-memory tiny Llama (`StoryWriter.debug()`): fast, offline."""
+
+    def __init__(self, model: str = "", quantize: str = "none") -> None:
+        super().__init__(model="", quantize="none")
+        self.model_ref = "debug:tiny-llama"
+
+    def estimate_bytes(self) -> int:
+        return 64 << 20  # 2 layers, 32 wide: a few MB with room to spare
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        if self._preloaded is None:  # built here, not in __init__: construction stays cheap
+            from generators.story_lib.tiny import tiny_llama
+
+            self._preloaded = tiny_llama()
+        super().load(device, dtype)
+
+
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
-SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter}  # the browser test's studio: adds the canvas generator
+# the browser test's studio: adds the canvas generator and the breeder (no weights: fast on CPU)
+SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter, "breeder": "generators.breeder:Breeder",
+                   "story": TinyStoryWriter}
+WORKSPACE_REGISTRY = {**REGISTRY, "breeder": "generators.breeder:Breeder", "story": TinyStoryWriter,
+                      "gan": "generators.gan:GlyphGAN"}  # the embedded 1.2 MB KanjiVG DCGAN  # the workspaces' handler tests
 
 
 def fake_record(i: int, *, generator: str = "echo", model: str = "", mood: str = "calm",

@@ -90,13 +90,34 @@ def wav_bytes(tune: Tune, tempo: int, program: int, sample_rate: int = SAMPLE_RA
     return buf.getvalue()
 
 
-def musicxml_text(abc: str) -> str:
-    """MusicXML of an ABC tune, through music21's parser and exporter."""
-    from music21 import converter
+def musicxml_text(abc: str, program: int | None = None) -> str:
+    """MusicXML of an ABC tune, through music21's parser and exporter: composer "Studio
+    (AI-generated)", the GM instrument, bars numbered from 1, and the same bytes every time."""
+    import re
+
+    from music21 import converter, instrument, stream
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
     score = converter.parse(abc, format="abc")
-    return GeneralObjectExporter(score).parse().decode("utf-8")
+    score.metadata.composer = "Studio (AI-generated)"  # music21 would write "Music21"
+    for part in score.parts:
+        measures = list(part.getElementsByClass(stream.Measure))
+        # music21 numbers an ABC tune's first bar 0 even when it is full (no pickup)
+        if measures and measures[0].number == 0 and measures[0].barDuration.quarterLength <= \
+                measures[0].duration.quarterLength:
+            for m in measures:
+                m.number += 1
+        if program is not None:
+            part.insert(0, instrument.instrumentFromMidiProgram(program))
+    xml = GeneralObjectExporter(score).parse().decode("utf-8")
+    # reproducible bytes: no export date, and music21's random part/instrument ids made sequential
+    xml = re.sub(r"\s*<encoding-date>[^<]*</encoding-date>", "", xml)
+    ids: dict[str, str] = {}
+    for found in re.findall(r'id="([A-Z]?[0-9a-f]{16,})"', xml):
+        ids.setdefault(found, f"{found[0] if found[0].isupper() else 'X'}{len(ids) + 1}")
+    for old_id, new_id in ids.items():
+        xml = xml.replace(f'"{old_id}"', f'"{new_id}"')
+    return xml
 
 
 def score_svg(musicxml: str, width_px: int = 1600) -> str:
@@ -104,7 +125,8 @@ def score_svg(musicxml: str, width_px: int = 1600) -> str:
     import verovio
 
     tk = verovio.toolkit()
-    tk.setOptions({"pageWidth": width_px * 2, "pageHeight": 60000, "adjustPageHeight": True,
+    tk.setOptions({"xmlIdSeed": 1,  # fixed element ids: the same score gives the same SVG bytes
+                   "pageWidth": width_px * 2, "pageHeight": 60000, "adjustPageHeight": True,
                    "scale": 40, "footer": "none", "header": "auto", "breaks": "auto"})
     if not tk.loadData(musicxml):
         raise RuntimeError("verovio could not read the MusicXML")

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from generators.base import InvalidInput
+from generators.resources import prompts_dir
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "story"
+PROMPTS_DIR = prompts_dir("story")
 BEATS_DIR = PROMPTS_DIR / "beats"
 
 MAX_BIBLE_CHARS = 8000  # the whole bible as JSON; it goes into every prompt

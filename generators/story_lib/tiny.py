@@ -49,8 +49,9 @@ def train_tokenizer(vocab_size: int = 400, chat: bool = True) -> Any:
     return fast
 
 
-def tiny_llama(chat: bool = True, seed: int = 0, arch: str = "llama") -> tuple[Any, Any]:
-    """(model, tokenizer): a 2-layer, 32-wide random Llama (or GPT-2) with a trained tiny tokenizer."""
+def tiny_llama(chat: bool = True, seed: int = 0, arch: str = "llama", hidden: int = 32) -> tuple[Any, Any]:
+    """(model, tokenizer): a 2-layer, `hidden`-wide random Llama (or 32-wide GPT-2) with a trained tiny
+    tokenizer; 4 heads, so 64 wide gives the head size of 16 ONNX Runtime's attention needs."""
     import torch
     from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
 
@@ -63,7 +64,7 @@ def tiny_llama(chat: bool = True, seed: int = 0, arch: str = "llama") -> tuple[A
                             bos_token_id=eos, eos_token_id=eos, pad_token_id=pad)
         model = GPT2LMHeadModel(config)
     else:
-        config = LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+        config = LlamaConfig(vocab_size=vocab, hidden_size=hidden, intermediate_size=2 * hidden, num_hidden_layers=2,
                              num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
                              bos_token_id=eos, eos_token_id=eos, pad_token_id=pad, tie_word_embeddings=True)
         model = LlamaForCausalLM(config)
@@ -80,10 +81,11 @@ def tiny_llama(chat: bool = True, seed: int = 0, arch: str = "llama") -> tuple[A
     return model.eval(), tokenizer
 
 
-def save_tiny(folder: str | Path, chat: bool = True, arch: str = "llama") -> Path:
-    """Save a tiny model + tokenizer as a Hugging Face folder (safetensors), as a user's would be."""
+def save_tiny(folder: str | Path, chat: bool = True, arch: str = "llama", hidden: int = 64) -> Path:
+    """Save a tiny model + tokenizer as a Hugging Face folder (safetensors), as a user's would be
+    (64 wide, so the ONNX Runtime engine converts and runs it too)."""
     folder = Path(folder)
-    model, tokenizer = tiny_llama(chat=chat, arch=arch)
+    model, tokenizer = tiny_llama(chat=chat, arch=arch, hidden=hidden)
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder

@@ -18,9 +18,11 @@ import studio.ui  # noqa: F401  (turns Gradio's analytics off before gradio is i
 import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
+from studio.ui import tab_taste
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
+from studio.ui.http_api import add_http_api
 from studio.ui.launch import (DEFAULT_SHARE_TIMEOUT_S, LaunchError, check_exposure, is_loopback,
                               probe_share_server)
 from studio.ui.panel import KIND_SUFFIXES
@@ -30,6 +32,7 @@ GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), 
 CSS = """
 .studio-progress progress { width: 70%; height: 1em; vertical-align: middle; }
 .studio-unavailable { border-left: 4px solid #d97706; padding-left: .6em; }
+.studio-error { border-left: 4px solid #dc2626; padding-left: .6em; }
 """
 
 
@@ -55,18 +58,22 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
             if unclaimed:  # plug-ins and test generators: still reachable, never hidden
                 with gr.Tab("More", id="more", elem_id="tab-more"):
                     build_generator_tab(ctx, "more", unclaimed)
-            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery"):
+            with gr.Tab("Gallery", id="gallery", elem_id="tab-gallery") as gallery_tab:
                 gallery = tab_gallery.build(ctx)
             with gr.Tab("Feedback", id="feedback", elem_id="tab-feedback") as feedback_tab:
                 fb_refresh, fb_inputs, fb_outputs = tab_feedback.build(ctx)
+                tab_taste.build(ctx)  # the taste panel (studio/taste.py)
             with gr.Tab("System", id="system", elem_id="tab-system") as system_tab:
                 sys_refresh, sys_inputs, sys_outputs = tab_system.build(ctx)
         ctx.handlers.update(feedback_refresh=fb_refresh, system_refresh=sys_refresh, **gallery.handlers)
         feedback_tab.select(fb_refresh, fb_inputs, fb_outputs, api_visibility="private")
         system_tab.select(sys_refresh, sys_inputs, sys_outputs, api_visibility="private")
+        if gallery.refresh is not None:  # the Gallery fills itself when opened, no Search click needed
+            gallery_tab.select(*gallery.refresh, api_visibility="private")
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
+        add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
@@ -95,23 +102,32 @@ def _wire_send_to(ctx: UIContext) -> None:
             continue
         panel.send_target.choices = choices  # type: ignore[union-attr]
 
-        def send(current: dict | None, target: str | None) -> dict[Any, Any]:
-            if not current:
-                raise gr.Error("Generate something first, then send it on.")
-            if not target or target not in targets:
-                raise gr.Error("Pick where to send it.")
-            gen, field = target.split(":", 1)
-            form = ctx.panels[gen].form
-            kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
-            suffixes = KIND_SUFFIXES.get(kind)
-            paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
-            if not paths:
-                raise gr.Error(f"This output has no {kind} file to send to {gen}.")
-            return {targets[target]: paths[0], **_tab_updates(ctx, gen)}
+        def make_send(status: Any) -> Any:
+            def send(current: dict | None, target: str | None) -> dict[Any, Any]:
+                # A refusal is a sentence beside the Send button: raising would put "Error" badges
+                # on every upload field this event writes to, in every tab.
+                def refuse(message: str) -> dict[Any, Any]:
+                    return {status: f"⚠️ {message}"}
 
+                if not current:
+                    return refuse("Generate something first (or pick the A/B winner), then send it on.")
+                if not target or target not in targets:
+                    return refuse("Pick where to send it.")
+                gen, field = target.split(":", 1)
+                form = ctx.panels[gen].form
+                kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
+                suffixes = KIND_SUFFIXES.get(kind)
+                paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
+                if not paths:
+                    return refuse(f"This output has no {kind} file to send to {gen}.")
+                return {targets[target]: paths[0], status: f"Sent to {label_of(field)} of {gen}.",
+                        **_tab_updates(ctx, gen)}
+            return send
+
+        send = make_send(panel.send_status)
         ctx.handlers["send"] = send
         panel.send_button.click(send, [panel.current, panel.send_target],  # type: ignore[union-attr]
-                                [*targets.values(), *tab_outputs], api_visibility="private")
+                                [*targets.values(), *tab_outputs, panel.send_status], api_visibility="private")
 
 
 def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> None:
@@ -169,6 +185,9 @@ def _api_endpoints(ctx: UIContext) -> None:
 
         try:
             real = ctx.studio.assets.resolve(path)
+            viewer = ctx.viewer(request)
+            if viewer is not None and ctx.studio.assets.owner_of(real) != viewer:
+                raise InvalidInput(f"{path!r} is not one of your outputs")  # settings.shared is off
             record = {**ctx.studio.restore(real)["record"], "path": str(real)}
             uid = ctx.feedback.rate(record, stars=stars, thumb=thumb, tags=tags, comment=comment,
                                     user=ctx.user(request), session=ctx.session(request))
@@ -207,14 +226,33 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     os.environ["GRADIO_TEMP_DIR"] = str(uploads)  # uploads stay in the studio home, not /tmp
     demo = create_app(studio, feedback=feedback)
     demo.studio_context.upload_dir = str(uploads)  # type: ignore[attr-defined]
+    studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
+    from studio.uploads import UploadSweeper
+
+    demo.studio_upload_sweeper = UploadSweeper(  # type: ignore[attr-defined]  # age and size limits
+        uploads, max_age_s=float(getattr(settings, "upload_max_age_h", 24.0)) * 3600,
+        max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]
+    blocked.append(str(outputs / "index.jsonl"))  # every output's settings and owner: never served
     try:
         # Every queued run holds a worker thread while it waits on the session's queue; leave room
         # for cancel / rating events beside a full queue.
         max_threads = max(40, int(settings.max_queue) + int(getattr(settings, "workers", 1)) + 16)
+        from starlette.middleware import Middleware
+
+        from studio.ui.guard import StudioGuard
+
+        extra_hosts = [h for h in getattr(settings, "allowed_hosts", ())]
+        if share:  # the tunnel forwards requests with the share link's host name
+            tunnel = (share_server or "gradio.live").rsplit(":", 1)[0]
+            extra_hosts += [tunnel, f"*.{tunnel}"]
+        guard = Middleware(StudioGuard, allowed_hosts=extra_hosts, check_host=is_loopback(host),
+                           login_attempts=int(getattr(settings, "login_attempts", 10)),
+                           max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
+                    app_kwargs={"middleware": [guard]},  # Host/Origin/CSRF, browser cookie: studio.ui.guard
                     prevent_thread_lock=True, allowed_paths=[str(outputs)], blocked_paths=blocked,
                     max_file_size=f"{int(settings.max_upload_mb)}mb", enable_monitoring=False,
                     ssr_mode=False, mcp_server=False, pwa=False, run_history=False, quiet=True,

@@ -22,6 +22,7 @@ class UIContext:
     tabs: gr.Tabs | None = None
     sub_tabs: dict[str, gr.Tabs] = field(default_factory=dict)  # tab id -> its inner Tabs
     claimed: set[str] = field(default_factory=set)  # generators some tab shows
+    workspaces: dict[str, Any] = field(default_factory=dict)  # generator -> its purpose-built workspace
     handlers: dict[str, Any] = field(default_factory=dict)  # app-level event functions (tests, embedding)
     upload_dir: str | None = None  # where this server's uploads land (set by launch)
     _describe: dict[str, dict[str, Any] | None] = field(default_factory=dict)
@@ -37,11 +38,36 @@ class UIContext:
             return "local"
         if getattr(request, "username", None):
             return str(request.username)
+        from studio.ui.guard import COOKIE, token_user
+
+        try:  # the HttpOnly per-browser token the guard middleware sets (studio.ui.guard)
+            token = (getattr(request, "cookies", None) or {}).get(COOKIE)
+        except Exception:  # noqa: BLE001 - a request object without cookies (handler tests)
+            token = None
+        if token:
+            return token_user(token)
+        # Only without the guard (handlers called directly): the public session hash.
         return f"session:{getattr(request, 'session_hash', None) or 'anonymous'}"
+
+    def viewer(self, request: gr.Request | None) -> str | None:
+        """Whose outputs this request may list: its own user, or None (everyone's) when the
+        studio is set up as shared (settings.shared)."""
+        settings = getattr(self.studio, "settings", None)
+        if getattr(settings, "shared", "private") == "shared" or request is None:
+            return None
+        return self.user(request)
 
     @staticmethod
     def session(request: gr.Request | None) -> str:
         return str(getattr(request, "session_hash", "") or "")
+
+    # -- the one way the UI starts a job ----------------------------------------------------------
+    def submit(self, name: str, params: Any, seed: int | None, request: gr.Request | None) -> Any:
+        """Queue a job for this browser: everything it sent is "remote" input for the gate
+        (studio.gate), whichever button sent it. Raises the studio's own errors."""
+        job = self.studio.submit(name, params, seed=seed, user=self.user(request), origin="remote")
+        self.remember(job)
+        return job
 
     # -- generators -------------------------------------------------------------------------
     def describe(self, name: str) -> dict[str, Any] | None:

@@ -132,8 +132,11 @@ class Form:
         elem_id = f"{self.prefix}-{name}" if self.prefix else None
         kw: dict[str, Any] = {"label": label, "info": info or None, "elem_id": elem_id}
         factories = widgets()
-        if widget in factories:
-            made = factories[widget](name, schema, label, info, elem_id)
+        from studio.ui.pickers import picker
+
+        chosen = picker(self.prefix, name) or factories.get(widget)  # a named picker beats the plain widget
+        if chosen is not None:
+            made = chosen(name, schema, label, info, elem_id)
             if not isinstance(made, Widget):
                 made = Widget(made)
             if made.link is not None:
@@ -143,7 +146,9 @@ class Form:
             kw.pop("info")
             kw["label"] = f"{label}: {info}" if info else label
             if widget in ("image", "mask"):  # "mask": a plain upload only if WIDGETS["mask"] is removed
-                comp = gr.Image(type="filepath", sources=["upload", "clipboard"], **kw)
+                from studio.ui.safe_inputs import SafeImage  # header-checked before any decode
+
+                comp = SafeImage(type="filepath", image_mode=None, sources=["upload", "clipboard"], **kw)
             elif widget == "audio":
                 comp = gr.Audio(type="filepath", sources=["upload"], **kw)
             elif widget == "video":
@@ -208,6 +213,43 @@ class Form:
             params[f.name] = value
         return params
 
+    def coerce(self, name: str, text: Any) -> Any:
+        """A typed-in value for field `name` (e.g. an A/B variant's), in the field's type."""
+        import gradio as gr
+
+        f = self.field(name)
+        if f is None:
+            raise gr.Error(f"there is no setting called {name!r}")
+        raw = "" if text is None else str(text).strip()
+        label = label_of(name)
+        if f.kind in ("int", "float"):
+            try:
+                number = float(raw)
+            except ValueError:
+                raise gr.Error(f"{label} must be a number; got {raw!r}.") from None
+            if f.kind == "int":
+                if not number.is_integer():
+                    raise gr.Error(f"{label} must be a whole number; got {raw!r}.")
+                return int(number)
+            return number
+        if f.kind == "bool":
+            words = {"true": True, "yes": True, "on": True, "1": True, "false": False, "no": False, "off": False,
+                     "0": False}
+            if raw.lower() not in words:
+                raise gr.Error(f"{label} is on or off: write true or false; got {raw!r}.")
+            return words[raw.lower()]
+        if f.kind == "enum":
+            choices = [str(c) for c in f.schema.get("enum", [])]
+            if raw not in choices:
+                raise gr.Error(f"{label} must be one of {', '.join(choices)}; got {raw!r}.")
+            return f.schema["enum"][choices.index(raw)]
+        if f.kind == "json":
+            try:
+                return json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                return [s.strip() for s in raw.split(",") if s.strip()]  # a plain word list
+        return raw
+
     def to_values(self, params: dict[str, Any]) -> list[Any]:
         """Params (e.g. restored from a studio output) -> widget updates, in field order."""
         out: list[Any] = []
@@ -217,7 +259,10 @@ class Form:
                 continue
             value = params[f.name]
             if f.to_value is not None:
-                out.append(gr.update(value=f.to_value(value)))
+                shown = f.to_value(value)
+                # a picker may return a whole update (e.g. new choices along with the value)
+                is_update = isinstance(shown, dict) and shown.get("__type__") == "update"
+                out.append(shown if is_update else gr.update(value=shown))
                 continue
             if f.kind == "json":
                 value = "" if value is None else json.dumps(value)
@@ -254,8 +299,9 @@ class OutputView:
 
     def __init__(self, *, prefix: str = "", label: str = "Output", provenance: bool = True) -> None:
         p = f"{prefix}-" if prefix else ""
+        # "contain": a wide piano roll, GAN strip or contact sheet is shown whole, never cropped square.
         self.gallery = gr.Gallery(label=f"{label}: images", visible=False, columns=2, height="auto",
-                                  elem_id=f"{p}gallery" if prefix else None)
+                                  object_fit="contain", elem_id=f"{p}gallery" if prefix else None)
         self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False)
         self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False)
         self.svg = gr.HTML(visible=False)
@@ -283,8 +329,13 @@ class OutputView:
         svgs = [p for p in paths if p.suffix.lower() == ".svg" and str(p) not in drawings]
         texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
         text = "\n\n".join(_read_text(p) for p in texts)
-        svg_html = "".join(f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
-                           f'style="max-width:100%;background:white">' for p in svgs)
+        # Scores are drawn at their own size in a scrolling strip (a 1280 px score shrunk to the
+        # column is unreadable), with a link to open it full size for zooming.
+        svg_html = "".join(f'<div class="studio-svg-wrap" style="overflow-x:auto;max-width:100%">'
+                           f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
+                           f'style="max-width:none;height:auto;background:white"></div>'
+                           f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">'
+                           f'open {html.escape(p.name)} full size</a>' for p in svgs)
         out = [gr.update(visible=bool(images), value=images or None),
                gr.update(visible=audio is not None, value=audio),
                gr.update(visible=video is not None, value=video),

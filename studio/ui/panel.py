@@ -12,18 +12,19 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, AsyncIterator, Iterator
 
 import gradio as gr
 
 from studio.ui.context import UIContext
-from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView
+from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView, label_of
 
 STAR_CHOICES = ["1", "2", "3", "4", "5"]
 THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
 KIND_SUFFIXES = {"image": IMAGE_SUFFIXES, "mask": IMAGE_SUFFIXES, "audio": AUDIO_SUFFIXES, "video": VIDEO_SUFFIXES,
                  "midi": (".mid", ".midi")}
 UPDATE_EVERY_S = 0.15  # at most this often a progress update goes to the browser
+API_POLL_S = 0.05  # how often an HTTP API call looks whether its job finished (cheap: a flag read)
 
 
 def progress_html(fraction: float, message: str, state: str, position: int | None = None,
@@ -35,6 +36,13 @@ def progress_html(fraction: float, message: str, state: str, position: int | Non
     text = html.escape(f"{message or state}{extra}")
     return (f'<div class="studio-progress" data-state="{state}" data-fraction="{fraction:.3f}">'
             f'<progress value="{pct:.0f}" max="100"></progress> <span>{pct:.0f}% · {text}</span></div>')
+
+
+def error_update(message: str | None) -> Any:
+    """The in-place error note where the output goes: shown with `message`, hidden with None."""
+    if not message:
+        return gr.update(value="", visible=False)
+    return gr.update(value=f"**Could not make this:** {html.escape(message)}", visible=True)
 
 
 def parse_seed(value: Any) -> int | None:
@@ -66,6 +74,7 @@ class GeneratorPanel:
         self.form: Form | None = None
         self.send_target: gr.Dropdown | None = None
         self.send_button: gr.Button | None = None
+        self.send_status: gr.Markdown | None = None
         self.current: gr.State | None = None
         self.seed: gr.Textbox | None = None
         self.handlers: dict[str, Any] = {}
@@ -103,8 +112,16 @@ class GeneratorPanel:
                                            elem_id=f"{name}-seed", scale=3)
                     random_btn = gr.Button("🎲 Random", size="sm", scale=1)
                     reuse_btn = gr.Button("↺ Reuse last", size="sm", scale=1)
-                ab_mode = gr.Checkbox(label="Blind A/B: make two (different seeds) and pick the better",
+                ab_mode = gr.Checkbox(label="Blind A/B: make two and pick the better",
                                       value=False, elem_id=f"{name}-ab")
+                with gr.Row():
+                    # Varying a setting (same seed) is what fills the A/B ranking; the seed alone
+                    # compares two draws of one variant.
+                    ab_field = gr.Dropdown([("another seed", ""), *((label_of(f.name), f.name)
+                                                                   for f in self.form.fields if f.kind != "file")],
+                                           value="", label="B differs in", scale=1, elem_id=f"{name}-ab-field")
+                    ab_value = gr.Textbox(label="B's value", placeholder="e.g. 0.9, loud, true", scale=1,
+                                          elem_id=f"{name}-ab-value")
                 with gr.Row():
                     run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
                     cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
@@ -114,11 +131,13 @@ class GeneratorPanel:
                                   elem_id=f"{name}-live")
                 preview = gr.Image(label="Preview", visible=False, interactive=False, type="pil",
                                    elem_id=f"{name}-preview")
+                error_box = gr.Markdown("", visible=False, elem_id=f"{name}-error", elem_classes=["studio-error"])
                 view = OutputView(prefix=name)
                 with gr.Row():
                     self.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,
                                                    elem_id=f"{name}-send-target")
-                    self.send_button = gr.Button("Send", size="sm", scale=1)
+                    self.send_button = gr.Button("Send", size="sm", scale=1, elem_id=f"{name}-send")
+                self.send_status = gr.Markdown("", elem_id=f"{name}-send-status")
                 with gr.Group(visible=False) as fb_group:
                     gr.Markdown("**Rate this output**")
                     stars = gr.Radio(STAR_CHOICES, label="Stars", elem_id=f"{name}-stars")
@@ -150,53 +169,83 @@ class GeneratorPanel:
         reuse_btn.click(lambda s: "" if s is None else str(s), last_seed, self.seed, api_visibility="private",
                         queue=False)
 
-        run_outputs = [progress, live, preview, *view.components, fb_group, fb_status, ab_group, *view_1.components,
+        run_outputs = [progress, live, preview, error_box, run_btn, *view.components, fb_group, fb_status, ab_group, *view_1.components,
                        *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
                        stars, thumb, tags, comment]
 
-        def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
-            *values, seed_value, ab_on = args
+        def run(request: gr.Request, *args: Any, started: list[Any] | None = None) -> Iterator[dict[Any, Any]]:
+            n = len(form.components)
+            values, (seed_value, ab_on, *ab) = list(args[:n]), args[n:]
+            ab_key, ab_text = (list(ab) + ["", ""])[:2]
             user = ctx.user(request)
-            params = form.to_params(values)
-            seed = parse_seed(seed_value)
-            yield {progress: progress_html(0, "submitting", "queued"), live: gr.update(value="", visible=False),
-                   preview: gr.update(value=None, visible=False),
-                   fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
-                   fb_status: "", ab_status: "",
-                   **dict(zip(view.components, view.clear()))}
-            jobs: list[Any] = []
-            try:
-                jobs.append(self._submit(params, seed, user))
-                if ab_on:
-                    jobs.append(self._submit(params, None if seed is None else seed + 1, user))
+            jobs: list[Any] = [] if started is None else started  # shared with run_event's cancel
+            try:  # everything that can refuse the request happens before the screen changes
+                params = form.to_params(values)
+                seed = parse_seed(seed_value)
+                if ab_on and ab_key:  # B changes one setting; both share one seed
+                    params_b = {**params, ab_key: form.coerce(ab_key, ab_text)}
+                    if params_b == params:
+                        raise gr.Error(f"B's {label_of(ab_key)} is the same as A's; give B a different value.")
+                    seed = secrets.randbelow(2**31) if seed is None else seed
+                    jobs.append(self._submit(params, seed, request))
+                    jobs.append(self._submit(params_b, seed, request))
+                else:
+                    jobs.append(self._submit(params, seed, request))
+                    if ab_on:
+                        jobs.append(self._submit(params, None if seed is None else seed + 1, request))
             except gr.Error as exc:
                 for job in jobs:
                     job.cancel(user)
-                yield {progress: progress_html(0, f"not started: {exc.message}", "failed")}
-                raise
-            yield {job_state: jobs[0].id}
+                # The earlier result stays on screen; only the status says why nothing started.
+                yield {progress: progress_html(0, f"not started: {exc.message}", "failed"),
+                       error_box: error_update(exc.message)}
+                return
+            yield {progress: progress_html(0, "submitting", "queued"), live: gr.update(value="", visible=False),
+                   preview: gr.update(value=None, visible=False), error_box: error_update(None),
+                   fb_group: gr.update(visible=False), ab_group: gr.update(visible=False),
+                   fb_status: "", ab_status: "", job_state: jobs[0].id, run_btn: gr.update(interactive=False),
+                   **dict(zip(view.components, view.clear()))}
+            budget = params.get("max_new_tokens") if isinstance(params.get("max_new_tokens"), int) else None
+            text = ""
             try:
-                text = ""
+                tokens = 0
+                last_sent = 0.0
                 for index, job in enumerate(jobs):
                     if len(jobs) > 1:
                         yield {job_state: job.id}
+                    reported = 0.0
                     for update in _follow(job):
                         kind, payload = update
                         if kind == "token":
                             text += payload
-                            yield {live: gr.update(value=text, visible=True)}
+                            tokens += 1
+                            out: dict[Any, Any] = {live: gr.update(value=text, visible=True)}
+                            now = time.monotonic()
+                            if budget and now - last_sent >= UPDATE_EVERY_S:
+                                # Streamed text moves the bar even when the generator reports
+                                # progress only per draft: one token event is about one token.
+                                last_sent = now
+                                frac = max(reported, min(0.95, tokens / (budget * len(jobs))))
+                                out[progress] = progress_html(frac, f"writing · {tokens} token(s)", "running")
+                            yield out
                         elif kind == "preview":
                             yield {preview: gr.update(value=payload, visible=True)}
                         else:
                             frac, msg, state, pos, eta = payload
+                            reported = frac
                             if len(jobs) > 1:
                                 frac, msg = (index + frac) / len(jobs), f"{index + 1} of {len(jobs)}: {msg}"
+                            if budget and tokens and state == "running":
+                                frac = max(frac, min(0.95, tokens / (budget * len(jobs))))
                             yield {progress: progress_html(frac, msg, state, pos, eta)}
                 try:
                     results = [_outcome(job) for job in jobs]
                 except gr.Error as exc:
-                    yield {progress: progress_html(0, f"failed: {exc.message}", "failed")}
-                    raise
+                    # Where the output was, the reason; no stale "done" or 100% stays behind.
+                    yield {progress: progress_html(0, f"failed: {exc.message}", "failed"),
+                           error_box: error_update(exc.message), preview: gr.update(visible=False),
+                           run_btn: gr.update(interactive=True)}
+                    return
             finally:
                 for job in jobs:
                     if not job.done:  # the browser went away or Gradio cancelled the event
@@ -205,11 +254,13 @@ class GeneratorPanel:
                         except Exception:  # noqa: BLE001
                             pass
             if any(r is None for r in results):
-                yield {progress: progress_html(0, "cancelled", "cancelled")}
+                kept = " (the streamed text is kept above)" if text else ""
+                yield {progress: progress_html(0, f"cancelled{kept}", "cancelled"), preview: gr.update(visible=False),
+                       run_btn: gr.update(interactive=True)}
                 return
             records = [[record_for(ctx, p) for p in r.assets] for r in results]
             done = {progress: progress_html(1, f"done · seed {results[0].seed}", "done"),
-                    preview: gr.update(visible=False),
+                    preview: gr.update(visible=False), run_btn: gr.update(interactive=True),
                     last_seed: results[0].seed, stars: None, thumb: None, tags: "", comment: ""}
             if len(results) == 1:
                 result = results[0]
@@ -227,9 +278,32 @@ class GeneratorPanel:
                 done[self.current] = None
             yield done
 
-        run_event = run_btn.click(run, [*form.components, self.seed, ab_mode], run_outputs,
+        async def run_event(request: gr.Request, *args: Any) -> AsyncIterator[dict[Any, Any]]:
+            """`run` for Gradio: each step in a worker thread, and when Gradio cancels the event
+            (/gradio_api/cancel, a closed page) the CancelledError lands here, so the studio
+            jobs are cancelled too; a plain sync generator would be abandoned still running."""
+            import anyio
+
+            started: list[Any] = []
+            steps = run(request, *args, started=started)
+            done = object()
+            try:
+                while True:
+                    update = await anyio.to_thread.run_sync(next, steps, done)
+                    if update is done:
+                        return
+                    yield update
+            finally:  # finished, failed, or cancelled: a job still going has lost its listener
+                for job in started:
+                    if not job.done:
+                        job.cancel(job.user)
+                steps.close()
+
+        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode, ab_field, ab_value], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
+        # However the run ends (error, closed tab, cancelled event), Generate comes back.
+        run_event.then(lambda: gr.update(interactive=True), None, run_btn, queue=False, api_visibility="private")
 
         def cancel(job_id: str, request: gr.Request) -> str:
             job = ctx.job(job_id)
@@ -265,81 +339,83 @@ class GeneratorPanel:
         def vote(winner: str) -> Any:
             def handler(pair: list | None, request: gr.Request) -> Any:
                 if not pair:
-                    raise gr.Error("Make an A/B pair first (tick Blind A/B and generate).")
-                uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
-                                           session=ctx.session(request))
-                reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}, {Path(str(r.get('path'))).name}"
-                                   for i, r in enumerate(pair))
-                return f"✅ Vote saved (#{uid[:8]}). {reveal}", None
+                    return "⚠️ Make an A/B pair first (tick Blind A/B and generate).", None, gr.update(), gr.update()
+                from generators.base import InvalidInput
+
+                try:
+                    uid = ctx.feedback.compare(pair[0], pair[1], winner, user=ctx.user(request),
+                                               session=ctx.session(request))
+                except InvalidInput as exc:  # e.g. both made the very same file
+                    return f"⚠️ Not saved: {exc}.", pair, gr.update(), gr.update()
+                reveal = "; ".join(f"{i + 1}: seed {r.get('seed')}{_differences(r, pair[1 - i])}, "
+                                   f"{Path(str(r.get('path'))).name}" for i, r in enumerate(pair))
+                if winner == "tie":
+                    return f"✅ Vote saved (#{uid[:8]}). {reveal}", None, None, gr.update(visible=False)
+                # The winner is now "the output": it can be rated below and sent on.
+                won = pair[0 if winner == "a" else 1]
+                main = Path(str(won["path"]))
+                paths = [str(main), *(str(main.with_name(n)) for n in won.get("siblings") or [])]
+                note = f"✅ Vote saved (#{uid[:8]}). {reveal}. The winner can now be rated and sent on."
+                return note, None, {"record": won, "paths": paths}, gr.update(visible=True)
             return handler
 
         for button, winner in ((vote_1, "a"), (vote_tie, "tie"), (vote_2, "b")):
-            button.click(vote(winner), ab_pair, [ab_status, ab_pair], api_visibility="private")
+            button.click(vote(winner), ab_pair, [ab_status, ab_pair, self.current, fb_group],
+                         api_visibility="private")
 
         # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
-        def api_generate(params_json: str = "{}", seed: int | None = None,
-                         request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        async def api_generate(params_json: str = "{}", seed: int | None = None,
+                               request: gr.Request = None) -> dict:  # type: ignore[assignment]
+            # A coroutine, not a thread: when the caller cancels (gradio_client's job.cancel(), a
+            # closed connection), Gradio cancels this task, the wait below raises CancelledError,
+            # and the studio job is cancelled with it, freeing its lane. A thread blocked in
+            # job.result() would never hear of it.
+            import asyncio
+
             try:
                 params = json.loads(params_json or "{}")
             except json.JSONDecodeError as exc:
                 raise gr.Error(f"params_json is not valid JSON: {exc.msg}") from None
             if not isinstance(params, dict):
                 raise gr.Error("params_json must be a JSON object")
-            self._check_api_files(params)
-            job = self._submit(params, None if seed in (None, "", -1) else int(seed), ctx.user(request))
+            job = self._submit(params, None if seed in (None, "", -1) else int(seed), request)
+            try:
+                while not job.done:
+                    await asyncio.sleep(API_POLL_S)
+            except asyncio.CancelledError:
+                job.cancel(job.user)  # on behalf of its owner, whose request this is
+                raise
             result = _outcome(job, raise_cancelled=True)
             return {"generator": name, "seed": result.seed, "job_id": job.id,
-                    "assets": [str(p) for p in result.assets], "data": _jsonable(result.data),
-                    "provenance": _jsonable(result.provenance)}
+                    "assets": [str(p) for p in result.assets], "data": _client_safe(_jsonable(result.data)),
+                    "provenance": _client_safe(_jsonable(result.provenance))}
 
         api_generate.__name__ = f"generate_{name}"
         api_generate.__doc__ = (f"Run the {name} generator. params_json: a JSON object of its parameters "
                                 f"(see the studio's describe); seed: an integer, or -1 / empty for random. "
-                                f"Returns the written files, data and provenance.")
+                                f"Returns the written files, data and provenance (an object with a "
+                                f"\"path\" key, like the GAN's params, comes as {{\"json\": text}} so clients "
+                                f"do not mistake it for a file).")
         gr.api(api_generate, api_name=f"generate_{name}", concurrency_id=ctx.device_group(name),
                concurrency_limit=ctx.concurrency_limit)
         self._run_event = run_event
         # The plain functions behind the events, for tests and for embedding in other apps.
         self.handlers = {"run": run, "cancel": cancel, "save_rating": save_rating, "vote": vote,
                          "generate": api_generate}
-        self.components = {"progress": progress, "live": live, "preview": preview, "view": view, "view_1": view_1, "view_2": view_2,
+        self.components = {"progress": progress, "live": live, "preview": preview, "error": error_box,
+                           "run_btn": run_btn, "view": view, "view_1": view_1, "view_2": view_2,
                             "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
                             "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
                             "current": self.current, "ab_pair": ab_pair}
 
     # -- helpers -----------------------------------------------------------------------------
-    def _submit(self, params: dict[str, Any], seed: int | None, user: str) -> Any:
+    def _submit(self, params: dict[str, Any], seed: int | None, request: Any) -> Any:
         from generators.base import StudioError
 
-        try:
-            job = self.ctx.studio.submit(self.name, params, seed=seed, user=user)
+        try:  # the gate (studio.gate) confines file and model parameters for every UI caller
+            return self.ctx.submit(self.name, params, seed, request)
         except StudioError as exc:  # InvalidInput, QueueFull, GeneratorUnavailable: a sentence
             raise gr.Error(str(exc)) from None
-        self.ctx.remember(job)
-        return job
-
-    def _check_api_files(self, params: dict[str, Any]) -> None:
-        """API callers name files by path: allow only uploads to this server and studio outputs.
-
-        (Browser uploads are checked by Gradio itself; a raw path in JSON is not, and must never
-        let a caller make a generator read an arbitrary file on the server.)
-        """
-        import os
-
-        from studio.ui.form import FILE_WIDGETS
-
-        roots = [Path(self.ctx.studio.settings.home).resolve() / "outputs"]
-        uploads = self.ctx.upload_dir or os.environ.get("GRADIO_TEMP_DIR")
-        if uploads:
-            roots.append(Path(uploads).resolve())
-        props = (self.ctx.describe(self.name) or {}).get("params", {}).get("properties", {})
-        for key, value in params.items():
-            if props.get(key, {}).get("x-widget") not in FILE_WIDGETS or value in (None, ""):
-                continue
-            real = Path(str(value)).resolve()
-            if not any(real.is_relative_to(root) for root in roots):
-                raise gr.Error(f"{key} must be a file uploaded to this studio (POST /gradio_api/upload) "
-                               "or one of its outputs, not a path elsewhere on the server")
 
     def file_targets(self) -> list[tuple[str, str, gr.components.Component]]:
         """(generator, field, component) of every upload this panel takes."""
@@ -375,6 +451,13 @@ def _follow(job: Any) -> Iterator[tuple[str, Any]]:
         yield "progress", (fraction, message, job.state, job.position, job.eta_s)
 
 
+def _differences(record: dict[str, Any], other: dict[str, Any]) -> str:
+    """", model=big" for the settings where `record` differs from `other` (the A/B reveal)."""
+    mine, theirs = record.get("params") or {}, other.get("params") or {}
+    keys = [k for k in mine if mine.get(k) != theirs.get(k)]
+    return "".join(f", {k}={mine[k]!r}" for k in keys[:3])
+
+
 def _is_picture(data: Any) -> bool:
     """A preview the Preview image can show: a PIL image or an HxW(xC) array."""
     if hasattr(data, "save") and hasattr(data, "mode"):
@@ -403,3 +486,18 @@ def _outcome(job: Any, raise_cancelled: bool = False) -> Any:
 
 def _jsonable(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
+
+
+def _client_safe(value: Any) -> Any:
+    """`value` with every object that has a string "path" key sent as JSON text instead.
+
+    gradio_client (download_files=True, its default) takes any such object for a file and tries
+    to download it: GAN provenance `{"params": {"path": "slerp", ...}}` crashed it. Such objects
+    come back as {"json": "<the object as JSON>"}; everything else is unchanged."""
+    if isinstance(value, dict):
+        if isinstance(value.get("path"), str):
+            return {"json": json.dumps(value, sort_keys=True)}
+        return {k: _client_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_client_safe(v) for v in value]
+    return value

@@ -25,7 +25,9 @@ MASK_DIR = "masks"  # under Gradio's upload folder
 
 def mask_widget(name: str, schema: dict[str, Any], label: str, info: str, elem_id: str | None) -> Widget:
     """The editor for one mask field, built in the current layout."""
-    editor = gr.ImageEditor(
+    from studio.ui.safe_inputs import SafeImageEditor  # layers header-checked before Gradio decodes them
+
+    editor = SafeImageEditor(
         label=f"{label}: paint the area to repaint (the starting picture appears here once chosen)",
         type="filepath", image_mode="RGBA", format="png", sources=(), transforms=(), layers=False,
         brush=gr.Brush(colors=["#ff2bd6"], color_mode="fixed"), canvas_size=(512, 512), elem_id=elem_id)

@@ -1,0 +1,148 @@
+"""Inference engines for the story model: transformers (any Hugging Face causal LM, any device) and
+ONNX Runtime GenAI int8 (the CPU default, for the model families its builder converts).
+
+Both give the same `Decoder` contract (sampling.Decoder: feed, sample, score, rewind), so guided
+Fountain, stop strings, candidate scoring and rewinding work on either. Tokens are always sampled
+here, in Python, from the engine's logits with transformers' own logits processors and the job's
+seeded torch.Generator, so a seed means the same thing on every engine.
+
+Chosen by measurement on this 2-core machine (SmolLM2-135M, one thread, CPU seconds, with the
+machine under load ~20; benchmarks/bench_story.py has the side-by-side numbers):
+
+| engine (weights) | decode tok/s | 256-token prompt | perplexity vs fp32 |
+|---|---|---|---|
+| transformers + torch dynamic int8 (old default) | ~9-14 | ~0.5 s | +0.4% |
+| CTranslate2 4.8.5 int8 | 52 | 0.28 s | not measured |
+| ONNX Runtime GenAI 0.18 int4 (accuracy 4) | 55 | 1.1 s | +34% (fails) |
+| ONNX Runtime GenAI 0.18 int8 | 36-40 | 1.0 s | +0.26% |
+
+CTranslate2 is the faster engine, but its Python API cannot serve the studio's contract:
+sampling draws from a thread-local mt19937 that is seeded once per worker thread
+(`set_random_seed` only reaches threads not yet started), so a job's seed cannot be honoured, and
+there is no handle on the KV cache, so feeding laid-out text, rewinding a rejected draft and
+scoring cue candidates would each re-read the scene (score_batch re-reads the whole prompt).
+ONNX Runtime GenAI has exactly the contract: `append_tokens` (a batched prompt pass),
+`get_logits`, `rewind_to` (exact: tests compare it with a fresh pass), and sampling stays ours.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from generators.story_lib import sampling
+
+ENGINES = ("transformers", "onnxruntime")
+
+
+class TorchEngine:
+    """A transformers model on its device."""
+
+    name = "transformers"
+
+    def __init__(self, model: Any, tokenizer: Any) -> None:
+        self.model, self.tokenizer = model, tokenizer
+        self.eos = sampling.eos_ids(model, tokenizer)
+        self.n_ctx = int(getattr(model.config, "max_position_embeddings", 0) or 0)
+        self.precision = str(next(model.parameters()).dtype).replace("torch.", "")
+
+    def decoder(self, prompt_ids: Sequence[int], *, max_len: int, check: Callable[[], None] = lambda: None,
+                cache: str = "dynamic") -> sampling.Decoder:
+        return sampling.Decoder(self.model, self.tokenizer, prompt_ids, max_len=max_len, cache=cache, check=check,
+                                eos=self.eos)
+
+    def perplexity(self, token_ids: Sequence[int], window: int = 512) -> float:
+        return sampling.perplexity(self.model, token_ids, window)
+
+
+class OrtDecoder(sampling.Decoder):
+    """sampling.Decoder on an onnxruntime_genai.Generator (its KV cache is the generator's state)."""
+
+    def _device(self) -> Any:
+        import torch
+
+        return torch.device("cpu")
+
+    def _open(self, cache: str, max_len: int) -> None:
+        import onnxruntime_genai as og
+
+        params = og.GeneratorParams(self.model)
+        # The KV buffer is allocated for max_length up front (past_present_share_buffer), so ask
+        # for what this text needs, not the model's whole context.
+        params.set_search_options(max_length=max_len, do_sample=False)
+        self.gen = og.Generator(self.model, params)
+        self.max_len = max_len
+
+    def _forward(self, token_ids: Sequence[int], every: bool = False) -> Any:
+        import numpy as np
+        import torch
+
+        if self.read + len(token_ids) > self.max_len:
+            from generators.base import InvalidInput
+
+            raise InvalidInput(f"the text grew past the {self.max_len} tokens this request allowed for")
+        if not every:  # one batched pass (the prompt); the generator keeps only the last logits
+            self.gen.append_tokens(np.asarray(token_ids, dtype=np.int32))
+            return torch.from_numpy(np.array(self.gen.get_logits(), dtype=np.float32).reshape(1, -1))
+        rows = []
+        for t in token_ids:  # scoring: the logits after each token
+            self.gen.append_tokens(np.asarray([t], dtype=np.int32))
+            rows.append(np.array(self.gen.get_logits(), dtype=np.float32).reshape(-1))
+        return torch.from_numpy(np.stack(rows))
+
+    def _crop(self, keep: int) -> None:
+        if keep < self.gen.token_count():
+            self.gen.rewind_to(keep)
+
+
+class OrtEngine:
+    """An ONNX Runtime GenAI model folder (genai_config.json, model.onnx) with a transformers
+    tokenizer; one intra-op thread by default (batch-1 decoding, shared/OFFLINE.md)."""
+
+    name = "onnxruntime"
+
+    def __init__(self, folder: Path, tokenizer: Any, threads: int = 1) -> None:
+        import onnxruntime_genai as og
+
+        self.folder, self.tokenizer = Path(folder), tokenizer
+        config = og.Config(str(self.folder))
+        config.clear_providers()  # CPU
+        opts = {"intra_op_num_threads": int(threads), "inter_op_num_threads": 1}
+        config.overlay(json.dumps({"model": {"decoder": {"session_options": opts}}}))
+        self.model = og.Model(config)
+        genai = json.loads((self.folder / "genai_config.json").read_text())["model"]
+        eos = genai.get("eos_token_id")
+        self.eos = set(eos if isinstance(eos, list) else [eos]) | sampling.eos_ids(None, tokenizer)
+        self.n_ctx = int(genai.get("context_length") or 0)
+        self.precision = json.loads((self.folder / "studio_meta.json").read_text()).get("precision", "int8") \
+            if (self.folder / "studio_meta.json").is_file() else "int8"
+        self.config = _Config(self.n_ctx)
+
+    def decoder(self, prompt_ids: Sequence[int], *, max_len: int, check: Callable[[], None] = lambda: None,
+                cache: str = "dynamic") -> OrtDecoder:
+        return OrtDecoder(self.model, self.tokenizer, prompt_ids, max_len=max_len, check=check, eos=self.eos)
+
+    def perplexity(self, token_ids: Sequence[int], window: int = 512) -> float:
+        """As sampling.perplexity (non-overlapping windows), token by token: the generator keeps
+        only the last position's logits."""
+        import math
+
+        import torch
+
+        total, count = 0.0, 0
+        for i in range(0, len(token_ids) - 1, window):
+            chunk = list(token_ids[i:i + window + 1])
+            if len(chunk) < 2:
+                break
+            dec = OrtDecoder(self.model, self.tokenizer, chunk[:1], max_len=len(chunk) + 1, eos=self.eos)
+            logits = torch.cat([dec.logits, dec._forward(chunk[1:-1], every=True)]) if len(chunk) > 2 else dec.logits
+            total += float(torch.nn.functional.cross_entropy(logits, torch.tensor(chunk[1:]), reduction="sum"))
+            count += len(chunk) - 1
+        return math.exp(total / max(1, count))
+
+
+class _Config:
+    """What the generator reads of a model config (its context length)."""
+
+    def __init__(self, n_ctx: int) -> None:
+        self.max_position_embeddings = n_ctx

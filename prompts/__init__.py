@@ -1,0 +1,1 @@
+"""Data package `studio_prompts` in a built wheel (see generators/resources.py); no code."""

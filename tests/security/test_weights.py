@@ -1,0 +1,53 @@
+"""Break 9 of issue 12: embedded weights are verified against their recorded sha256."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from studio import weights
+
+
+def test_committed_manifest_matches_the_committed_weights() -> None:
+    recorded = weights.manifest()
+    assert recorded, "assets/WEIGHTS.sha256 is missing"
+    on_disk = {p.relative_to(weights.ASSETS).as_posix() for p in weights.ASSETS.rglob("*")
+               if p.is_file() and p.suffix in weights.WEIGHT_SUFFIXES}
+    assert set(recorded) == on_disk, "weights added or removed: run `python -m studio.weights --write`"
+    bad = [p for g in {n.split("/")[0] for n in recorded} for p in weights.problems(g)]
+    assert not bad, f"{bad}: if these were retrained on purpose, run `python -m studio.weights --write`"
+
+
+def test_flipped_bytes_make_the_generator_unavailable_with_the_reason(tmp_path) -> None:
+    assets = tmp_path / "assets"
+    shutil.copytree(weights.ASSETS / "sketch", assets / "sketch")
+    shutil.copy(weights.MANIFEST, assets / weights.MANIFEST.name)
+    assert weights.problems("sketch", assets=assets) == []
+    kanji = assets / "sketch" / "kanji.safetensors"
+    data = bytearray(kanji.read_bytes())
+    data[-100] ^= 0xFF  # one flipped byte inside a tensor: it would still load
+    kanji.write_bytes(bytes(data))
+    [problem] = weights.problems("sketch", assets=assets)
+    assert "assets/sketch/kanji.safetensors is damaged" in problem
+    kanji.unlink()
+    assert "missing" in weights.problems("sketch", assets=assets)[0]
+
+
+def test_studio_list_says_damaged_weights_are_not_ready(tmp_path, monkeypatch) -> None:
+    """`studio list` in a copy of the repository whose kanji weights have a flipped byte."""
+    repo = Path(__file__).resolve().parents[2]
+    copy = tmp_path / "repo"
+    for part in ("studio", "generators", "assets"):
+        shutil.copytree(repo / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    kanji = copy / "assets" / "sketch" / "kanji.safetensors"
+    data = bytearray(kanji.read_bytes())
+    data[-100] ^= 0xFF
+    kanji.write_bytes(bytes(data))
+    out = subprocess.run([sys.executable, "-m", "studio.cli", "--home", str(tmp_path / "home"), "list"],
+                         cwd=copy, capture_output=True, text=True, timeout=120,
+                         env={**__import__("os").environ, "PYTHONPATH": str(copy)})
+    line = next(l for l in out.stdout.splitlines() if l.startswith("sketch"))
+    assert "unavailable" in line and "kanji.safetensors is damaged" in line, out.stdout + out.stderr
+    gan = next(l for l in out.stdout.splitlines() if l.startswith("gan"))
+    assert "ready" in gan
