@@ -196,6 +196,8 @@ def test_same_seed_same_bytes_and_provenance_as_local(local, remote):
         assert _drop(a.data) == _drop(b.data), name
         assert _stable(a) == _stable(b), name
         assert len(b.assets) == len(a.assets) and all(p.is_file() for p in b.assets)
+        # The written files themselves (provenance embedded; no times or paths in it) match.
+        assert [p.read_bytes() for p in a.assets] == [p.read_bytes() for p in b.assets], name
         # The front's asset store wrote them: the files hold the same embedded record.
         assert local.restore(a.assets[0])["params"] == remote.restore(b.assets[0])["params"]
     assert {m["name"] for m in remote.status()["cache"]} >= {"music"}  # the last one stays resident
