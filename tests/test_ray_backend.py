@@ -1,5 +1,6 @@
 """The Ray backend keeps the studio's contract: same seed same bytes as local, progress events,
-cancel reaching the remote job, a killed actor, a generator that cannot load.
+cancel and timeouts reaching the remote job, a killed actor, a generator that cannot load, an
+out-of-memory job, the fair queue, and actors asking for what their generator declares.
 
 One local Ray instance for the module (2 CPUs, a small object store, no dashboard, loopback
 only) and the cheap generators: breeder, the GAN and music with their debug models.
