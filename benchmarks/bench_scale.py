@@ -14,6 +14,9 @@ replicas x one CPU each, so every actor stays resident; on a 2-core machine that
 oversubscribed, which the JSON records). Figures are from one run on whatever the machine is
 doing: compare the rows with each other, not with other runs.
 
+Also (`--only-history`): how long one history page takes as the asset index grows to 1,000,
+10,000 and 50,000 outputs, the first thing many creators on one store hit (docs/scale.md).
+
 Run: `.venv/bin/python benchmarks/bench_scale.py [--users 8] [--jobs-per-user 4] [--overhead-jobs 30]`.
 """
 from __future__ import annotations
@@ -110,13 +113,47 @@ def transport(studio, n: int) -> list[float]:
     return out
 
 
+def history_scan(sizes: list[int]) -> dict[str, float]:
+    """Seconds for one history page (newest 100) as the asset index grows: every query reads
+    the whole index.jsonl and checks each file exists, so this is what many creators hit."""
+    import json
+
+    from studio.assets import AssetStore
+
+    root = Path(tempfile.mkdtemp(prefix="bench-history-")) / "outputs"
+    store = AssetStore(root)
+    day = root / "2026-01-01"
+    day.mkdir(parents=True, exist_ok=True)
+    out, done = {}, 0
+    with open(store.index_path, "a", encoding="utf-8") as fh:
+        for n in sorted(sizes):
+            for i in range(done, n):
+                name = f"breeder-{i:08d}-0-image.png"
+                (day / name).write_bytes(b"x")
+                fh.write(json.dumps({"id": f"{i}-0", "generator": "breeder", "seed": i, "params": {},
+                                     "file": name, "path": f"{day.name}/{name}", "owner": "u"}) + "\n")
+            fh.flush()
+            done = n
+            t0 = time.perf_counter()
+            store.history(limit=100)
+            out[str(n)] = round(time.perf_counter() - t0, 3)
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--users", type=int, default=8)
     ap.add_argument("--jobs-per-user", type=int, default=4)
     ap.add_argument("--overhead-jobs", type=int, default=30)
     ap.add_argument("--ray-cpus", type=int, default=6)
+    ap.add_argument("--only-history", action="store_true",
+                    help="just the history-page timing (benchmarks/results/scale_history.json)")
     args = ap.parse_args()
+    if args.only_history:
+        write_result("scale_history", {"history_page_s_by_outputs": history_scan([1000, 10000, 50000]),
+                                       "load_average": [round(x, 1) for x in os.getloadavg()],
+                                       "note": "one run on a shared, busy 2-core machine"})
+        return
 
     import torch
 

@@ -1,5 +1,6 @@
 """The Ray backend keeps the studio's contract: same seed same bytes as local, progress events,
-cancel reaching the remote job, a killed actor, a generator that cannot load.
+cancel and timeouts reaching the remote job, a killed actor, a generator that cannot load, an
+out-of-memory job, the fair queue, and actors asking for what their generator declares.
 
 One local Ray instance for the module (2 CPUs, a small object store, no dashboard, loopback
 only) and the cheap generators: breeder, the GAN and music with their debug models.
@@ -55,6 +56,7 @@ def ray_instance():
     if ray.is_initialized():
         ray.shutdown()
     start_local(num_cpus=2, object_store=80 << 20)
+    assert ray.util.get_node_ip_address() == "127.0.0.1"  # every Ray server binds to loopback
     yield
     ray.shutdown()
 
@@ -103,6 +105,24 @@ def test_local_backend_never_imports_ray(tmp_path):
             "print(m.backend, 'ray' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["None", "False"]
+
+
+def test_actors_ask_for_what_the_generator_declares(remote, monkeypatch):
+    backend = remote.session.backend
+    gan = backend.remote("gan", DebugGAN())
+    wanted = gan._resources()
+    assert wanted["num_cpus"] == DebugGAN.cpu_threads == 1
+    assert wanted["memory"] == DebugGAN().estimate_bytes()
+    assert "num_gpus" not in wanted  # no GPU in this cluster (and the GAN is CPU-only)
+
+    class CudaSteps(fakes.Steps):
+        devices = ("cuda", "cpu")
+        cpu_threads = 2
+
+    monkeypatch.setattr(ray, "cluster_resources", lambda: {"CPU": 8.0, "GPU": 1.0})
+    monkeypatch.setattr(backend, "settings", backend.settings.replace(ray_gpu_fraction=0.25))
+    wanted = backend.remote("cuda-steps", CudaSteps())._resources()
+    assert (wanted["num_cpus"], wanted["num_gpus"]) == (2.0, 0.25)
 
 
 def test_progress_and_tokens_stream_from_the_actor(remote):
@@ -177,6 +197,8 @@ def test_same_seed_same_bytes_and_provenance_as_local(local, remote):
         assert _drop(a.data) == _drop(b.data), name
         assert _stable(a) == _stable(b), name
         assert len(b.assets) == len(a.assets) and all(p.is_file() for p in b.assets)
+        # The written files themselves (provenance embedded; no times or paths in it) match.
+        assert [p.read_bytes() for p in a.assets] == [p.read_bytes() for p in b.assets], name
         # The front's asset store wrote them: the files hold the same embedded record.
         assert local.restore(a.assets[0])["params"] == remote.restore(b.assets[0])["params"]
     assert {m["name"] for m in remote.status()["cache"]} >= {"music"}  # the last one stays resident
@@ -204,4 +226,5 @@ def test_out_of_memory_fails_the_job_as_locally_and_frees_the_actor(local, remot
         job.result(timeout=120)
     assert str(there.value) == str(here.value)  # "... ran out of memory; ... (OutOfMemoryError)"
     assert remote.session.backend.replicas("oom") == []  # the possibly corrupt model was dropped
-    assert remote.generate("oom", {"boom": False}, seed=1).assets  # and the next job loads it afresh
+    # Like a local OOM, idle models were unloaded too; the next job loads a fresh actor.
+    assert remote.generate("oom", {"boom": False}, seed=1).assets

@@ -40,24 +40,34 @@ _PLACEMENT_S = 120.0  # how long a new actor may wait for the cluster to find it
 
 
 def _ray():
-    # Ray picks the machine's outward address even when told 127.0.0.1, unless "clusters" are
-    # off; then every Ray server (GCS, raylet, workers, agents) binds to loopback only.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
 
     return ray
+
+
+def _loopback_only() -> None:
+    """Ray picks the machine's outward address even when told 127.0.0.1, unless "clusters" are
+    off; then every Ray server (GCS, raylet, workers, agents) binds to loopback only. The
+    environment variable reaches Ray's own processes; the constant covers a driver that
+    imported ray before this ran (ray reads the variable once, at import)."""
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray._private import ray_constants
+
+    ray_constants.ENABLE_RAY_CLUSTER = False
 
 
 def start_local(num_cpus: int = 0, object_store: int = 256 << 20) -> None:
     """Start a local Ray instance: loopback only, no dashboard, a bounded object store. Workers
     import the studio from this checkout (PYTHONPATH), as the front does."""
     ray = _ray()
+    _loopback_only()
     root = str(Path(__file__).resolve().parents[2])
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
     ray.init(num_cpus=num_cpus or None, object_store_memory=object_store, include_dashboard=False,
-             log_to_driver=False, configure_logging=False, namespace="studio")
+             log_to_driver=False, configure_logging=False, namespace="studio",
+             _node_ip_address="127.0.0.1")
 
 
 class RayBackend:
@@ -83,13 +93,13 @@ class RayBackend:
     def remote(self, name: str, generator: Generator) -> "RemoteModel":
         model = RemoteModel(self, name, generator)
         with self._lock:
-            self.models = [m for m in self.models if m.replicas] + [model]
+            self.models = [m for m in self.models if not m.unloaded] + [model]
         return model
 
     def replicas(self, name: str) -> list[Any]:
         """The actor handles now holding `name` (for status pages and tests)."""
         with self._lock:
-            return [r.actor for m in self.models if m.name == name for r in list(m.replicas)]
+            return [r.actor for m in self.models if m.name == name and not m.unloaded for r in list(m.replicas)]
 
     def status(self) -> dict[str, Any]:
         ray = _ray()
@@ -124,6 +134,7 @@ class RemoteModel(Generator):
         self.inner = generator
         self.Params = type(generator).Params
         self.replicas: list[_Replica] = []
+        self.unloaded = False  # set once the cache lets it go; its actors are gone for good
         self.remote_device: str | None = None
         self._lock = threading.Lock()
         self._last = threading.local()  # the actor's own run time of this thread's last job
@@ -147,6 +158,7 @@ class RemoteModel(Generator):
         ray = _ray()
         with self._lock:
             replicas, self.replicas = self.replicas, []
+            self.unloaded = True
         for replica in replicas:
             try:
                 ray.kill(replica.actor)
@@ -228,11 +240,17 @@ class RemoteModel(Generator):
             return replica
 
     def _replace(self, dead: _Replica) -> None:
-        """A fresh actor, loaded, in place of one that died."""
+        """A fresh actor, loaded, in place of one that died (once, however many jobs saw it die)."""
+        with self._lock:
+            if dead not in self.replicas:
+                return  # another job already replaced it
         fresh = self._start()
         self._load(fresh)
         with self._lock:
-            self.replicas = [fresh if r is dead else r for r in self.replicas]
+            if dead in self.replicas:
+                self.replicas = [fresh if r is dead else r for r in self.replicas]
+                return
+        _ray().kill(fresh)
 
     # -- running --------------------------------------------------------------------------
     def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
