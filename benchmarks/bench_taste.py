@@ -297,6 +297,14 @@ def refit_benchmark(items: list[dict[str, Any]], taste: Any, store: Any, rng: np
                     "SQLite listed apart"}
 
 
+def _commit() -> str:
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "studio"], cwd=ROOT, capture_output=True, text=True).stdout
+    return head.strip() + ("+uncommitted" if dirty.strip() else "")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pools", nargs="*", help="only build these pools, then stop")
@@ -337,6 +345,7 @@ def main() -> None:
         if name == "breeder":
             items = items[:300]  # the other 700 serve the refit benchmark
         out["generators"][name] = evaluate(name, items, taste, store, rng)
+        out["generators"][name]["code"] = _commit()
     if "breeder" in pools and len(pools["breeder"]) >= 1000:
         out["refit_1000"] = refit_benchmark(pools["breeder"], taste, store, rng)
     required = [g for g in ("music", "breeder", "sketch", "story") if g in out["generators"]]

@@ -188,8 +188,9 @@ def _fit_pairs(Z: "np.ndarray", pairs: list[tuple[int, int, float]], C: float) -
     a = np.array([p[0] for p in pairs])
     b = np.array([p[1] for p in pairs])
     w = np.array([p[2] for p in pairs])
-    # Each pair once, its orientation alternating: both classes present, half the rows of
-    # stacking (d, 1) and (-d, 0), and the same optimum in expectation (the model has no intercept).
+    # Each pair once, its orientation alternating: without an intercept (d, 1) and (-d, 0) have the
+    # same logistic loss, so this is the stacked-both-ways fit at half the rows (and half the data
+    # weight against the L2 term), with both classes present as scikit-learn requires.
     sign = np.where(np.arange(len(pairs)) % 2 == 0, 1.0, -1.0)
     X = (Z[a] - Z[b]) * sign[:, None]
     y = (sign > 0).astype(np.int64)
