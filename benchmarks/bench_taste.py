@@ -210,8 +210,8 @@ def evaluate(name: str, items: list[dict[str, Any]], taste: Any, store: Any, rng
              sizes=SIZES) -> dict[str, Any]:
     from studio.assets import restore
 
-    # held-out: half the pool, but never fewer than 30 nor so many that 100 ratings would not fit
-    n_held = min(len(items) // 2, max(30, len(items) - max(sizes)))
+    # held-out: half the pool, but never fewer than 25 nor so many that 100 ratings would not fit
+    n_held = min(len(items) // 2, max(25, len(items) - max(sizes)))
     order = rng.permutation(len(items))
     held, train = order[:n_held], order[n_held:]
     props = list(items[0]["props"])
