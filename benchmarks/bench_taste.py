@@ -210,8 +210,8 @@ def evaluate(name: str, items: list[dict[str, Any]], taste: Any, store: Any, rng
              sizes=SIZES) -> dict[str, Any]:
     from studio.assets import restore
 
-    # held-out: half the pool, but never fewer than 40 nor so many that 100 ratings would not fit
-    n_held = min(len(items) // 2, max(40, len(items) - max(sizes)))
+    # held-out: half the pool, but never fewer than 25 nor so many that 100 ratings would not fit
+    n_held = min(len(items) // 2, max(25, len(items) - max(sizes)))
     order = rng.permutation(len(items))
     held, train = order[:n_held], order[n_held:]
     props = list(items[0]["props"])
@@ -222,6 +222,10 @@ def evaluate(name: str, items: list[dict[str, Any]], taste: Any, store: Any, rng
         u = utility(items, weights)
         row: dict[str, Any] = {"creator": cname, "weights": weights, "by_ratings": {}}
         for n in sizes:
+            if n > len(train):  # a pool too small for this many distinct ratings: say so, do not fake it
+                row["by_ratings"][str(n)] = {"ratings_used": None, "win_rate": None,
+                                             "note": f"pool too small: {len(train)} outputs to rate"}
+                continue
             wins, accs, fits = [], [], []
             for rep in range(REPS):
                 user = f"sim-{name}-{cname}-{n}-{rep}-{rng.integers(1 << 30)}"
@@ -258,7 +262,8 @@ def evaluate(name: str, items: list[dict[str, Any]], taste: Any, store: Any, rng
             print(f"  {name} / {cname} / {n} ratings: win {np.mean(wins):.3f}", flush=True)
         report["creators"].append(row)
     report["win_rate"] = {str(n): round(float(np.mean([c["by_ratings"][str(n)]["win_rate"]
-                                                         for c in report["creators"]])), 4) for n in sizes}
+                                                         for c in report["creators"]])), 4)
+                          if n <= len(train) else None for n in sizes}
     report["named_taste"] = NAMED[name][0]
     return report
 
@@ -276,22 +281,35 @@ def refit_benchmark(items: list[dict[str, Any]], taste: Any, store: Any, rng: np
     data = taste.data(user, "breeder")
     read_s = time.perf_counter() - t
     taste.fit(data, evaluate=False)  # features computed and cached on first use
-    times = []
-    for _ in range(3):
+    times, cpu = [], []
+    for _ in range(5):
         data = taste.data(user, "breeder")
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         model = taste.fit(data, evaluate=False)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     return {"ratings": data.n_ratings, "feature_dims": int(model.coef.shape[0]), "pairs": model.n_pairs,
-            "refit_s_median": round(float(np.median(times)), 4), "read_ratings_s": round(read_s, 4),
-            "note": "refit = features from the on-disk cache + standardise + logistic regression on pair "
-                    "differences (C fixed above 300 outputs); reading 1,000 ratings from SQLite listed apart"}
+            "refit_s_median": round(float(np.median(times)), 4), "refit_cpu_s_median": round(float(np.median(cpu)), 4),
+            "read_ratings_s": round(read_s, 4), "load_average_1min": round(os.getloadavg()[0], 1),
+            "note": "refit = cached features (memory after the first fit) + checks + standardise + logistic "
+                    "regression on pair differences (C fixed above 300 outputs); wall and CPU seconds, one "
+                    "thread, on a shared 2-core machine (load average given); reading 1,000 ratings from "
+                    "SQLite listed apart"}
+
+
+def _commit() -> str:
+    import subprocess
+
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
+    dirty = subprocess.run(["git", "status", "--porcelain", "studio"], cwd=ROOT, capture_output=True, text=True).stdout
+    return head.strip() + ("+uncommitted" if dirty.strip() else "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pools", nargs="*", help="only build these pools, then stop")
     ap.add_argument("--generators", nargs="*", default=["music", "breeder", "sketch", "story", "gan"])
+    ap.add_argument("--refit", action="store_true", help="also time a refit on 1,000 ratings (breeder pool)")
     ap.add_argument("--merge", action="store_true", help="keep the other generators' figures already in "
                     "results/taste.json (evaluate only --generators)")
     ap.add_argument("--cached", action="store_true", help="evaluate on the pools as cached, generating nothing "
@@ -328,10 +346,15 @@ def main() -> None:
         if name == "breeder":
             items = items[:300]  # the other 700 serve the refit benchmark
         out["generators"][name] = evaluate(name, items, taste, store, rng)
-    if "breeder" in pools and len(pools["breeder"]) >= 1000:
-        out["refit_1000"] = refit_benchmark(pools["breeder"], taste, store, rng)
+        out["generators"][name]["code"] = _commit()
+    if args.refit or ("breeder" in pools and not args.merge):
+        breeder = pools.get("breeder") or (cached_pool("breeder") if args.cached else build_pool("breeder", 1000))
+        if len(breeder) >= 1000:
+            out["refit_1000"] = refit_benchmark(breeder, taste, store, rng)
+            out["refit_1000"]["code"] = _commit()
     required = [g for g in ("music", "breeder", "sketch", "story") if g in out["generators"]]
-    at50 = {g: out["generators"][g]["win_rate"]["50"] for g in required}
+    at50 = {g: out["generators"][g]["win_rate"]["50"] for g in required
+            if out["generators"][g]["win_rate"].get("50") is not None}
     out["win_rate_at_50_by_generator"] = at50
     out["win_rate_at_50"] = min(at50.values()) if at50 else None
     out["target_at_50"] = 0.75

@@ -42,14 +42,25 @@ class FeatureExtractor:
         self._text: Any = None
         self._image: Any = None
         self._lock = threading.Lock()
+        self._memory: dict[tuple[str, str], Any] = {}  # (kind, sha) -> vector: refits read no files
+
+    MEMORY_ITEMS = 20_000  # ~10-30 MB of vectors; beyond this the disk cache alone serves
 
     def vector(self, path: str | os.PathLike[str], kind: str, sha256: str | None = None) -> "np.ndarray":
         """The feature vector of one file (from the cache when this file was seen before)."""
-        import numpy as np
-
         path = Path(path)
         if kind not in KINDS:
             raise InvalidInput(f"unknown feature kind {kind!r}; one of {', '.join(KINDS)}")
+        if sha256 and (kind, sha256) in self._memory and path.is_file():
+            return self._memory[(kind, sha256)]
+        vec = self._vector(path, kind, sha256)
+        if len(self._memory) < self.MEMORY_ITEMS:
+            self._memory[(kind, sha256 or file_sha256(path))] = vec
+        return vec
+
+    def _vector(self, path: Path, kind: str, sha256: str | None) -> "np.ndarray":
+        import numpy as np
+
         if not path.is_file():
             raise InvalidInput(f"the output {path.name!r} is no longer on disk")
         sha = sha256 if sha256 and len(sha256) == 64 else file_sha256(path)
