@@ -6,7 +6,12 @@ here on the music21 corpus (folk tunes and Bach chorale melodies) in folk-rnn-st
 (training/music/), conditioned on meter, mode and a DeepJ-style mixture of styles
 (Mao et al., 2018). Three actions: compose from nothing, continue the creator's primer (ABC text,
 a MIDI upload or a previous output), or infill chosen bars Coconet-style (Huang et al., 2017).
-A grammar mask makes every bar exactly as long as the meter asks. Outputs per candidate: MIDI,
+The tokens carry form, as folk-rnn's do (bar lines, `||`, repeats `|: :|`, first and second
+endings): the model writes AABB tunes, and a tune ends at the end of a part once the requested
+bars are written. A grammar mask makes every bar exactly as long as the meter asks, with no note
+shorter than the corpus uses in that meter; the tonic ending is the model's own (its last bar is
+redrawn until it ends on a held tonic, never squeezed); the octave is chosen so the tune sits in
+the style's real range and the instrument's (register.py). Outputs per candidate: MIDI,
 ABC, MusicXML, a WAV preview (tinysoundfont + TimGM6mb.sf2), the score as SVG (verovio) and a
 piano-roll PNG.
 
@@ -26,6 +31,7 @@ from generators.resources import assets_dir
 
 ASSETS = assets_dir("music")
 EMBEDDED = {"lstm": ASSETS / "lstm.safetensors", "transformer": ASSETS / "transformer.safetensors"}
+REGISTER_ROUNDS = 4  # draws per candidate before a request whose ranges no tune fits is refused
 KEYS = ("C", "C#", "Db", "D", "Eb", "E", "F", "F#", "Gb", "G", "Ab", "A", "Bb", "B")
 
 
@@ -40,7 +46,8 @@ class MusicParams(Params):
                        choices=V.MODES)
     style: str = param("oneill", "a corpus style or a mixture like 'oneill:0.7, essen:0.3' (DeepJ); "
                        "styles: " + ", ".join(V.STYLES), max_length=200)
-    bars: int = param(16, "bars to compose (bars added after the primer when continuing)", min=1, max=64)
+    bars: int = param(16, "bars to compose, at least: the tune ends at the end of its part (bars added "
+                      "after the primer when continuing)", min=1, max=64)
     tempo: int = param(120, "quarter notes per minute of the MIDI and audio", min=30, max=300)
     instrument: int = param(73, "General MIDI program of the MIDI and audio (0 piano, 40 violin, "
                             "73 flute, 109 bagpipe)", min=0, max=127)
@@ -48,8 +55,8 @@ class MusicParams(Params):
                                min=0.1, max=2.0)
     top_k: int = param(0, "sample only among the k likeliest tokens (0 = all allowed tokens)",
                        min=0, max=V.VOCAB_SIZE)
-    end_on_tonic: bool = param(True, "make the last note the tonic, as folk tunes end (compose/continue); "
-                               "off lets the model stop anywhere")
+    end_on_tonic: bool = param(True, "end on a held tonic, as folk tunes do: the model redraws its last "
+                               "bar until it does (compose/continue); off keeps the model's own ending")
     candidates: int = param(1, "how many different tunes to make at once", min=1, max=4)
     primer_abc: str = param("", "ABC text to continue or infill (one tune with M: and K: lines)",
                             max_length=20000, widget="textarea")
@@ -127,10 +134,16 @@ class MusicComposer(Generator):
             from generators.music_lib.model import ModelConfig, build
 
             cfg = ModelConfig(kind="lstm", vocab=V.VOCAB_SIZE, n_meters=len(V.METERS), n_modes=len(V.MODES),
-                              n_styles=len(V.STYLES), d_model=16, n_layers=1, dropout=0.0)
+                              n_styles=len(V.STYLES), d_model=16, n_layers=1, dropout=0.0, positions=True)
             with torch.random.fork_rng(devices=[]):  # fixed tiny weights without touching global RNG state
                 torch.manual_seed(0)
                 self._model = build(cfg).eval()
+            with torch.no_grad():  # untrained debug tunes: one octave (G4-G5 over a C tonic, so they fit
+                for i in V.PITCH_IDS:  # the default flute and style in any key), few form marks
+                    if not 7 <= V.pitch_of(V.TOKENS[i]) <= 19:
+                        self._model.head.bias[i] -= 8.0
+                for t in V.FORM_TOKENS:
+                    self._model.head.bias[V.TOKEN_ID[t]] -= 3.0
             self.weights_sha256 = None
             return
         from generators.music_lib.compose import load_model
@@ -163,7 +176,7 @@ class MusicComposer(Generator):
         params.validate()
         if self._model is None:
             raise GeneratorUnavailable("the music model is not loaded")
-        from generators.music_lib import codec, compose, inputs
+        from generators.music_lib import codec, compose, inputs, register
 
         timings: dict[str, float] = {}
         t0 = time.perf_counter()
@@ -181,23 +194,65 @@ class MusicComposer(Generator):
         timings["read_input_s"] = time.perf_counter() - t0
         progress(0.05, "composing")
 
-        # 2. sampling
+        # 2. sampling, then the ending and the register of each candidate
         t1 = time.perf_counter()
+        min_dur = register.shortest(meter)
+        lo, hi, median = register.allowed_range(weights, params.instrument)
+        primer: list[str] = []
+        if source is not None:
+            primer = codec.tune_to_tokens(source)
+            own = [p for m in source.measures for p, _q in m if p is not None]
+            lo, hi = min([lo, *own]), max([hi, *own])  # the creator's own notes stay where they are
+        if hi - lo < 12:
+            raise InvalidInput(f"instrument {params.instrument} plays MIDI notes "
+                               f"{register.INSTRUMENT_RANGE[params.instrument][0]}-"
+                               f"{register.INSTRUMENT_RANGE[params.instrument][1]}, which leaves less than an "
+                               f"octave inside this style's range; choose another instrument or style")
+        # the notes the decoder may write: those inside the range at the planned octave (a
+        # primer's octave is the creator's)
+        planned = codec.tonic_shift(tonic) if source is not None else \
+            register.planned_shift(weights, codec.tonic_pc(tonic), median)
+        pitches = (lo - 60 - planned, hi - 60 - planned)
         gen = rng.torch_cpu()
         cond = compose.conditioning(self._model, meter, mode, V.style_vector(weights))
-        expected = params.bars * 14 + 1
+        expected = params.bars * 16 + 1
         on_step = lambda s: progress(0.05 + 0.6 * min(1.0, s / expected), "composing")  # noqa: E731
-        kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, on_step=on_step)
-        if params.action == "compose":
-            bodies = compose.compose(self._model, cond, meter, params.bars, params.candidates,
-                                     end_on_tonic=params.end_on_tonic, **kw)
-        elif params.action == "continue":
-            primer = codec.tune_to_tokens(source)
-            bodies = compose.continue_primer(self._model, cond, primer, meter, params.bars, params.candidates,
-                                             end_on_tonic=params.end_on_tonic, **kw)
-        else:
-            body = codec.tune_to_tokens(source)
-            bodies = [compose.infill(self._model, cond, body, masked, **kw) for _ in range(params.candidates)]
+        kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, pitches=pitches)
+
+        def draw(k: int) -> list[list[str]]:
+            if params.action == "compose":
+                return compose.compose(self._model, cond, meter, params.bars, k, on_step=on_step,
+                                       min_dur=min_dur, **kw)
+            if params.action == "continue":
+                return compose.continue_primer(self._model, cond, primer, meter, params.bars, k,
+                                               on_step=on_step, min_dur=min_dur, **kw)
+            return [compose.infill(self._model, cond, primer, masked, on_step=on_step, min_dur=min_dur, **kw)
+                    for _ in range(k)]
+
+        protect = len(V.units_of(compose.primer_prefix(primer, True))) if params.action == "continue" else 0
+        bodies: list[list[str]] = []
+        shifts: list[int] = []
+        redrawn: list[bool] = []
+        rejected = 0
+        for _round in range(REGISTER_ROUNDS):
+            for body in draw(params.candidates - len(bodies)):
+                ending_redrawn = False
+                if params.end_on_tonic and params.action != "infill":
+                    body, ending_redrawn = compose.end_on_tonic(self._model, cond, body, meter, min_dur=min_dur,
+                                                                protect=protect, **kw)
+                shift = self._shift(body, tonic, source, lo, hi, median)
+                if shift is None:
+                    rejected += 1
+                    continue
+                bodies.append(body)
+                shifts.append(shift)
+                redrawn.append(ending_redrawn)
+            if len(bodies) == params.candidates:
+                break
+        if len(bodies) < params.candidates:
+            raise InvalidInput(f"no octave of {tonic} keeps these tunes inside both the style's range and "
+                               f"instrument {params.instrument}'s (MIDI {lo}-{hi}); {rejected} drafts were "
+                               "refused. Choose another instrument, style or key")
         timings["sample_s"] = time.perf_counter() - t1
 
         # 3. files
@@ -205,11 +260,14 @@ class MusicComposer(Generator):
         abcs: list[str] = []
         for i, body in enumerate(bodies):
             progress(0.7 + 0.3 * i / len(bodies), "rendering")
-            outputs += self._render(body, meter, tonic, mode, params, i, len(bodies), abcs, timings)
+            outputs += self._render(body, meter, tonic, mode, shifts[i], params, i, len(bodies), abcs, timings)
         timings["total_s"] = time.perf_counter() - t0
         data = {"abc": abcs, "meter": meter, "key": f"{tonic} {mode}", "style_weights": weights,
                 "bars": [len(V.bars_of(b)) for b in bodies], "tokens": [len(b) for b in bodies],
                 "action": params.action, "infilled_bars": [i + 1 for i in masked],
+                "form": [" ".join(t for t in b if t in V.FORM_TOKENS) for b in bodies],
+                "ending_redrawn": redrawn, "drafts_out_of_range": rejected,
+                "range": {"low": lo, "high": hi, "notes": [self._span(b, sh) for b, sh in zip(bodies, shifts)]},
                 "model": self.model_ref if not self._debug else "debug",
                 "timings": {k: round(v, 4) for k, v in timings.items()}}
         if source is not None:
@@ -217,14 +275,31 @@ class MusicComposer(Generator):
         progress(1.0, "done")
         return Result(outputs=outputs, data=data)
 
-    def _render(self, body: list[str], meter: str, tonic: str, mode: str, p: MusicParams, i: int,
+    @staticmethod
+    def _shift(body: list[str], tonic: str, source: Any, lo: int, hi: int, median: float) -> int | None:
+        """The transposition of this body: a primer keeps its own octave (its notes are the
+        creator's); a new tune takes the octave that fits the style and instrument (register)."""
+        from generators.music_lib import codec, register
+
+        rel = [V.pitch_of(t) for t in body if V.is_pitch(t)]
+        if source is not None:
+            shift = codec.tonic_shift(tonic)
+            return shift if all(lo <= 60 + r + shift <= hi for r in rel) else None
+        return register.choose_shift(rel, codec.tonic_pc(tonic), lo, hi, median)
+
+    @staticmethod
+    def _span(body: list[str], shift: int) -> list[int]:
+        rel = [V.pitch_of(t) for t in body if V.is_pitch(t)]
+        return [60 + min(rel) + shift, 60 + max(rel) + shift] if rel else []
+
+    def _render(self, body: list[str], meter: str, tonic: str, mode: str, shift: int, p: MusicParams, i: int,
                 n: int, abcs: list[str], timings: dict[str, float]) -> list[Output]:
         from generators.music_lib import codec, render
 
         label = f"candidate {i + 1}" if n > 1 else ""
         title = f"{p.style.split(':')[0].title()} {meter} in {tonic} {mode}" + (f" ({i + 1})" if n > 1 else "")
         t = time.perf_counter()
-        tune = codec.tokens_to_tune(body, meter, tonic, mode, title)
+        tune = codec.tokens_to_tune(body, meter, tonic, mode, title, shift=shift)
         abc = codec.tune_to_abc(tune, tempo=p.tempo, index=i + 1)
         abcs.append(abc)
         mid = render.midi_bytes(tune, p.tempo, p.instrument, title)

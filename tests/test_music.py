@@ -121,8 +121,8 @@ def _toy_rows(n: int = 12):
             step = rnd.choice([1, 2])
             measures.append([(root + step * k, Fraction(1, 2)) for k in range(5)] + [(root, Fraction(1, 2))])
         tune = codec.Tune("6/8", "D", "major", measures)
-        ids = V.encode([V.BOS, *codec.tune_to_tokens(tune), V.EOS])
-        rows.append((ids, list(V.METERS).index("6/8"), V.MODES.index("major"), 0))
+        toks = [V.BOS, *codec.tune_to_tokens(tune), V.EOS]
+        rows.append((V.encode(toks), list(V.METERS).index("6/8"), V.MODES.index("major"), 0, V.positions(toks)))
     return rows
 
 
@@ -157,7 +157,7 @@ def test_every_bar_has_the_meters_length(gen, meter):
 
     r = run(gen, meter=meter, bars=6, key="Bb", scale="dorian", audio=False, score=False)
     tune = codec.score_to_tune(converter.parse(r.data["abc"][0], format="abc"))
-    assert tune.meter == meter and len(tune.measures) == 6
+    assert tune.meter == meter and len(tune.measures) >= 6  # at least the bars asked, to a part's end
     for m in tune.measures:
         assert sum((q for _, q in m), Fraction(0)) == V.METERS[meter]
 
@@ -166,10 +166,11 @@ def test_continuation_starts_with_the_primer(gen):
     r = run(gen, action="continue", primer_abc=SIMPLE_ABC, bars=4, audio=False, score=False)
     primer_bars = codec.abc_bar_texts(codec.tune_to_abc(codec.parse_abc(SIMPLE_ABC)))
     got = codec.abc_bar_texts(r.data["abc"][0])
-    assert got[:4] == primer_bars[:4]
-    # the primer's last bar (2.5 of 3 beats after the pickup) is finished, then 4 new bars follow
-    assert got[4].startswith(primer_bars[4]) and got[4] != primer_bars[4]
-    assert len(got) == len(primer_bars) + 4
+    assert got[:5] == primer_bars[:5]
+    # the primer closes with the creator's repeat (its last 2.5 beats complete the pickup): it is
+    # kept, and at least 4 new bars follow
+    assert len(got) >= len(primer_bars) + 4
+    assert V.REPEAT_END in codec.parse_abc(r.data["abc"][0]).marks(4)
     assert r.data["key"] == "G major" and r.data["meter"] == "6/8"
 
 
@@ -177,7 +178,7 @@ def test_continuation_finishes_a_half_bar(gen):
     r = run(gen, action="continue", primer_abc="X:1\nM:4/4\nL:1/8\nK:D\nDEFG ABcd|e2f2\n", bars=2,
             audio=False, score=False)
     tune = codec.parse_abc(r.data["abc"][0])
-    assert [sum(q for _, q in m) for m in tune.measures] == [4, 4, 4, 4]
+    assert len(tune.measures) >= 4 and all(sum(q for _, q in m) == 4 for m in tune.measures)
     assert tune.measures[1][:2] == [(76, 1), (78, 1)]
 
 
@@ -188,8 +189,8 @@ def test_infill_keeps_unmasked_bars_byte_identical(gen):
     before = codec.abc_bar_texts(piece)
     for abc in r.data["abc"]:
         after = codec.abc_bar_texts(abc)
-        assert len(after) == len(before) == 8
-        for i in (0, 1, 4, 5, 7):
+        assert len(after) == len(before) >= 8
+        for i in [i for i in range(len(before)) if i not in (2, 3, 6)]:
             assert after[i] == before[i]
     assert r.data["infilled_bars"] == [3, 4, 7]
     assert any(codec.abc_bar_texts(a)[2:4] != before[2:4] for a in r.data["abc"])
@@ -211,7 +212,7 @@ def test_outputs_open_in_their_libraries(gen, tmp_path):
     xml = tmp_path / "a.musicxml"
     xml.write_text(out(r, ".musicxml").data)
     score = converter.parse(str(xml))
-    assert len(score.parts[0].getElementsByClass("Measure")) == 4
+    assert len(score.parts[0].getElementsByClass("Measure")) == len(codec.parse_abc(out(r, ".abc").data).measures) >= 4
     assert codec.parse_abc(out(r, ".abc").data).meter == "6/8"
     with wave.open(io.BytesIO(out(r, ".wav").data)) as w:
         assert w.getframerate() == 22050 and w.getnframes() > 22050 * 4 * 1.8 * 0.9
@@ -228,7 +229,7 @@ def test_midi_primer_is_read(gen, tmp_path):
     c = run(gen, action="continue", primer_midi=str(mid), bars=2, audio=False, score=False)
     assert c.data["source_bars"] == 4 and c.data["meter"] == "3/4"
     got = codec.parse_abc(c.data["abc"][0])
-    assert got.measures[:4] == tune.measures and len(got.measures) == 6
+    assert got.measures[:4] == tune.measures and len(got.measures) >= 6
 
 
 def test_loads_a_model_folder_written_by_training(tmp_path):
@@ -239,13 +240,17 @@ def test_loads_a_model_folder_written_by_training(tmp_path):
 
     cfg = ModelConfig(kind="transformer", vocab=V.VOCAB_SIZE, n_meters=len(V.METERS), n_modes=len(V.MODES),
                       n_styles=len(V.STYLES), d_model=16, n_layers=1, n_heads=2, max_len=32)
-    save(build(cfg), {"config": cfg.to_json()}, tmp_path / "tiny")
+    model = build(cfg)
+    with torch.no_grad():  # untrained: keep its notes within an octave so a register fits them
+        for i in V.PITCH_IDS:
+            model.head.bias[i] -= 0 if 0 <= V.pitch_of(V.TOKENS[i]) <= 12 else 8.0
+    save(model, {"config": cfg.to_json()}, tmp_path / "tiny")
     g = MusicComposer(model=str(tmp_path / "tiny"))
     assert g.estimate_bytes() > 0
     g.load(torch.device("cpu"))
     assert len(g.weights_sha256) == 64
     r = run(g, bars=5, meter="3/4", audio=False, score=False, style="ryan:1, essen:1")
-    assert len(codec.parse_abc(r.data["abc"][0]).measures) == 5  # > 32 tokens: the window slides
+    assert len(codec.parse_abc(r.data["abc"][0]).measures) >= 5  # > 32 tokens: the window slides
     assert r.data["style_weights"] == {"ryan": 0.5, "essen": 0.5}
     with pytest.raises(GeneratorUnavailable):
         MusicComposer(model=str(tmp_path / "missing.safetensors")).load(torch.device("cpu"))
@@ -341,12 +346,31 @@ def test_embedded_models_compose_a_clean_tune(model):
     assert g.weights_sha256 and len(g.weights_sha256) == 64
     r = run(g, bars=8, audio=False, score=False, key="G", scale="major", meter="6/8", model=model)
     tune = codec.score_to_tune(converter.parse(r.data["abc"][0], format="abc"))
-    assert len(tune.measures) == 8 and all(sum(q for _, q in m) == 3 for m in tune.measures)
+    assert len(tune.measures) >= 8 and all(sum(q for _, q in m) == 3 for m in tune.measures)
     assert tune.measures[-1][-1][0] % 12 == 7  # ends on G
 
 
-def test_end_on_tonic_closes_on_the_home_note(gen):
-    for seed in range(4):
-        r = run(gen, seed=seed, key="E", scale="minor", meter="3/4", bars=3, audio=False, score=False)
-        last_pitch = codec.parse_abc(r.data["abc"][0]).measures[-1][-1][0]
-        assert last_pitch is not None and last_pitch % 12 == 4
+def test_end_on_tonic_redraws_the_last_bar_never_squeezes_it(gen):
+    """A tune whose last bar does not end on a held tonic gets that bar redrawn by the model;
+    the other bars stay, and no duration is shortened to make room."""
+    import torch
+
+    from generators.music_lib import compose
+
+    cond = compose.conditioning(gen._model, "2/4", "minor", V.style_vector({"oneill": 1.0}))
+    redrawn = 0
+    for seed in range(6):
+        g = torch.Generator().manual_seed(seed)
+        body = compose.compose(gen._model, cond, "2/4", 4, 1, temperature=1.0, top_k=0, gen=g,
+                               min_dur=Fraction(1, 4))[0]
+        new, did = compose.end_on_tonic(gen._model, cond, body, "2/4", temperature=1.0, top_k=0, gen=g,
+                                        min_dur=Fraction(1, 4))
+        units, new_units = V.units_of(body), V.units_of(new)
+        assert new_units[:-1] == units[:-1] and len(new_units) == len(units)
+        assert new_units[-1][-1] == units[-1][-1]  # same bar line
+        assert all(V.DUR_OF_TOKEN[t] >= Fraction(1, 4) for t in new if t in V.DUR_OF_TOKEN)
+        assert compose.ends_well(new, "2/4") or not did
+        if did:
+            redrawn += 1
+            assert not compose.ends_well(body, "2/4") and new != body
+    assert redrawn >= 3

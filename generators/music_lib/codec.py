@@ -38,15 +38,26 @@ class Tune:
     mode: str  # one of vocab.MODES
     measures: list[list[tuple[int | None, Fraction]]] = field(default_factory=list)
     title: str = ""
+    # Form marks per measure (parallel to `measures`, "" when none): a space-separated subset of
+    # "|:" (a repeat starts before it), "|1"/"|2" (a first/second ending starts with it),
+    # ":|" (a repeat ends after it) and "||" (a part ends after it). Empty list = no marks known.
+    form: list[str] = field(default_factory=list)
+
+    def marks(self, i: int) -> set[str]:
+        return set(self.form[i].split()) if i < len(self.form) else set()
 
     def to_json(self) -> dict[str, Any]:
-        return {"meter": self.meter, "tonic": self.tonic, "mode": self.mode, "title": self.title,
-                "measures": [[[p, str(q)] for p, q in m] for m in self.measures]}
+        d = {"meter": self.meter, "tonic": self.tonic, "mode": self.mode, "title": self.title,
+             "measures": [[[p, str(q)] for p, q in m] for m in self.measures]}
+        if any(self.form):
+            d["form"] = list(self.form)
+        return d
 
     @classmethod
     def from_json(cls, d: dict[str, Any]) -> "Tune":
         return cls(d["meter"], d["tonic"], d["mode"],
-                   [[(p, Fraction(q)) for p, q in m] for m in d["measures"]], d.get("title", ""))
+                   [[(p, Fraction(q)) for p, q in m] for m in d["measures"]], d.get("title", ""),
+                   list(d.get("form") or []))
 
 
 def tonic_pc(tonic: str) -> int:
@@ -166,9 +177,89 @@ def bar_to_abc(bar: list[tuple[int | None, Fraction]], sig: dict[str, int], beat
     return re.sub(" +", " ", "".join(out)).strip()
 
 
+def canonical_marks(tune: Tune) -> list[set[str]]:
+    """Each measure's form marks as tokens and ABC write them: the final bar's `||` is implied;
+    a section that ends in `:|` (or holds a first ending) opens with `|:`, since abc2midi and
+    abcm2ps repeat from the last `|:` and warn when there is none. Old, unmarked tunes: no marks."""
+    marks = [tune.marks(i) - {V.PART_END} if i == len(tune.measures) - 1 else tune.marks(i)
+             for i in range(len(tune.measures))]
+    start, in_ending = 0, False
+    for i, m in enumerate(marks):
+        if V.REPEAT_START in m:
+            start = i
+        if (V.ENDING1 in m or V.REPEAT_END in m and not in_ending) and \
+                not marks[start] & {V.REPEAT_START, V.ENDING1, V.ENDING2}:
+            marks[start] = marks[start] | {V.REPEAT_START}
+        if V.ENDING1 in m:
+            in_ending = True  # until the second ending: its :| closes the first ending
+        elif V.ENDING2 in m:
+            in_ending = False
+        if m & {V.REPEAT_END, V.PART_END} and not in_ending:
+            start = i + 1
+    return marks
+
+
+def _close_of(marks: list[set[str]], i: int) -> str:
+    """The bar line after measure i, canonical: `:|` ends a repeat; `||` ends a part unless the
+    next bar opens a repeat or an ending (those mark it already); the last bar closes with `||`
+    or `:|`."""
+    if V.REPEAT_END in marks[i]:
+        return V.REPEAT_END
+    if i == len(marks) - 1:
+        return V.PART_END
+    if V.PART_END in marks[i] and not marks[i + 1] & set(V.OPENS):
+        return V.PART_END
+    return V.BAR
+
+
+def _opens_of(marks: list[set[str]], i: int) -> list[str]:
+    """Opening marks of measure i: `|:`, or a first/second ending (never both: ABC has no bar
+    line for that, so a repeat start wins)."""
+    if V.REPEAT_START in marks[i]:
+        return [V.REPEAT_START]
+    return [t for t in (V.ENDING1, V.ENDING2) if t in marks[i]][:1]
+
+
+def played_order(tune: Tune) -> list[int]:
+    """Measure indices in the order a player plays them: a `:|` goes back once to the last `|:`
+    (or the part's start), and the second time through, a first ending gives way to the second."""
+    n = len(tune.measures)
+    marks = canonical_marks(tune) if n else []
+    order: list[int] = []
+    start, i, second_pass = 0, 0, False
+    repeated: set[int] = set()
+    while i < n:
+        m = marks[i]
+        if second_pass and V.ENDING1 in m:
+            j = next((k for k in range(i + 1, n) if V.ENDING2 in marks[k]), None)
+            if j is not None:
+                i, second_pass = j, False
+                continue
+        if V.REPEAT_START in m and not second_pass:
+            start = i
+        order.append(i)
+        if V.REPEAT_END in m and i not in repeated:
+            repeated.add(i)
+            i, second_pass = start, True
+            continue
+        if m & {V.REPEAT_END, V.PART_END}:
+            start, second_pass = i + 1, False
+        i += 1
+    return order
+
+
+# ABC for (bar line, opening mark): written as one bar-line symbol that abc2midi, abcm2ps and
+# music21 all read back as the same marks.
+_ABC_SEP = {("|", ""): "|", ("||", ""): "||", (":|", ""): ":|",
+            ("|", "|:"): "|:", ("||", "|:"): "|:", (":|", "|:"): "::",
+            ("|", "|1"): "|1", ("||", "|1"): "|1", (":|", "|1"): ":|1",
+            ("|", "|2"): "|2", ("||", "|2"): "|2", (":|", "|2"): ":|2"}
+
+
 def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index: int = 1,
                 bars_per_line: int = 4) -> str:
-    """Write a Tune as one ABC 2.1 tune (X:, T:, M:, L:1/8, Q:, K: and the bars)."""
+    """Write a Tune as one ABC 2.1 tune (X:, T:, M:, L:1/8, Q:, K: and the bars, with its repeat
+    signs, first/second endings and double bars)."""
     sig = key_signature(tune.tonic, tune.mode)
     beat = beat_of(tune.meter)
     bars = [bar_to_abc(m, sig, beat) for m in tune.measures]
@@ -177,30 +268,45 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
         lines.append(f"Q:1/4={tempo}")
     lines.append(f"K:{tune.tonic}{MODE_ABC[tune.mode]}")
     body: list[str] = []
-    for i in range(0, len(bars), bars_per_line):
-        chunk = bars[i:i + bars_per_line]
-        last = i + bars_per_line >= len(bars)
-        body.append(" | ".join(chunk) + (" |]" if last else " |"))
+    marks = canonical_marks(tune) if tune.measures else []
+    line = "|: " if marks and _opens_of(marks, 0) == [V.REPEAT_START] else ""
+    for i, text in enumerate(bars):
+        close = _close_of(marks, i)
+        if i == len(bars) - 1:
+            line += text + (" :|" if close == V.REPEAT_END else " |]")
+            body.append(line)
+            break
+        opens = _opens_of(marks, i + 1)
+        line += text + " " + _ABC_SEP[(close, opens[0] if opens else "")]
+        if (i + 1) % bars_per_line == 0:
+            body.append(line)
+            line = ""
+        else:
+            line += " "
     return "\n".join(lines + body) + "\n"
+
+
+_ABC_BAR_RE = re.compile(r"::|:\|[12]?|\|[12:\]|]?|\|")
 
 
 def abc_bar_texts(abc: str) -> list[str]:
     """The bar texts of an ABC body written by `tune_to_abc` (for tests and infill checks)."""
     body = "\n".join(line for line in abc.splitlines() if not re.match(r"^[A-Za-z]:", line))
-    return [b.strip() for b in re.split(r"\|\]?", body.replace("\n", " ")) if b.strip()]
+    return [b.strip() for b in _ABC_BAR_RE.split(body.replace("\n", " ")) if b.strip()]
 
 
 # ---------------------------------------------------------------------------------------------
 # Tune <-> tokens
 # ---------------------------------------------------------------------------------------------
 def tune_to_tokens(tune: Tune) -> list[str]:
-    """Body tokens (no <s>/</s>) with the tonic transposed to C. Raises ValueError if a note or
-    duration is outside the vocabulary."""
+    """Body tokens (no <s>/</s>) with the tonic transposed to C: each bar is its opening mark
+    (`|:`, `|1`, `|2`), its notes and its bar line (`|`, `||` or `:|`; the last bar closes with
+    `||` or `:|`). Raises ValueError if a note or duration is outside the vocabulary."""
     shift = -tonic_shift(tune.tonic)
     out: list[str] = []
+    marks = canonical_marks(tune)
     for m_i, measure in enumerate(tune.measures):
-        if m_i:
-            out.append(V.BAR)
+        out += _opens_of(marks, m_i)
         for p, q in measure:
             if p is None:
                 out.append(V.REST)
@@ -213,29 +319,47 @@ def tune_to_tokens(tune: Tune) -> list[str]:
             if tok not in V.DUR_OF_TOKEN:
                 raise ValueError(f"duration {q} quarter notes is not in the vocabulary")
             out.append(tok)
+        out.append(_close_of(marks, m_i))
     return out
 
 
-def tokens_to_tune(body: list[str], meter: str, tonic: str, mode: str, title: str = "") -> Tune:
-    """Inverse of `tune_to_tokens` for a well-formed body (notes always followed by a duration)."""
-    shift = tonic_shift(tonic)
-    measures: list[list[tuple[int | None, Fraction]]] = [[]]
-    pending: int | None | str = "none"
-    for tok in body:
-        if tok == V.BAR:
-            measures.append([])
-        elif tok == V.REST:
-            pending = None
-        elif V.is_pitch(tok):
-            pending = V.pitch_of(tok) + 60 + shift
-        elif tok in V.DUR_OF_TOKEN:
-            if pending == "none":
-                continue
-            measures[-1].append((pending, V.DUR_OF_TOKEN[tok]))  # type: ignore[arg-type]
-            pending = "none"
-    if measures and not measures[-1]:
-        measures.pop()
-    return Tune(meter, tonic, mode, measures, title)
+def tokens_to_tune(body: list[str], meter: str, tonic: str, mode: str, title: str = "",
+                   shift: int | None = None) -> Tune:
+    """Inverse of `tune_to_tokens` for a well-formed body (notes always followed by a duration).
+    `shift` is the transposition from the C-tonic tokens (default: `tonic_shift(tonic)`)."""
+    shift = tonic_shift(tonic) if shift is None else shift
+    measures: list[list[tuple[int | None, Fraction]]] = []
+    form: list[str] = []
+    for unit in V.units_of(body):
+        events: list[tuple[int | None, Fraction]] = []
+        marks: list[str] = []
+        pending: int | None | str = "none"
+        for tok in unit:
+            if tok in V.OPENS or tok in (V.PART_END, V.REPEAT_END):
+                marks.append(tok)
+            elif tok == V.REST:
+                pending = None
+            elif V.is_pitch(tok):
+                pending = V.pitch_of(tok) + 60 + shift
+            elif tok in V.DUR_OF_TOKEN:
+                if pending == "none":
+                    continue
+                events.append((pending, V.DUR_OF_TOKEN[tok]))  # type: ignore[arg-type]
+                pending = "none"
+        if events:
+            measures.append(events)
+            form.append(" ".join(sorted(set(marks))))
+        elif marks and form:  # marks on an empty bar belong to the bar before
+            form[-1] = " ".join(sorted(set(form[-1].split()) | set(marks)))
+    return Tune(meter, tonic, mode, measures, title, _canonical_form(form))
+
+
+def _canonical_form(form: list[str]) -> list[str]:
+    """The final bar's `||` is implied (every tune ends with one): drop it, so ABC, music21 and
+    tokens give the same marks; [] when a tune has no marks at all."""
+    if form and V.PART_END in form[-1].split():
+        form = form[:-1] + [" ".join(m for m in form[-1].split() if m != V.PART_END)]
+    return form if any(form) else []
 
 
 # ---------------------------------------------------------------------------------------------
@@ -293,7 +417,10 @@ def score_to_tune(score: Any, *, estimate_key: bool = False) -> Tune:
         ms = list(part.flatten().notesAndRests.stream().makeMeasures(tss[0]).getElementsByClass(stream.Measure))
     if not ms:
         raise ValueError("no notes")
-    for m in ms:
+    form: list[str] = []
+    left = _left_marks(score, ms)
+    carry: set[str] = set()  # marks of a measure without notes move to the next one
+    for m_i, m in enumerate(ms):
         voices = list(m.voices)
         src = voices[0] if voices else m
         events: list[tuple[int | None, Fraction]] = []
@@ -308,11 +435,55 @@ def score_to_tune(score: Any, *, estimate_key: bool = False) -> Tune:
             else:
                 p = el.pitch.midi
             events.append((p, q))
+        marks = carry | left[m_i]
+        right = _right_marks(m)
         if events:
             measures.append(events)
+            form.append(" ".join(sorted(marks)))
+            carry = set()
+            if right:
+                form[-1] = " ".join(sorted(set(form[-1].split()) | right))
+        else:
+            carry = marks
+            if right and form:  # an empty bar that closes a repeat closes the previous one
+                form[-1] = " ".join(sorted(set(form[-1].split()) | right))
     if not measures:
         raise ValueError("no notes")
-    return Tune(meter_name, tonic, mode, measures)
+    return Tune(meter_name, tonic, mode, measures, form=_canonical_form(form))
+
+
+def _right_marks(m: Any) -> set[str]:
+    """":|" for an end-repeat bar line after the measure, "||" for a double/final one."""
+    from music21 import bar
+
+    rb = m.rightBarline
+    if isinstance(rb, bar.Repeat) and rb.direction == "end":
+        return {":|"}
+    if rb is not None and rb.type in ("double", "final", "light-light", "light-heavy", "heavy-light",
+                                      "heavy-heavy", "heavy"):
+        return {"||"}
+    return set()
+
+
+def _left_marks(score: Any, ms: list[Any]) -> list[set[str]]:
+    """Per measure: "|:" when a repeat starts there, "|1"/"|2" when a first/second ending does."""
+    from music21 import bar, spanner
+
+    out: list[set[str]] = [set() for _ in ms]
+    index = {id(m): i for i, m in enumerate(ms)}
+    for i, m in enumerate(ms):
+        lb = m.leftBarline
+        if isinstance(lb, bar.Repeat) and lb.direction == "start":
+            out[i].add("|:")
+        elif i and isinstance(ms[i - 1].rightBarline, bar.Repeat) and ms[i - 1].rightBarline.direction == "start":
+            out[i].add("|:")
+    for sp in score.recurse().getElementsByClass(spanner.RepeatBracket):
+        spanned = [index[id(x)] for x in sp.getSpannedElements() if id(x) in index]
+        if not spanned:
+            continue
+        numbers = [int(n) for n in re.findall(r"\d+", str(sp.number or "1"))] or [1]
+        out[min(spanned)].add("|1" if numbers[0] == 1 else "|2")
+    return out
 
 
 def parse_abc(text: str) -> Tune:

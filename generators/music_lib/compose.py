@@ -1,11 +1,16 @@
 """The three ways of making music with a token model: compose, continue a primer, infill bars.
 
-- compose: folk-rnn sampling from <s> under the meter's grammar mask (Sturm et al., 2016).
+- compose: folk-rnn sampling from <s> under the grammar mask (Sturm et al., 2016); the model
+  writes the form (bar lines, repeats, endings) and the length control ends the tune at the
+  first part end after the requested number of bars.
 - continue: the creator's own idea is fed as a prefix and the model carries on, in the spirit of
-  Flow Machines (Pachet et al.): the output starts with the primer, token for token.
-- infill: Coconet-like (Huang et al., 2017) rewriting of chosen bars while every other bar is kept
-  token for token; see `decode` for the resampling that lets the left-to-right model hear the
-  bars after the gap.
+  Flow Machines (Pachet et al.): the output starts with the primer, token for token, and its form
+  goes on (an A part may close with a repeat, its first ending gets a second).
+- infill: Coconet-like (Huang et al., 2017) rewriting of chosen bars while every other bar, and
+  every bar line and repeat sign, is kept token for token; see `decode` for the resampling that
+  lets the left-to-right model hear the bars after the gap.
+- endings: with `end_on_tonic`, a tune whose last bar does not end on a held tonic gets that last
+  bar redrawn by the model (rejection sampling of the last bar); durations are never squeezed.
 """
 from __future__ import annotations
 
@@ -22,6 +27,9 @@ from generators.music_lib import vocab as V
 from generators.music_lib.model import ModelConfig, build
 
 INFILL_CANDIDATES = 8  # K draws per masked span, resampled by how well they lead into the rest
+ENDING_CANDIDATES = 16  # last bars drawn per round when the tune must end on the tonic
+ENDING_ROUNDS = 4
+OLD_VOCAB = 74  # models trained before the form tokens existed: ids 0..73 of today's vocabulary
 
 
 def load_model(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
@@ -34,13 +42,17 @@ def load_model(path: Path) -> tuple[torch.nn.Module, ModelConfig]:
             meta = fh.metadata() or {}
         cfg = ModelConfig(**json.loads(meta["config"]))
         state = {k: v.float() for k, v in load_file(str(path)).items()}
+        if "emb.weight" in state:  # saved before the bar-position input existed
+            state["emb.tok.weight"] = state.pop("emb.weight")
         model = build(cfg)
         model.load_state_dict(state)
     except (OSError, KeyError, ValueError, TypeError, RuntimeError) as exc:
         raise GeneratorUnavailable(f"cannot load music model {path}: {exc}") from exc
     if cfg.vocab != V.VOCAB_SIZE or cfg.n_meters != len(V.METERS) or cfg.n_modes != len(V.MODES) \
             or cfg.n_styles != len(V.STYLES):
-        raise GeneratorUnavailable(f"{path} was trained with another vocabulary than this studio's")
+        raise GeneratorUnavailable(f"{path} was trained with another vocabulary than this studio's "
+                                   "(models from before the form tokens need retraining: "
+                                   "`studio train music`)")
     return model.eval(), cfg
 
 
@@ -52,36 +64,113 @@ def conditioning(model: torch.nn.Module, meter: str, mode: str, style_w: list[fl
         return model.cond(m, k, w)
 
 
+def max_bars_for(bars: int) -> int:
+    """The most bars a tune asked for `bars` may take to reach the end of its part."""
+    return bars + max(4, bars // 2)
+
+
 def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, temperature: float,
             top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
-            end_on_tonic: bool = False) -> list[list[str]]:
-    plan = [V.METERS[meter]] * bars
-    return decode.sample_bars(model, cond, [V.BOS], [plan] * n, Fraction(0), temperature=temperature,
-                              top_k=top_k, gen=gen, on_step=on_step, end_on_tonic=end_on_tonic)
+            min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None) -> list[list[str]]:
+    """n bodies of at least `bars` bars, each ending at the end of a part."""
+    rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
+                            pitches=pitches) for _ in range(n)]
+    return decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
+                         on_step=on_step)
+
+
+def primer_prefix(primer: list[str], tune_ends_here: bool) -> list[str]:
+    """The primer as a prefix to continue: its last bar line is left to the model (it may close
+    the part, repeat it, or run on) unless the creator wrote a repeat there."""
+    if primer and primer[-1] in V.CLOSES and not (primer[-1] == V.REPEAT_END and tune_ends_here):
+        return primer[:-1]
+    return list(primer)
 
 
 def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: str, bars: int, n: int,
                     *, temperature: float, top_k: int, gen: torch.Generator,
-                    on_step: Callable[[int], None] | None = None, end_on_tonic: bool = False
-                    ) -> list[list[str]]:
-    """Bodies that start with `primer` and go on for `bars` more full bars (after finishing the
-    primer's last bar if it stopped part-way)."""
-    L = V.METERS[meter]
-    last = V.bars_of(primer)[-1] if primer else []
-    done = V.bar_length(last)
-    if done >= L or not primer:
-        prefix, pos, plan = [V.BOS, *primer] + ([V.BAR] if primer else []), Fraction(0), [L] * bars
-    else:
-        prefix, pos, plan = [V.BOS, *primer], done, [L] * (bars + 1)
-    new = decode.sample_bars(model, cond, prefix, [plan] * n, pos, temperature=temperature,
-                             top_k=top_k, gen=gen, on_step=on_step, end_on_tonic=end_on_tonic)
-    return [prefix[1:] + t for t in new]
+                    on_step: Callable[[int], None] | None = None, min_dur: Fraction = Fraction(0),
+                    keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None) -> list[list[str]]:
+    """Bodies that start with `primer` (a body from `codec.tune_to_tokens`) and go on for at
+    least `bars` more bars, to the end of a part (after finishing the primer's last bar if it
+    stopped part-way)."""
+    prefix = primer_prefix(primer, keep_final_repeat)
+    probe = decode.RowState(V.METERS[meter])
+    probe.replay(prefix)
+    start = probe.bars_done + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
+    rows = []
+    for _ in range(n):
+        r = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
+                            min_dur=min_dur, pitches=pitches)
+        r.replay(prefix)
+        rows.append(r)
+    new = decode.sample(model, cond, [V.BOS, *prefix], rows, temperature=temperature, top_k=top_k,
+                       gen=gen, on_step=on_step)
+    return [prefix + t for t in new]
+
+
+def ends_well(body: list[str], meter: str) -> bool:
+    """The last sounding note is the tonic (C after transposing), starts on a beat (a quarter,
+    or a dotted quarter in compound meters) and lasts at least a quarter note; only rests may
+    follow it."""
+    from generators.music_lib.codec import beat_of
+
+    units = V.bars_of(body)
+    if not units:
+        return False
+    events: list[tuple[str, Fraction, Fraction]] = []  # (pitch/rest token, onset, duration)
+    onset = Fraction(0)
+    pending = ""
+    for tok in units[-1]:
+        if tok in V.DUR_OF_TOKEN:
+            events.append((pending, onset, V.DUR_OF_TOKEN[tok]))
+            onset += V.DUR_OF_TOKEN[tok]
+        else:
+            pending = tok
+    notes = [e for e in events if e[0] != V.REST]
+    if not notes:
+        return False
+    tok, on, dur = notes[-1]
+    return V.pitch_of(tok) % 12 == 0 and on % beat_of(meter) == 0 and dur >= 1
+
+
+def end_on_tonic(model: Any, cond: torch.Tensor, body: list[str], meter: str, *, temperature: float,
+                 top_k: int, gen: torch.Generator, min_dur: Fraction = Fraction(0),
+                 protect: int = 0, pitches: tuple[int, int] | None = None) -> tuple[list[str], bool]:
+    """(body, redrawn): if the last bar does not end well (`ends_well`), the model redraws that
+    bar (same opening marks, same bar line) until one of its draws does; the first such draw
+    wins, which samples the model's last bars conditioned on ending on the tonic. After
+    ENDING_ROUNDS rounds without one, the model's own ending stays. The first `protect` bars
+    (a primer) are never redrawn."""
+    if ends_well(body, meter):
+        return body, False
+    units = V.units_of(body)
+    if len(units) <= protect or not units:
+        return body, False
+    last = units[-1]
+    opens = [t for t in last if t in V.OPENS]
+    close = last[-1] if last and last[-1] in V.CLOSES else V.PART_END
+    head = [t for u in units[:-1] for t in u] + opens
+    length = V.bar_length(last)
+    for _ in range(ENDING_ROUNDS):
+        rows = []
+        for _k in range(ENDING_CANDIDATES):
+            r = decode.RowState(V.METERS[meter], fixed=[([], length, close)], min_dur=min_dur, pitches=pitches)
+            r.replay(head)
+            rows.append(r)
+        for cand in decode.sample(model, cond, [V.BOS, *head], rows, temperature=temperature,
+                                  top_k=top_k, gen=gen):
+            if ends_well(head + cand, meter):
+                return head + cand, True
+    return body, False
 
 
 def infill(model: Any, cond: torch.Tensor, body: list[str], masked: list[int], *, temperature: float,
-           top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None) -> list[str]:
-    """Rewrite the bars at `masked` (0-based), each keeping its original length."""
-    bars = V.bars_of(body)
+           top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
+           min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None) -> list[str]:
+    """Rewrite the notes of the bars at `masked` (0-based), each keeping its length, its opening
+    marks and its bar line."""
+    units = V.units_of(body)
     spans: list[list[int]] = []
     for i in masked:
         if spans and spans[-1][-1] == i - 1:
@@ -89,22 +178,42 @@ def infill(model: Any, cond: torch.Tensor, body: list[str], masked: list[int], *
         else:
             spans.append([i])
     for span in spans:
-        prefix = [V.BOS]
-        for b in bars[:span[0]]:
-            prefix += b + [V.BAR]
-        suffix: list[str] = []
-        for b in bars[span[-1] + 1:]:
-            suffix += [V.BAR] + b
-        suffix.append(V.EOS)
-        plan = [V.bar_length(bars[i]) for i in span]
-        cands = decode.sample_bars(model, cond, prefix, [plan] * INFILL_CANDIDATES, Fraction(0),
-                                   temperature=temperature, top_k=top_k, gen=gen, on_step=on_step)
-        scores = decode.suffix_logprob(model, cond, prefix, cands, suffix)
+        prefix = [V.BOS] + [t for u in units[:span[0]] for t in u]
+        suffix = [t for u in units[span[-1] + 1:] for t in u] + [V.EOS]
+        fixed = [([t for t in units[i] if t in V.OPENS], V.bar_length(units[i]),
+                  units[i][-1] if units[i][-1] in V.CLOSES else V.PART_END) for i in span]
+        rows = []
+        for _ in range(INFILL_CANDIDATES):
+            r = decode.RowState(fixed[0][1], fixed=[(o, n, c) for o, n, c in fixed],
+                                min_dur=min_dur, pitches=pitches)
+            r.replay(prefix[1:])
+            rows.append(r)
+        cands = decode.sample(model, cond, prefix, rows, temperature=temperature, top_k=top_k, gen=gen,
+                              on_step=on_step)
+        cands += _copies(units, span, fixed)
+        distinct = list({tuple(c): c for c in cands}.values())
+        scores = decode.continuation_logprob(model, cond, prefix, [c + suffix for c in distinct])
         pick = int(torch.multinomial(torch.softmax(scores, dim=0), 1, generator=gen).item())
-        new_bars = V.bars_of(cands[pick])
-        for i, nb in zip(span, new_bars):
-            bars[i] = nb
-    out: list[str] = []
-    for i, b in enumerate(bars):
-        out += ([V.BAR] if i else []) + b
+        new_units = V.units_of(distinct[pick])
+        for i, nu in zip(span, new_units):
+            units[i] = nu
+    return [t for u in units for t in u]
+
+
+def _copies(units: list[list[str]], span: list[int], fixed: list[tuple[list[str], Fraction, str]]
+            ) -> list[list[str]]:
+    """Candidate fillings made of the piece's own bars (outside the span, same lengths), so a
+    bar that repeats elsewhere can be restored: every run of len(span) consecutive bars."""
+    out = []
+    k = len(span)
+    for s in range(len(units) - k + 1):
+        if s <= span[-1] and s + k - 1 >= span[0]:
+            continue  # overlaps the masked bars
+        run = units[s:s + k]
+        if [V.bar_length(u) for u in run] != [f[1] for f in fixed]:
+            continue
+        cand: list[str] = []
+        for (opens, _n, close), u in zip(fixed, run):
+            cand += opens + [t for t in u if t not in V.OPENS and t not in V.CLOSES] + [close]
+        out.append(cand)
     return out

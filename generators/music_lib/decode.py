@@ -1,19 +1,24 @@
 """Sampling under a grammar mask, and infilling by resampling (Coconet-style, Huang et al. 2017).
 
-The mask enforces the token grammar (a note or rest is always followed by a duration) and the
-meter: a duration is allowed only if the bar can still be filled exactly with the durations in
-the vocabulary, a bar line only when the bar is full, and the end only after the planned number
-of bars. So every generated bar has exactly the meter's length by construction (a constrained
-decoder; the model is not trusted to count).
+The mask enforces the token grammar, not the music: a note or rest is always followed by a
+duration; a duration is allowed only if the bar can still be filled exactly with the allowed
+durations (none shorter than the corpus's shortest for the meter); a bar line only when the bar
+is full; opening marks only at a bar's start (`|2` only right after the `:|` that closes a first
+ending). Form is the model's: it chooses `|`, `||` or `:|`, repeats and endings. Length control
+counts bars and parts: the tune may end only at the end of a part (`||` or `:|`, no ending left
+open) once `min_bars` bars are written, and does end at the first such point; past `max_bars`
+the next bar line must close the part.
 
-Infill: a left-to-right model cannot see the future, so for each run of masked bars we draw K
-candidates from p(bars | prefix) and pick one with probability proportional to
-p(suffix | prefix, candidate) -- importance resampling towards p(bars | prefix, suffix).
+Infill: a left-to-right model cannot see the future, so for each run of masked bars we gather
+candidates -- K draws from p(bars | prefix) plus the piece's other bars of the same length, so a
+bar that repeats elsewhere can come back -- and pick one with probability proportional to
+p(bars, suffix | prefix): sampling p(bars | prefix, suffix) restricted to the candidates.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any, Callable
 
 import torch
@@ -23,65 +28,140 @@ from generators.music_lib import vocab as V
 UNIT = Fraction(1, 48)
 DUR_UNITS = [int(d / UNIT) for d in V.DURATIONS]
 _MAX_UNITS = int(Fraction(12) / UNIT)
+ID = V.TOKEN_ID
+NOTE_IDS = [ID[V.REST], *V.PITCH_IDS]
 
 
-def _reachable() -> list[bool]:
+@lru_cache(maxsize=32)
+def _reachable(min_units: int) -> tuple[bool, ...]:
+    """reachable[n]: n units can be filled exactly with durations of at least min_units."""
     ok = [False] * (_MAX_UNITS + 1)
     ok[0] = True
+    units = [u for u in DUR_UNITS if u >= min_units]
     for n in range(1, _MAX_UNITS + 1):
-        ok[n] = any(u <= n and ok[n - u] for u in DUR_UNITS)
-    return ok
-
-
-REACHABLE = _reachable()
+        ok[n] = any(u <= n and ok[n - u] for u in units)
+    return tuple(ok)
 
 
 @dataclass
 class RowState:
-    """Where one sequence stands: position in its bar, which planned bar, what comes next."""
+    """Where one sequence stands in the grammar.
 
-    plan: list[Fraction]  # lengths of the bars still to write (the first may be partly written)
+    Free mode (compose / continue): bars of `bar_len`, the model picks bar lines and marks.
+    Fixed mode (infill): `fixed` lists (opening marks, length, bar line) per bar to write, and
+    the row stops after the last of them.
+    """
+
+    bar_len: Fraction
+    min_bars: int = 1
+    max_bars: int = 64
+    fixed: list[tuple[list[str], Fraction, str]] | None = None
+    min_dur: Fraction = Fraction(0)  # no note or rest shorter than this
+    pitches: tuple[int, int] | None = None  # lowest and highest note token allowed (register)
     pos: Fraction = Fraction(0)
     expect_dur: bool = False
     done: bool = False
-    tokens: list[str] = field(default_factory=list)
-    end_on_tonic: bool = False  # the last note of the last bar must be the tonic (C after transposing)
+    final: bool = False  # the tune's last bar line is written: </s> next
+    bars_done: int = 0
+    opens_here: list[str] = field(default_factory=list)  # marks already opening the current bar
+    ending_open: bool = False  # a |1 is open and its :| not yet written
+    need_ending2: bool = False  # the :| of a first ending was just written: |2 must follow
+    tokens: list[str] = field(default_factory=list)  # tokens written by this row (not the prefix)
+    tracker: V.Positions = field(default_factory=V.Positions)
+
+    def __post_init__(self) -> None:
+        self.min_units = int(self.min_dur / UNIT)
+        self.reach = _reachable(self.min_units)
+        self.note_ids = NOTE_IDS if self.pitches is None else [ID[V.REST]] + [
+            i for i in V.PITCH_IDS if self.pitches[0] <= V.pitch_of(V.TOKENS[i]) <= self.pitches[1]]
+
+    @property
+    def target(self) -> Fraction:
+        return self.fixed[0][1] if self.fixed else self.bar_len
+
+    def replay(self, prefix: list[str]) -> None:
+        """Bring the state to the end of an existing prefix (after <s>), checking nothing."""
+        for tok in prefix:
+            if tok != V.BOS:
+                self._advance(tok)
+        self.tokens = []
 
     def allowed(self) -> list[int]:
-        target = self.plan[0]
+        if self.final:
+            return [ID[V.EOS]]
+        target = self.target
         if self.expect_dur:
             left = int((target - self.pos) / UNIT)
-            ok = [V.DUR_IDS[i] for i, u in enumerate(DUR_UNITS) if u <= left and REACHABLE[left - u]]
-            last = self.tokens[-1] if self.tokens else ""
-            if self.end_on_tonic and len(self.plan) == 1 and not (V.is_pitch(last) and V.pitch_of(last) % 12 == 0):
-                # this note may not close the piece: keep durations that leave room for another
-                not_final = [t for t in ok if DUR_UNITS[V.DUR_IDS.index(t)] < left]
-                ok = not_final or ok
-            return ok
-        if self.pos == target:
-            return [V.TOKEN_ID[V.BAR]]
-        if self.end_on_tonic and len(self.plan) == 1:
-            left = int((target - self.pos) / UNIT)
-            if not any(u < left and REACHABLE[left - u] for u in DUR_UNITS):  # this note must be the last
-                return [i for i in V.PITCH_IDS if V.pitch_of(V.TOKENS[i]) % 12 == 0]
-        return [V.TOKEN_ID[V.REST], *V.PITCH_IDS]
+            return [V.DUR_IDS[i] for i, u in enumerate(DUR_UNITS)
+                    if self.min_units <= u <= left and self.reach[left - u]]
+        if self.pos >= target:
+            return [ID[t] for t in self._closes()]
+        if self.need_ending2:
+            return [ID[V.ENDING2]]
+        if self.pos == 0 and self.fixed is None:
+            return self.note_ids + [ID[t] for t in self._opens()]
+        if self.pos == 0 and self.fixed and len(self.opens_here) < len(self.fixed[0][0]):
+            return [ID[self.fixed[0][0][len(self.opens_here)]]]
+        return self.note_ids
 
-    def push(self, tok: str) -> None:
+    def _opens(self) -> list[str]:
+        if self.need_ending2:
+            return [V.ENDING2]
+        if self.opens_here:
+            return []
+        out = []
+        if not self.ending_open:
+            out.append(V.REPEAT_START)
+            if self.bars_done:
+                out.append(V.ENDING1)
+        return out
+
+    def _closes(self) -> list[str]:
+        if self.fixed:
+            return [self.fixed[0][2]]
+        if self.need_ending2:  # cannot happen: a bar starts with |2 then
+            return [V.BAR]
+        n = self.bars_done + 1
+        if self.ending_open:  # a first ending closes with :| (or runs on for another bar)
+            return [V.REPEAT_END] if n >= self.max_bars else [V.BAR, V.REPEAT_END]
+        if n >= self.max_bars:
+            return [V.PART_END, V.REPEAT_END]
+        return [V.BAR, V.PART_END, V.REPEAT_END]
+
+    def push(self, tok: str) -> int:
+        """Write one token; returns its bar-position id (the model's next input feature)."""
         self.tokens.append(tok)
-        if tok == V.BAR:
+        feat = self._advance(tok)
+        if self.fixed is not None and tok in V.CLOSES:
+            self.fixed.pop(0)
+            if not self.fixed:
+                self.done = True
+        return feat
+
+    def _advance(self, tok: str) -> int:
+        if tok == V.EOS:
+            self.done = True
+        elif tok in V.CLOSES:
+            self.bars_done += 1
             self.pos = Fraction(0)
-            self.plan.pop(0)  # the placeholder of the bar just closed
+            self.opens_here = []
+            if tok == V.REPEAT_END and self.ending_open:
+                self.ending_open, self.need_ending2 = False, True
+            part_end = tok in (V.PART_END, V.REPEAT_END) and not self.ending_open and not self.need_ending2
+            if self.fixed is None and part_end and self.bars_done >= self.min_bars:
+                self.final = True
+        elif tok in V.OPENS:
+            self.opens_here.append(tok)
+            if tok == V.ENDING1:
+                self.ending_open = True
+            elif tok == V.ENDING2:
+                self.need_ending2 = False
         elif tok in V.DUR_OF_TOKEN:
             self.pos += V.DUR_OF_TOKEN[tok]
             self.expect_dur = False
-            if self.pos == self.plan[0]:
-                self.plan.pop(0)
-                if not self.plan:
-                    self.done = True
-                else:
-                    self.plan.insert(0, self.pos)  # the full bar waits for its bar line
         else:
             self.expect_dur = True
+        return self.tracker.push(tok)
 
 
 def _pick(logits: torch.Tensor, allowed: list[int], temperature: float, top_k: int,
@@ -97,68 +177,62 @@ def _pick(logits: torch.Tensor, allowed: list[int], temperature: float, top_k: i
     return int(idx[torch.multinomial(p, 1, generator=gen)].item())
 
 
-def sample_bars(model: Any, cond: torch.Tensor, prefix: list[str], plans: list[list[Fraction]],
-                start_pos: Fraction, *, temperature: float, top_k: int, gen: torch.Generator,
-                on_step: Callable[[int], None] | None = None, end_on_tonic: bool = False
-                ) -> list[list[str]]:
-    """Continue `prefix` (tokens from <s>) in B rows, each row filling the bars of its plan.
+def _pos_tensor(model: Any, feats: list[list[int]]) -> torch.Tensor | None:
+    return torch.tensor(feats, dtype=torch.long) if getattr(model.cfg, "positions", False) else None
 
-    `start_pos` is how far the prefix's last, unfinished bar already is (0 after a bar line).
-    Returns the new tokens of each row (bar lines between planned bars included, none after).
-    One token per row per step, so all rows stay aligned (finished rows are fed padding).
-    """
+
+def sample(model: Any, cond: torch.Tensor, prefix: list[str], rows: list[RowState], *,
+           temperature: float, top_k: int, gen: torch.Generator,
+           on_step: Callable[[int], None] | None = None) -> list[list[str]]:
+    """Continue `prefix` (tokens from <s>) in len(rows) rows, each under its own RowState
+    (already replayed over the prefix). Returns each row's new tokens, </s> excluded.
+    One token per row per step, so all rows stay aligned (finished rows are fed padding)."""
     # oneDNN makes one-step LSTM calls 5-7x slower on CPU (shared/OFFLINE.md)
     with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
-        return _sample_bars(model, cond, prefix, plans, start_pos, temperature=temperature,
-                            top_k=top_k, gen=gen, on_step=on_step, end_on_tonic=end_on_tonic)
-
-
-def _sample_bars(model: Any, cond: torch.Tensor, prefix: list[str], plans: list[list[Fraction]],
-                 start_pos: Fraction, *, temperature: float, top_k: int, gen: torch.Generator,
-                 on_step: Callable[[int], None] | None, end_on_tonic: bool) -> list[list[str]]:
-    B = len(plans)
-    cond = cond.expand(B, -1) if cond.shape[0] == 1 else cond
-    rows = [RowState(list(p), pos=start_pos, end_on_tonic=end_on_tonic) for p in plans]
-    if prefix and (V.is_pitch(prefix[-1]) or prefix[-1] == V.REST):
-        for r in rows:
-            r.expect_dur = True
-    prefix_ids = torch.tensor([V.encode(prefix)] * B, dtype=torch.long)
-    logits, state = model.prime(prefix_ids, cond)  # the whole prefix in one pass
-    steps = 0
-    while not all(r.done for r in rows):
-        nxt = []
-        for b, r in enumerate(rows):
-            if r.done:
-                nxt.append(V.TOKEN_ID[V.PAD])
-                continue
-            tok_id = _pick(logits[b], r.allowed(), temperature, top_k, gen)
-            r.push(V.TOKENS[tok_id])
-            nxt.append(tok_id)
-        steps += 1
-        if on_step is not None:
-            on_step(steps)
-        if all(r.done for r in rows):
-            break
-        logits, state = model.step(torch.tensor(nxt, dtype=torch.long), state)
-    return [r.tokens for r in rows]
+        B = len(rows)
+        c = cond.expand(B, -1) if cond.shape[0] == 1 else cond
+        prefix_ids = torch.tensor([V.encode(prefix)] * B, dtype=torch.long)
+        pos = _pos_tensor(model, [V.positions(prefix)] * B)
+        logits, state = model.prime(prefix_ids, c, pos)
+        steps = 0
+        while True:
+            nxt, feats = [], []
+            for b, r in enumerate(rows):
+                if r.done:
+                    nxt.append(ID[V.PAD])
+                    feats.append(0)
+                    continue
+                tok_id = _pick(logits[b], r.allowed(), temperature, top_k, gen)
+                feats.append(r.push(V.TOKENS[tok_id]))
+                nxt.append(tok_id)
+            steps += 1
+            if on_step is not None:
+                on_step(steps)
+            if all(r.done for r in rows):
+                break
+            logits, state = model.step(torch.tensor(nxt, dtype=torch.long), state,
+                                       _pos_tensor(model, feats))
+    return [[t for t in r.tokens if t != V.EOS] for r in rows]
 
 
 @torch.inference_mode()
-def suffix_logprob(model: Any, cond: torch.Tensor, prefix: list[str], middles: list[list[str]],
-                   suffix: list[str]) -> torch.Tensor:
-    """log p(suffix | prefix + middle) for each candidate middle: (K,)."""
-    seqs = [V.encode(prefix + m + suffix) for m in middles]
+def continuation_logprob(model: Any, cond: torch.Tensor, prefix: list[str],
+                         continuations: list[list[str]]) -> torch.Tensor:
+    """log p(continuation | prefix) for each candidate continuation: (K,)."""
+    seqs = [prefix + c for c in continuations]
     T = max(len(s) for s in seqs)
-    ids = torch.full((len(seqs), T), V.TOKEN_ID[V.PAD], dtype=torch.long)
+    ids = torch.full((len(seqs), T), ID[V.PAD], dtype=torch.long)
+    feats = torch.zeros((len(seqs), T), dtype=torch.long)
     mask = torch.zeros((len(seqs), T - 1))
     for i, s in enumerate(seqs):
-        ids[i, :len(s)] = torch.tensor(s)
-        start = len(prefix) + len(middles[i]) - 1  # predicting suffix[0] from the token before
-        mask[i, start:len(s) - 1] = 1
+        ids[i, :len(s)] = torch.tensor(V.encode(s))
+        feats[i, :len(s)] = torch.tensor(V.positions(s))
+        mask[i, len(prefix) - 1:len(s) - 1] = 1  # predicting continuation[0] from the token before
     max_len = getattr(model.cfg, "max_len", T) if model.cfg.kind == "transformer" else T
     if T - 1 > max_len:  # a transformer sees at most max_len tokens: drop the oldest context
-        ids, mask = ids[:, T - 1 - max_len:], mask[:, T - 1 - max_len:]
+        ids, feats, mask = ids[:, T - 1 - max_len:], feats[:, T - 1 - max_len:], mask[:, T - 1 - max_len:]
+    pos = feats[:, :-1] if getattr(model.cfg, "positions", False) else None
     with torch.backends.mkldnn.flags(enabled=False):
-        logits = model(ids[:, :-1], cond.expand(len(seqs), -1))
+        logits = model(ids[:, :-1], cond.expand(len(seqs), -1), pos)
     lp = torch.log_softmax(logits.float(), dim=-1).gather(2, ids[:, 1:, None])[..., 0]
     return (lp * mask).sum(dim=1)

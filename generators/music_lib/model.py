@@ -7,6 +7,8 @@
 Both are conditioned, DeepJ-style (Mao et al., 2018), by a vector added to every input embedding:
 meter embedding + mode embedding + a *mixture* of style embeddings (weights summing to 1), so
 "60% O'Neill + 40% Essen" is a point between the two learned styles.
+Models trained with form tokens also add an embedding of each token's bar position
+(`vocab.Positions`: bar of the part, onset in the bar), given as `pos` ids of the same shape.
 Shapes: ids (B, T) -> logits (B, T, V); `prime` reads a prefix (B, T) and returns the state;
 `step` takes one token per row and a state.
 """
@@ -18,6 +20,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from generators.music_lib.vocab import POS_IDS
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,7 @@ class ModelConfig:
     n_heads: int = 4  # transformer only
     dropout: float = 0.1
     max_len: int = 1024  # transformer positions
+    positions: bool = False  # bar-position feature (vocab.Positions) added to every input; old models: off
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -51,31 +56,50 @@ class Conditioning(nn.Module):
         return self.meter(meter) + self.mode(mode) + style_w @ self.style
 
 
+class TokenInput(nn.Module):
+    """Token embedding, plus the bar-position embedding when the model was trained with it."""
+
+    def __init__(self, cfg: ModelConfig) -> None:
+        super().__init__()
+        self.tok = nn.Embedding(cfg.vocab, cfg.d_model)
+        self.pos = nn.Embedding(POS_IDS, cfg.d_model) if cfg.positions else None
+
+    def forward(self, ids: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
+        x = self.tok(ids)
+        if self.pos is not None:
+            if pos is None:
+                raise ValueError("this model needs the bar-position ids of its input")
+            x = x + self.pos(pos)
+        return x
+
+
 class FolkLSTM(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.emb = nn.Embedding(cfg.vocab, cfg.d_model)
+        self.emb = TokenInput(cfg)
         self.cond = Conditioning(cfg)
         self.drop = nn.Dropout(cfg.dropout)
         self.rnn = nn.LSTM(cfg.d_model, cfg.d_model, cfg.n_layers, batch_first=True,
                            dropout=cfg.dropout if cfg.n_layers > 1 else 0.0)
         self.head = nn.Linear(cfg.d_model, cfg.vocab)
 
-    def forward(self, ids: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
-        x = self.drop(self.emb(ids) + cond[:, None, :])  # (B, T, D)
+    def forward(self, ids: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.drop(self.emb(ids, pos) + cond[:, None, :])  # (B, T, D)
         y, _ = self.rnn(x)
         return self.head(self.drop(y))  # (B, T, V)
 
-    def step(self, ids: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    def step(self, ids: torch.Tensor, state: dict[str, Any], pos: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, dict[str, Any]]:
         # callers disable oneDNN around sampling: it makes one-step LSTM calls 5-7x slower on CPU
-        x = self.emb(ids)[:, None, :] + state["cond"][:, None, :]
+        x = self.emb(ids[:, None], None if pos is None else pos[:, None]) + state["cond"][:, None, :]
         y, hc = self.rnn(x, state["hc"])
         return self.head(y[:, 0]), {"cond": state["cond"], "hc": hc}
 
-    def prime(self, ids: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    def prime(self, ids: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Run a whole prefix (B, T) at once: logits after its last token and the state."""
-        y, hc = self.rnn(self.emb(ids) + cond[:, None, :])
+        y, hc = self.rnn(self.emb(ids, pos) + cond[:, None, :])
         return self.head(y[:, -1]), {"cond": cond, "hc": hc}
 
 
@@ -114,7 +138,7 @@ class FolkTransformer(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
-        self.emb = nn.Embedding(cfg.vocab, cfg.d_model)
+        self.emb = TokenInput(cfg)
         self.pos = nn.Embedding(cfg.max_len, cfg.d_model)
         self.cond = Conditioning(cfg)
         self.drop = nn.Dropout(cfg.dropout)
@@ -130,48 +154,59 @@ class FolkTransformer(nn.Module):
             if isinstance(m, nn.Linear) and m.bias is not None:
                 nn.init.zeros_(m.bias)
 
-    def forward(self, ids: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+    def forward(self, ids: torch.Tensor, cond: torch.Tensor, bar_pos: torch.Tensor | None = None) -> torch.Tensor:
         T = ids.shape[1]
         if T > self.cfg.max_len:
             raise ValueError(f"sequence of {T} tokens is longer than the model's {self.cfg.max_len}")
         pos = torch.arange(T, device=ids.device)
-        x = self.drop(self.emb(ids) + self.pos(pos)[None] + cond[:, None, :])
+        x = self.drop(self.emb(ids, bar_pos) + self.pos(pos)[None] + cond[:, None, :])
         for blk in self.blocks:
             x, _ = blk(x)
         return self.head(self.ln(x))
 
-    def step(self, ids: torch.Tensor, state: dict[str, Any]) -> tuple[torch.Tensor, dict[str, Any]]:
+    def step(self, ids: torch.Tensor, state: dict[str, Any], bar_pos: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, dict[str, Any]]:
         history = state["history"] + [ids]
+        bar_history = state["bar_history"] + [bar_pos]
         pos = state["pos"]
         cache = state["cache"]
         if pos >= self.cfg.max_len:  # slide: re-encode the last half of the window from position 0
             keep = torch.stack(history[-self.cfg.max_len // 2:], dim=1)
-            x = self.emb(keep) + self.pos(torch.arange(keep.shape[1]))[None] + state["cond"][:, None]
+            kept_bar = bar_history[-self.cfg.max_len // 2:]
+            keep_bar = None if bar_pos is None else torch.stack(kept_bar, dim=1)
+            x = self.emb(keep, keep_bar) + self.pos(torch.arange(keep.shape[1]))[None] + state["cond"][:, None]
             cache = []
             for blk in self.blocks:
                 x, kv = blk(x)
                 cache.append(kv)
             out = self.head(self.ln(x[:, -1]))
             return out, {"cond": state["cond"], "cache": cache, "pos": keep.shape[1],
-                         "history": history[-self.cfg.max_len // 2:]}
-        x = self.emb(ids)[:, None] + self.pos.weight[pos][None, None] + state["cond"][:, None]
+                         "history": history[-self.cfg.max_len // 2:], "bar_history": kept_bar}
+        x = self.emb(ids[:, None], None if bar_pos is None else bar_pos[:, None]) \
+            + self.pos.weight[pos][None, None] + state["cond"][:, None]
         new_cache = []
         for i, blk in enumerate(self.blocks):
             x, kv = blk(x, cache[i] if cache is not None else None)
             new_cache.append(kv)
         return self.head(self.ln(x[:, -1])), {"cond": state["cond"], "cache": new_cache,
-                                               "pos": pos + 1, "history": history}
+                                               "pos": pos + 1, "history": history,
+                                               "bar_history": bar_history}
 
-    def prime(self, ids: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, dict[str, Any]]:
+    def prime(self, ids: torch.Tensor, cond: torch.Tensor, bar_pos: torch.Tensor | None = None
+              ) -> tuple[torch.Tensor, dict[str, Any]]:
         """Run a whole prefix (B, T) at once: logits after its last token and the KV cache."""
-        keep = ids[:, -(self.cfg.max_len // 2):] if ids.shape[1] > self.cfg.max_len else ids
-        x = self.emb(keep) + self.pos(torch.arange(keep.shape[1]))[None] + cond[:, None]
+        long = ids.shape[1] > self.cfg.max_len
+        keep = ids[:, -(self.cfg.max_len // 2):] if long else ids
+        keep_bar = None if bar_pos is None else bar_pos[:, -(self.cfg.max_len // 2):] if long else bar_pos
+        x = self.emb(keep, keep_bar) + self.pos(torch.arange(keep.shape[1]))[None] + cond[:, None]
         cache = []
         for blk in self.blocks:
             x, kv = blk(x)
             cache.append(kv)
         return self.head(self.ln(x[:, -1])), {"cond": cond, "cache": cache, "pos": keep.shape[1],
-                                               "history": list(keep.unbind(1))}
+                                               "history": list(keep.unbind(1)),
+                                               "bar_history": list(keep_bar.unbind(1)) if keep_bar is not None
+                                               else [None] * keep.shape[1]}
 
 
 def build(cfg: ModelConfig) -> nn.Module:

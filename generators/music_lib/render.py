@@ -17,12 +17,13 @@ MAJOR_KEY_NUMBER = {"major": 0, "mixolydian": 0, "minor": 12, "dorian": 12}
 
 
 def note_events(tune: Tune, tempo: int) -> list[tuple[float, float, int]]:
-    """(start s, end s, midi pitch) for every note; rests only advance time."""
+    """(start s, end s, midi pitch) for every note as played (repeats and endings taken, as
+    abc2midi does); rests only advance time."""
     sec_per_q = 60.0 / tempo
     t = Fraction(0)
     out: list[tuple[float, float, int]] = []
-    for measure in tune.measures:
-        for p, q in measure:
+    for index in codec.played_order(tune):
+        for p, q in tune.measures[index]:
             if p is not None:
                 out.append((float(t) * sec_per_q, float(t + q) * sec_per_q, p))
             t += q
@@ -139,7 +140,8 @@ def piano_roll(tune: Tune, tempo: int, height: int = 240, px_per_s: int = 60) ->
 
     notes = note_events(tune, tempo)
     sec_per_q = 60.0 / tempo
-    total = float(sum(q for m in tune.measures for _, q in m)) * sec_per_q
+    played = [tune.measures[i] for i in codec.played_order(tune)]  # the notes as note_events plays them
+    total = float(sum(q for m in played for _, q in m)) * sec_per_q
     pitches = [p for _, _, p in notes] or [60]
     lo, hi = min(pitches) - 2, max(pitches) + 2
     row = max(2, height // (hi - lo + 1))
@@ -151,7 +153,7 @@ def piano_roll(tune: Tune, tempo: int, height: int = 240, px_per_s: int = 60) ->
             y = 10 + (hi - p) * row
             d.rectangle([0, y, W, y + row - 1], fill=(238, 238, 242))
     t = Fraction(0)
-    for m in tune.measures:
+    for m in played:
         x = 10 + int(float(t) * sec_per_q * px_per_s)
         d.line([x, 0, x, H], fill=(170, 170, 170))
         t += sum((q for _, q in m), Fraction(0))

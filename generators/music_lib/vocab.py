@@ -5,8 +5,15 @@ A tune is a header of conditioning values (meter, mode, style) plus a body of to
     P<n>   a note, n semitones above C4 after the tune was transposed so its tonic is C
     R      a rest
     D<q>   the duration of the note or rest just before, in quarter notes ("D1/2", "D3")
-    |      a bar line
+    |      a bar line                       ||  a part ends     :|  a repeat ends here
+    |:     a repeat starts                  |1 |2  a first / second ending starts
     </s>   end of tune                      (<s> starts, <pad> pads)
+
+Form, as in folk-rnn: every bar is [opening marks] notes [closing bar line], the last bar closes
+with `||` or `:|` before `</s>`, so AABB tunes with first and second endings are sequences the
+model can learn and write. Bar positions are not tokens but a feature of each token computed from
+the sequence (`Positions`): which bar of the current part and where in the bar the next event
+starts; the models add an embedding of it to every input.
 
 Every note/rest is followed by exactly one duration token, so a bar's length is the sum of its
 duration tokens and a grammar mask can force every bar to the meter's length. Like folk-rnn v2,
@@ -20,6 +27,10 @@ from __future__ import annotations
 from fractions import Fraction
 
 PAD, BOS, EOS, BAR, REST = "<pad>", "<s>", "</s>", "|", "R"
+PART_END, REPEAT_END, REPEAT_START, ENDING1, ENDING2 = "||", ":|", "|:", "|1", "|2"
+CLOSES = (BAR, PART_END, REPEAT_END)  # bar lines: end the bar before them
+OPENS = (REPEAT_START, ENDING1, ENDING2)  # marks that open the bar after them
+FORM_TOKENS = (PART_END, REPEAT_END, REPEAT_START, ENDING1, ENDING2)
 PITCH_MIN, PITCH_MAX = -15, 30  # semitones around C4 after transposing the tonic to C
 DURATIONS: tuple[Fraction, ...] = tuple(Fraction(x) for x in (
     "1/16", "1/8", "1/6", "3/16", "1/4", "1/3", "3/8", "1/2", "2/3", "3/4", "7/8", "1", "5/4", "4/3", "3/2", "7/4",
@@ -48,9 +59,10 @@ def pitch_token(p: int) -> str:
     return f"P{p}"
 
 
+# Form tokens come last so the first 74 ids are those of the vocabulary before form existed.
 TOKENS: tuple[str, ...] = (PAD, BOS, EOS, BAR, REST,
                            *(pitch_token(p) for p in range(PITCH_MIN, PITCH_MAX + 1)),
-                           *(dur_token(d) for d in DURATIONS))
+                           *(dur_token(d) for d in DURATIONS), *FORM_TOKENS)
 TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(TOKENS)}
 DUR_OF_TOKEN: dict[str, Fraction] = {dur_token(d): d for d in DURATIONS}
 DUR_IDS: tuple[int, ...] = tuple(TOKEN_ID[dur_token(d)] for d in DURATIONS)
@@ -74,17 +86,66 @@ def decode(ids: list[int]) -> list[str]:
     return [TOKENS[i] for i in ids]
 
 
-def bars_of(body: list[str]) -> list[list[str]]:
-    """Split a body (no <s>/</s>) at bar lines; a trailing unfinished bar is kept."""
-    bars: list[list[str]] = [[]]
+def units_of(body: list[str]) -> list[list[str]]:
+    """Split a body (no <s>/</s>) into whole bars, each [opening marks] notes [bar line];
+    a trailing unfinished bar (no bar line yet) is kept as the last unit."""
+    units: list[list[str]] = [[]]
     for tok in body:
-        if tok == BAR:
-            bars.append([])
-        else:
-            bars[-1].append(tok)
-    if not bars[-1]:
-        bars.pop()
-    return bars
+        units[-1].append(tok)
+        if tok in CLOSES:
+            units.append([])
+    if not units[-1]:
+        units.pop()
+    return units
+
+
+def bars_of(body: list[str]) -> list[list[str]]:
+    """The note/rest/duration tokens of each bar (form marks dropped)."""
+    return [[t for t in u if t not in CLOSES and t not in OPENS] for u in units_of(body)]
+
+
+# Bar-position feature: (bar of the part, onset in the bar) after each token, as one id.
+POS_BARS = 16  # bars 0..15 of a part; later bars share the last id
+POS_STEPS = 73  # onsets 0..71 in twelfths of a quarter (6 quarters, the longest bar); 72 = later
+POS_IDS = POS_BARS * POS_STEPS
+
+
+class Positions:
+    """Tracks where the next event starts: the bar's index within its part (a part starts at
+    the tune's start and after `||`, `:|` or `|:`; a second ending restarts at the first
+    ending's bar) and the onset within the bar. Pure and incremental, so training and sampling
+    compute the same feature."""
+
+    def __init__(self) -> None:
+        self.bar = 0
+        self.onset = Fraction(0)
+        self.ending_bar = 0
+        self.after_close = True
+
+    def push(self, tok: str) -> int:
+        if tok in CLOSES:
+            self.onset = Fraction(0)
+            self.bar = 0 if tok in (PART_END, REPEAT_END) else self.bar + 1
+            self.after_close = True
+        elif tok == REPEAT_START:
+            self.bar = 0
+        elif tok == ENDING1:
+            self.ending_bar = self.bar
+        elif tok == ENDING2:
+            self.bar = self.ending_bar
+        elif tok in DUR_OF_TOKEN:
+            self.onset += DUR_OF_TOKEN[tok]
+        return self.feature()
+
+    def feature(self) -> int:
+        step = min(int(self.onset * 12), POS_STEPS - 1)
+        return min(self.bar, POS_BARS - 1) * POS_STEPS + step
+
+
+def positions(tokens: list[str]) -> list[int]:
+    """The position feature after each token of a sequence (from <s> on)."""
+    tracker = Positions()
+    return [tracker.push(t) for t in tokens]
 
 
 def bar_length(bar: list[str]) -> Fraction:

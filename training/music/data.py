@@ -42,7 +42,7 @@ def cache_dir() -> Path:
 
     from generators.paths import cache_path
 
-    return cache_path("music", f"music21-{music21.__version__}")
+    return cache_path("music", f"music21-{music21.__version__}-form1")  # form1: Tune.form marks
 
 
 def corpus_root() -> Path:
@@ -176,6 +176,21 @@ def parse_collection(style: str, limit: int | None = None, log=print) -> list[di
     return rows
 
 
+def apply_limits(spec: str) -> None:
+    """"essen=2000, bach=100" -> LIMITS (the first N tunes of those collections)."""
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        style, _, n = item.partition("=")
+        if style.strip() not in V.STYLES or not n.strip().isdigit():
+            raise ValueError(f"a limit looks like 'essen=2000', got {item!r}")
+        LIMITS[style.strip()] = int(n)
+
+
+def shipped_limits() -> str:
+    """The limits the embedded default model was trained with (its JSON), as a spec string."""
+    info = json.loads((Path(__file__).resolve().parents[2] / "assets" / "music" / "lstm.json").read_text())
+    return ", ".join(f"{k}={v}" for k, v in (info.get("data", {}).get("limits") or {}).items())
+
+
 def load_tunes(styles: tuple[str, ...] = V.STYLES) -> list[dict]:
     rows: list[dict] = []
     for s in styles:
@@ -183,16 +198,16 @@ def load_tunes(styles: tuple[str, ...] = V.STYLES) -> list[dict]:
     return rows
 
 
-def tokenised(rows: list[dict]) -> dict[str, list[tuple[list[int], int, int, int]]]:
-    """split -> [(token ids with <s>..</s>, meter index, mode index, style index)]."""
+def tokenised(rows: list[dict]) -> dict[str, list[tuple[list[int], int, int, int, list[int]]]]:
+    """split -> [(token ids with <s>..</s>, meter index, mode index, style index, bar-position
+    ids of each token (vocab.positions))]."""
     meters, modes = list(V.METERS), list(V.MODES)
-    out: dict[str, list[tuple[list[int], int, int, int]]] = {s: [] for s in SPLITS}
+    out: dict[str, list[tuple[list[int], int, int, int, list[int]]]] = {s: [] for s in SPLITS}
     for r in rows:
         tune = codec.Tune.from_json(r)
-        body = codec.tune_to_tokens(tune)
-        ids = V.encode([V.BOS, *body, V.EOS])
-        out[r["split"]].append((ids, meters.index(tune.meter), modes.index(tune.mode),
-                                V.STYLES.index(r["style"])))
+        toks = [V.BOS, *codec.tune_to_tokens(tune), V.EOS]
+        out[r["split"]].append((V.encode(toks), meters.index(tune.meter), modes.index(tune.mode),
+                                V.STYLES.index(r["style"]), V.positions(toks)))
     return out
 
 

@@ -49,22 +49,37 @@ class Settings:
     d_model: int = 0  # 0 = DEFAULTS[kind]
     n_layers: int = 0  # 0 = DEFAULTS[kind]
     lr: float = 0.0  # 0 = DEFAULTS[kind]
+    mode_balance: float = 0.5  # tune sampling weight (share of its mode) ** -x; 0 = uniform
+    limits: str = ""  # first N tunes of a collection, e.g. "essen=2000" (training.music.data.LIMITS)
+    init: str = ""  # start from these weights (a model of the same kind, possibly an older vocabulary)
 
 
-def batches(data: list[tuple[list[int], int, int, int]], s: Settings, rng: random.Random):
+def mode_weights(data: list[tuple], power: float) -> list[float]:
+    """Sampling weight per tune: (share of its mode) ** -power, so the rare modes (dorian and
+    mixolydian are a few percent of the corpus) are seen more often; power 0 = uniform."""
+    counts: dict[int, int] = {}
+    for r in data:
+        counts[r[2]] = counts.get(r[2], 0) + 1
+    return [(counts[r[2]] / len(data)) ** -power for r in data]
+
+
+def batches(data: list[tuple[list[int], int, int, int, list[int]]], s: Settings, rng: random.Random):
     import torch
     from generators.music_lib import vocab as V
 
+    weights = mode_weights(data, s.mode_balance)
     while True:
-        rows = [data[rng.randrange(len(data))] for _ in range(s.batch)]
+        rows = rng.choices(data, weights=weights, k=s.batch)
         L = s.seq + 1
         ids = torch.full((s.batch, L), V.TOKEN_ID[V.PAD], dtype=torch.long)
-        for i, (seq, *_rest) in enumerate(rows):
+        pos = torch.zeros((s.batch, L), dtype=torch.long)
+        for i, (seq, _m, _k, _s, feat) in enumerate(rows):
             start = 0 if len(seq) <= L or rng.random() < 0.5 else rng.randrange(len(seq) - L + 1)
             w = seq[start:start + L]
             ids[i, :len(w)] = torch.tensor(w)
-        meta = torch.tensor([r[1:] for r in rows], dtype=torch.long)
-        yield ids, meta
+            pos[i, :len(w)] = torch.tensor(feat[start:start + L])
+        meta = torch.tensor([r[1:4] for r in rows], dtype=torch.long)
+        yield ids, pos, meta
 
 
 def style_onehot(idx, n):
@@ -88,15 +103,16 @@ def evaluate(model, data, max_len: int, batch: int = 16) -> float:
     pad = V.TOKEN_ID[V.PAD]
     window = max_len + 1 if model.cfg.kind == "transformer" else 10 ** 9
     half = max_len // 2
-    pieces = []  # (ids, first scored target index, meta)
-    for seq, *meta in data:
+    pieces = []  # (ids, first scored target index, meta, bar positions)
+    for seq, m, k, st, feat in data:
+        meta = [m, k, st]
         if len(seq) <= window:
-            pieces.append((seq, 0, meta))
+            pieces.append((seq, 0, meta, feat))
             continue
         start = 0
         while True:
             chunk = seq[start:start + window]
-            pieces.append((chunk, 0 if start == 0 else half, meta))
+            pieces.append((chunk, 0 if start == 0 else half, meta, feat[start:start + window]))
             if start + window >= len(seq):
                 break
             start += half  # the next window scores the targets after this one's last
@@ -107,13 +123,15 @@ def evaluate(model, data, max_len: int, batch: int = 16) -> float:
             rows = pieces[i:i + batch]
             T = max(len(r[0]) for r in rows)
             ids = torch.full((len(rows), T), pad, dtype=torch.long)
+            pos = torch.zeros((len(rows), T), dtype=torch.long)
             mask = torch.zeros((len(rows), T - 1), dtype=torch.bool)
-            for j, (w, first, _m) in enumerate(rows):
+            for j, (w, first, _m, feat) in enumerate(rows):
                 ids[j, :len(w)] = torch.tensor(w)
+                pos[j, :len(w)] = torch.tensor(feat)
                 mask[j, first:len(w) - 1] = True
             meta = torch.tensor([r[2] for r in rows], dtype=torch.long)
             cond = model.cond(meta[:, 0], meta[:, 1], style_onehot(meta[:, 2], model.cfg.n_styles))
-            logits = model(ids[:, :-1], cond)
+            logits = model(ids[:, :-1], cond, pos[:, :-1] if model.cfg.positions else None)
             nll = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1),
                                                     reduction="none").view(len(rows), T - 1)
             total += float(nll[mask].sum())
@@ -132,8 +150,10 @@ def train_one(kind: str, splits, s: Settings, log=print, hyper: dict | None = No
     hp = {**DEFAULTS[kind], **(hyper or {})}
     cfg = ModelConfig(kind=kind, vocab=V.VOCAB_SIZE, n_meters=len(V.METERS), n_modes=len(V.MODES),
                       n_styles=len(V.STYLES), d_model=hp["d_model"], n_layers=hp["n_layers"],
-                      n_heads=hp["n_heads"], dropout=hp["dropout"], max_len=s.max_len)
+                      n_heads=hp["n_heads"], dropout=hp["dropout"], max_len=s.max_len, positions=True)
     model = build(cfg)
+    if s.init:
+        log(f"[{kind}] starting from {s.init}: {warm_start(model, s.init)}")
     mkldnn = os.environ.get("STUDIO_MUSIC_MKLDNN", "0") == "1"  # oneDNN LSTM is slower here (see OFFLINE.md)
     opt = torch.optim.AdamW(model.parameters(), lr=hp["lr"], weight_decay=0.01)
     valid = splits["valid"][:s.eval_tunes]
@@ -148,10 +168,10 @@ def train_one(kind: str, splits, s: Settings, log=print, hyper: dict | None = No
         lr = hp["lr"] * (min(1.0, (step + 1) / 100) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * frac))))
         for g in opt.param_groups:
             g["lr"] = lr
-        ids, meta = next(gen)
+        ids, pos, meta = next(gen)
         cond = model.cond(meta[:, 0], meta[:, 1], style_onehot(meta[:, 2], cfg.n_styles))
         with torch.backends.mkldnn.flags(enabled=mkldnn):
-            logits = model(ids[:, :-1], cond)
+            logits = model(ids[:, :-1], cond, pos[:, :-1])
         loss = torch.nn.functional.cross_entropy(logits.reshape(-1, cfg.vocab), ids[:, 1:].reshape(-1),
                                                  ignore_index=V.TOKEN_ID[V.PAD])
         opt.zero_grad(set_to_none=True)
@@ -173,6 +193,39 @@ def train_one(kind: str, splits, s: Settings, log=print, hyper: dict | None = No
     return model, info
 
 
+def warm_start(model, path: str) -> str:
+    """Copy weights from an earlier model of the same kind and width: tensors of the same shape
+    whole, token tables (embedding, output layer) row by row for the token ids both vocabularies
+    share (the form tokens were appended after the old ids); what is new (the form tokens' rows,
+    the bar-position embedding) keeps its fresh initialisation, the position table starting at 0
+    so the warm model begins exactly where the old one was."""
+    import torch
+    from safetensors.torch import load_file
+
+    old = {k: v.float() for k, v in load_file(path).items()}
+    if "emb.weight" in old:  # saved before the bar-position input existed
+        old["emb.tok.weight"] = old.pop("emb.weight")
+    state = model.state_dict()
+    copied, rows = 0, 0
+    with torch.no_grad():
+        for k, v in state.items():
+            if k not in old:
+                if k == "emb.pos.weight":
+                    v.zero_()
+                continue
+            o = old[k]
+            if o.shape == v.shape:
+                v.copy_(o)
+                copied += 1
+            elif o.dim() == v.dim() and o.shape[1:] == v.shape[1:] and o.shape[0] < v.shape[0]:
+                v[:o.shape[0]].copy_(o)
+                rows += 1
+            else:
+                raise ValueError(f"{path}: {k} has shape {tuple(o.shape)}, this model {tuple(v.shape)}")
+    model.load_state_dict(state)
+    return f"{copied} tensors copied, {rows} token tables extended"
+
+
 def save(model, info: dict, out: Path) -> Path:
     import torch
     from safetensors.torch import save_file
@@ -188,6 +241,12 @@ def save(model, info: dict, out: Path) -> Path:
     return path
 
 
+def file_sha256(path: Path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.music.train", description=__doc__.splitlines()[0])
     for f, default in asdict(Settings()).items():
@@ -198,6 +257,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.music.ngram import NGram
 
     torch.set_num_threads(s.threads)
+    D.apply_limits(s.limits)
     rows = D.load_tunes()
     if s.limit:
         rows = rows[:s.limit]
@@ -220,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
         info["data"] = {"split_tunes_tokens": counts, "styles": list(D.V.STYLES),
                         "limits": dict(D.LIMITS)}
         info["settings"] = asdict(s)
+        if s.init:
+            info["init_sha256"] = file_sha256(Path(s.init))
         info["command"] = "python -m training.music.train " + " ".join(argv if argv is not None else sys.argv[1:])
         info["machine"] = {"python": platform.python_version(), "torch": torch.__version__,
                            "threads": s.threads, "cpu_count": os.cpu_count()}
