@@ -108,18 +108,27 @@ class SketchRNN(nn.Module):
 
     # ---- loss ----------------------------------------------------------------------------
     def loss(self, x: Tensor, lengths: Tensor, *, sample_z: bool = True,
-             kl_weight: float = 0.5, kl_min: float = 0.2, norm_len: int | None = None) -> dict[str, Tensor]:
+             kl_weight: float = 0.5, kl_min: float = 0.2, norm_len: int | None = None,
+             enc_x: Tensor | None = None, enc_lengths: Tensor | None = None,
+             input_dropout: float = 0.0) -> dict[str, Tensor]:
         """x: (B, T, 5) padded stroke-5 (no start token); lengths: real rows per sketch.
 
         Returns L_R (= L_s + L_p), L_s, L_p, L_KL and the weighted total. Both reconstruction
         terms are divided by `norm_len` (default N_max), as in the paper.
+        enc_x / enc_lengths: what the encoder reads instead of x (training on partial drawings,
+        so that the code of a creator's first strokes predicts the whole drawing).
+        input_dropout: share of decoder input rows zeroed (training only), so the decoder must
+        lean on z rather than on the previous pen move alone (Bowman et al., 2016).
         """
         batch, steps, _ = x.shape
         norm = float(norm_len or self.cfg.max_len)
         z = None
         kl = x.new_zeros(())
         if self.cfg.z_dim > 0:
-            mu, sigma_hat = self.encode(x, lengths)
+            if enc_x is None:
+                mu, sigma_hat = self.encode(x, lengths)
+            else:
+                mu, sigma_hat = self.encode(enc_x, lengths if enc_lengths is None else enc_lengths)
             if sample_z:
                 z = mu + torch.exp(sigma_hat / 2) * torch.randn_like(mu)
             else:
@@ -128,6 +137,10 @@ class SketchRNN(nn.Module):
         start = x.new_zeros(batch, 1, 5)
         start[..., 2] = 1.0
         inputs = torch.cat([start, x[:, :-1]], dim=1)
+        if input_dropout > 0:
+            keep = (torch.rand(batch, steps, 1, device=x.device) >= input_dropout).float()
+            keep[:, 0] = 1.0  # the start token stays
+            inputs = inputs * keep
         p = self.mixture(self.decode(inputs, z))
         log_gauss = bivariate_log_prob(x[..., 0:1], x[..., 1:2], p)  # (B, T, M)
         log_mix = torch.logsumexp(F.log_softmax(p.pi_logits, dim=-1) + log_gauss, dim=-1)  # (B, T)

@@ -4,7 +4,8 @@ Drawings", arXiv:1704.03477).
 A sequence-to-sequence VAE over stroke-5 pen data draws from scratch, completes the creator's
 partial drawing (several candidates, batched), encodes a drawing and decodes variations of it,
 and interpolates between two drawings in latent space. Embedded defaults are trained in
-`training/sketch/` on KanjiVG characters (`kanji`) and Hershey font glyphs (`hershey`).
+`training/sketch/` on KanjiVG characters (`kanji`). The Hershey-glyph model was retired (its
+drawings were not letter-like; the numbers are in assets/sketch/TRAINING.md): `hershey` says so.
 Outputs: one SVG per drawing, a PNG sheet, a pen-replay GIF, the raw strokes as JSON (which
 the `strokes` field accepts back) and stroke-5 arrays as .npz.
 
@@ -31,14 +32,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from generators.sketch_strokes import Drawing
 
 ASSETS = assets_dir("sketch")
-EMBEDDED = ("kanji", "hershey")
+EMBEDDED = ("kanji",)
+#: Embedded models that were withdrawn, with the reason a creator is told.
+RETIRED = {"hershey": "the Hershey-glyph model was retired: it drew loops and scribbles, not letters (1 of 60 "
+                      "held-out glyphs reconstructed; see assets/sketch/TRAINING.md). Use 'kanji', or train "
+                      "your own with: python -m training.sketch.train --dataset hershey"}
 MODES = ("draw", "complete", "vary", "interpolate")
 
 
 @dataclass(frozen=True)
 class SketchParams(Params):
-    model: str = param("", "which model: 'kanji' (KanjiVG characters) or 'hershey' (font glyphs), a local "
-                           ".safetensors file or folder, or a Hugging Face id; empty = kanji", load=True)
+    model: str = param("", "which model: 'kanji' (KanjiVG characters), a local .safetensors file or folder, "
+                           "or a Hugging Face id; empty = kanji", load=True)
     mode: str = param("draw", "draw from scratch, complete your strokes, vary your drawing, or interpolate "
                               "between two drawings", choices=MODES)
     strokes: str = param("", "your drawing (complete, vary, interpolate): JSON list of strokes, each a list "
@@ -66,7 +71,7 @@ class SketchRNN(Generator):
     Params = SketchParams
     title = "Sketch"
     description = ("Sketch-RNN (Ha & Eck, 2018): draws, completes, varies and interpolates pen drawings; "
-                   "trained on KanjiVG characters and Hershey glyphs.")
+                   "trained on KanjiVG characters.")
     devices = ("cpu",)  # a 0.6M-parameter LSTM stepping point by point: the CPU is faster than a launch
     cpu_threads = 1
 
@@ -90,6 +95,8 @@ class SketchRNN(Generator):
                                            f"train it with: python -m training.sketch.train --dataset {ref}")
             return path
         path = Path(os.path.expanduser(ref))
+        if ref in RETIRED and not path.exists():
+            raise GeneratorUnavailable(RETIRED[ref])
         if path.is_file():
             return path
         if path.is_dir():
@@ -103,7 +110,7 @@ class SketchRNN(Generator):
 
         if is_hub_id(ref):
             return self._from_hub(ref)
-        raise GeneratorUnavailable(f"no sketch model {ref!r}: use 'kanji', 'hershey', a local "
+        raise GeneratorUnavailable(f"no sketch model {ref!r}: use 'kanji', a local "
                                    ".safetensors file or folder, or a Hugging Face id")
 
     @staticmethod

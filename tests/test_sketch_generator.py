@@ -182,8 +182,13 @@ def test_cancel_stops_the_job(gen: SketchRNN) -> None:
         gen.generate(SketchRNN.Params(), rng=Rng(1), progress=Progress(cancel=cancel))
 
 
+def test_the_retired_hershey_model_says_why() -> None:
+    with pytest.raises(GeneratorUnavailable, match="retired"):
+        SketchRNN(model="hershey").load(torch.device("cpu"))
+
+
 @pytest.mark.real
-@pytest.mark.parametrize("model", ["kanji", "hershey"])
+@pytest.mark.parametrize("model", ["kanji"])
 def test_embedded_models_draw_and_complete(model: str) -> None:
     if not (ASSETS / f"{model}.safetensors").exists():
         pytest.fail(f"embedded weights assets/sketch/{model}.safetensors are missing")

@@ -8,7 +8,14 @@ trains the paper's decoder-only model (no encoder, no latent code) on the same d
 comparison point for held-out reconstruction loss. Writes `<out>/<name>.safetensors` (config in
 its metadata) and `<name>.json` with the settings, the command and the held-out numbers.
 The paper's recipe, scaled down: Adam (lr 1e-3, decay 0.9999/step to 1e-5), gradient clip 1.0,
-KL weight 0.5 annealed from 0.01, KL floor 0.2, random x/y scaling by up to 15%.
+KL weight (default 0.5) annealed from 1% of it, KL floor 0.2, and the paper's augmentation:
+random x/y scaling by up to 15% and dropping interior points with probability 0.1.
+For issue #17 (a latent that carries the drawing) three options: `--input-dropout` (zero a
+share of the decoder's input rows so it must read z), `--partial-encoder` (a share of the
+encoder's inputs are the sketch's first strokes, so a creator's partial drawing encodes to a code
+of the whole one: what `complete` uses), and `--select recon` (keep the checkpoint whose
+validation reconstructions are most often closest to their own inputs, generators/sketch_metrics.py).
+`--init` continues from earlier weights of the same sizes.
 """
 from __future__ import annotations
 
@@ -30,9 +37,49 @@ from training.sketch.data import DATASETS, RDP_EPSILON, load_dataset
 DEFAULT_OUT = Path(__file__).resolve().parents[2] / "assets" / "sketch"
 
 
+def drop_points(s3: np.ndarray, prob: float, rng: np.random.Generator) -> np.ndarray:
+    """The paper's augmentation: drop interior pen-down points with probability `prob`.
+
+    A dropped point's offset is carried into the next point, so the rest of the drawing stays
+    where it was; the first two points of each stroke and every stroke's last point are kept.
+    """
+    if prob <= 0 or len(s3) < 4:
+        return s3
+    out = s3.copy()
+    keep = np.ones(len(s3), dtype=bool)
+    run = 0  # points since the last pen lift
+    for i in range(len(s3) - 1):
+        lifted_before = i == 0 or s3[i - 1, 2] > 0.5
+        run = 0 if lifted_before else run + 1
+        if s3[i, 2] < 0.5 and run >= 2 and rng.random() < prob:
+            keep[i] = False
+            out[i + 1, :2] += out[i, :2]
+    return out[keep]
+
+
+def first_strokes(s3: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """The first k strokes of a drawing (k uniform in 1..strokes-1); the drawing itself if one stroke."""
+    ends = np.flatnonzero(s3[:, 2] > 0.5)
+    if len(ends) < 2:
+        return s3
+    k = int(rng.integers(1, len(ends)))
+    return s3[:ends[k - 1] + 1]
+
+
+def augment(s3: np.ndarray, rng: np.random.Generator, random_scale: float, drop_prob: float) -> np.ndarray:
+    """The paper's augmentation: random x/y scaling, then point dropping (frame units)."""
+    out = drop_points(s3, drop_prob, rng) if drop_prob > 0 else s3.copy()
+    if random_scale > 0:
+        out[:, :2] *= rng.uniform(1 - random_scale, 1 + random_scale, size=(1, 2))
+    return out
+
+
 def to_batch(drawings: list[np.ndarray], scale: float, pad_to: int | None = None,
-             rng: np.random.Generator | None = None, random_scale: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+             rng: np.random.Generator | None = None, random_scale: float = 0.0,
+             drop_prob: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """stroke-3 (frame units) -> padded stroke-5 tensor in model units, and the lengths."""
+    if rng is not None and drop_prob > 0:
+        drawings = [drop_points(d, drop_prob, rng) for d in drawings]
     lengths = [len(d) for d in drawings]
     steps = pad_to or max(lengths) + 1
     out = np.zeros((len(drawings), steps, 5), dtype=np.float32)
@@ -43,6 +90,17 @@ def to_batch(drawings: list[np.ndarray], scale: float, pad_to: int | None = None
             s3[:, :2] *= rng.uniform(1 - random_scale, 1 + random_scale, size=(1, 2))
         out[i] = stroke3_to_stroke5(s3, steps)
     return torch.from_numpy(out), torch.tensor(lengths)
+
+
+def reconstruction_measures(model: SketchRNN, drawings: list[np.ndarray], index=None) -> dict[str, float]:
+    """Low-temperature reconstructions of `drawings` (sketch_metrics): the share closest to their own
+    input, and the mean rank of the own input among all (0 = nearest; a graded, less noisy view)."""
+    from generators.sketch_metrics import reconstruction_ranks
+
+    model.eval()
+    ranks = np.array(reconstruction_ranks(model, drawings, index=index))
+    model.train()
+    return {"recon_share": float(np.mean(ranks == 0)), "recon_mean_rank": float(np.mean(ranks)) / max(len(drawings) - 1, 1)}
 
 
 @torch.no_grad()
@@ -85,9 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kl-min", type=float, default=0.2)
     p.add_argument("--kl-anneal", type=float, default=0.999, help="eta_step = 1 - 0.99 * R^step")
     p.add_argument("--random-scale", type=float, default=0.15)
+    p.add_argument("--drop-points", type=float, default=0.1, help="the paper's point-dropping augmentation")
+    p.add_argument("--input-dropout", type=float, default=0.0, help="share of decoder input rows zeroed")
+    p.add_argument("--partial-encoder", type=float, default=0.0,
+                   help="share of sketches whose encoder sees only their first strokes (for completion)")
+    p.add_argument("--select", choices=("elbo", "recon"), default="elbo",
+                   help="keep the checkpoint with the best validation -ELBO, or the lowest mean rank of the "
+                        "validation reconstructions' own inputs (the share of hits is too coarse early on)")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--init", type=Path, default=None,
+                   help="start from these weights (same sizes), e.g. to continue a run under a new recipe")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--name", default="", help="file stem; default <dataset>[-baseline]")
     return p
@@ -107,6 +174,13 @@ def main(argv: list[str] | None = None) -> int:
                        z_dim=0 if args.baseline else args.z_dim, n_mixtures=args.mixtures,
                        max_len=max_len, dropout=args.dropout, scale_factor=scale, dataset=args.dataset)
     model = SketchRNN(cfg)
+    if args.init is not None:
+        from generators.sketch_model import load_model
+
+        start = load_model(args.init)
+        if start.cfg.to_dict() != cfg.to_dict():
+            raise SystemExit(f"--init {args.init}: its config {start.cfg.to_dict()} differs from {cfg.to_dict()}")
+        model.load_state_dict(start.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     name = args.name or (args.dataset + ("-baseline" if args.baseline else ""))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -114,6 +188,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{name}: {len(train)} train / {len(valid)} valid / {len(test)} test sketches, N_max {max_len}, "
           f"scale {scale:.3f}, {n_params:,} parameters", flush=True)
 
+    valid_index = None
+    if cfg.z_dim:
+        from generators.sketch_metrics import ChamferIndex
+        from generators.sketch_strokes import stroke3_to_strokes
+
+        valid_index = ChamferIndex([stroke3_to_strokes(d) for d in valid])
     best = math.inf
     best_state = None
     history = []
@@ -121,9 +201,17 @@ def main(argv: list[str] | None = None) -> int:
     step = 0
     while step < args.max_steps and time.monotonic() - t0 < args.minutes * 60:
         idx = rng.integers(0, len(train), size=args.batch)
-        x, lengths = to_batch([train[i] for i in idx], scale, rng=rng, random_scale=args.random_scale)
+        items = [augment(train[i], rng, args.random_scale, args.drop_points) for i in idx]
+        x, lengths = to_batch(items, scale)
+        enc_x = enc_lengths = None
+        if args.partial_encoder > 0 and cfg.z_dim:
+            # A share of the encoder's inputs are the sketch's first strokes; the decoder still
+            # reconstructs the whole sketch, so the code of a prefix predicts its completion.
+            enc_items = [first_strokes(d, rng) if rng.random() < args.partial_encoder else d for d in items]
+            enc_x, enc_lengths = to_batch(enc_items, scale)
         eta = 1 - 0.99 * args.kl_anneal ** step
-        out = model.loss(x, lengths, kl_weight=args.kl_weight * eta, kl_min=args.kl_min)
+        out = model.loss(x, lengths, kl_weight=args.kl_weight * eta, kl_min=args.kl_min,
+                         enc_x=enc_x, enc_lengths=enc_lengths, input_dropout=args.input_dropout)
         opt.zero_grad(set_to_none=True)
         out["loss"].backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -134,12 +222,19 @@ def main(argv: list[str] | None = None) -> int:
         if step % args.eval_every == 0:
             val = evaluate(model, valid)
             score = val["l_r"] + (val.get("l_kl", 0.0) if cfg.z_dim else 0.0)
+            if cfg.z_dim:  # the measure that matters: does the code carry the drawing?
+                val.update(reconstruction_measures(model, valid, valid_index))
+                if args.select == "recon":
+                    score = val["recon_mean_rank"]
             history.append({"step": step, "minutes": round((time.monotonic() - t0) / 60, 2),
                             "train_loss": round(float(out["loss"].detach()), 4), **{k: round(v, 4) for k, v in val.items()}})
             print(json.dumps(history[-1]), flush=True)
             if score < best:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+                # best so far on disk too, so a run stopped early still leaves its best weights
+                save_model(model, args.out / f"{name}.best.safetensors",
+                           extra={"dataset": args.dataset, "step": str(step)})
     if best_state is not None:
         model.load_state_dict(best_state)
     minutes = (time.monotonic() - t0) / 60
