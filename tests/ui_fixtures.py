@@ -11,6 +11,7 @@ Run as a script, this module is a feedback writer process for the durability tes
 """
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -218,10 +219,17 @@ class TinyStoryWriter(StoryWriter):
 
     def load(self, device: Any, dtype: Any = None) -> None:
         if self._preloaded is None:  # built here, not in __init__: construction stays cheap
-            from generators.story_lib.tiny import tiny_llama
-
-            self._preloaded = tiny_llama()
+            self._preloaded = _tiny_llama()
         super().load(device, dtype)
+
+
+@functools.lru_cache(maxsize=1)
+def _tiny_llama() -> tuple[Any, Any]:
+    """One tiny model per test process: the handler and browser tests' studios share it (it is
+    only read; training its tokenizer takes seconds)."""
+    from generators.story_lib.tiny import tiny_llama
+
+    return tiny_llama()
 
 
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
