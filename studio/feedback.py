@@ -330,26 +330,33 @@ class FeedbackStore:
             return conn.execute(sa.select(table.c.id).where(table.c.uid == uid)).first() is not None
 
     # -- reading ---------------------------------------------------------------------------
-    def iter_ratings(self, *, generator: str | None = None) -> Iterator[dict[str, Any]]:
-        return self._rows(ratings, generator)
+    # `user`: only that user's feedback (a private studio shows each creator their own); None: all.
+    def iter_ratings(self, *, generator: str | None = None, user: str | None = None) -> Iterator[dict[str, Any]]:
+        return self._rows(ratings, generator, user)
 
-    def iter_comparisons(self, *, generator: str | None = None) -> Iterator[dict[str, Any]]:
-        return self._rows(comparisons, generator)
+    def iter_comparisons(self, *, generator: str | None = None,
+                         user: str | None = None) -> Iterator[dict[str, Any]]:
+        return self._rows(comparisons, generator, user)
 
-    def _rows(self, table: sa.Table, generator: str | None) -> Iterator[dict[str, Any]]:
-        """Rows of `table` in insertion order, optionally for one generator, decoded."""
+    def _rows(self, table: sa.Table, generator: str | None, user: str | None = None) -> Iterator[dict[str, Any]]:
+        """Rows of `table` in insertion order, optionally for one generator and one user, decoded."""
         query = sa.select(table).order_by(table.c.id)
         if generator:
             query = query.where(table.c.generator == generator)
+        if user is not None:
+            query = query.where(table.c.user_id == user)
         with self.engine.connect() as conn:
             for row in conn.execute(query).mappings():
                 yield _decode(dict(row))
 
-    def count(self) -> dict[str, int]:
+    def count(self, *, user: str | None = None) -> dict[str, int]:
+        def n(table: sa.Table) -> Any:
+            query = sa.select(sa.func.count()).select_from(table)
+            return query if user is None else query.where(table.c.user_id == user)
+
         with self.engine.connect() as conn:
-            return {"ratings": conn.execute(sa.select(sa.func.count()).select_from(ratings)).scalar_one(),
-                    "comparisons": conn.execute(
-                        sa.select(sa.func.count()).select_from(comparisons)).scalar_one()}
+            return {"ratings": conn.execute(n(ratings)).scalar_one(),
+                    "comparisons": conn.execute(n(comparisons)).scalar_one()}
 
     def ratings_for(self, sha256s: Iterable[str]) -> dict[str, dict[str, Any]]:
         """Per output sha256: number of star ratings, mean stars, thumbs up/down."""
@@ -365,13 +372,14 @@ class FeedbackStore:
                           "up": int(up or 0), "down": int(down or 0)}
                     for sha, n, mean, up, down in conn.execute(query)}
 
-    def summary(self, by: Sequence[str] = ("generator", "model", "preset")) -> list[dict[str, Any]]:
+    def summary(self, by: Sequence[str] = ("generator", "model", "preset"), *,
+                user: str | None = None) -> list[dict[str, Any]]:
         """Mean stars with a 95% t-interval, thumbs-up share with a Wilson interval, per group."""
         allowed = {"generator", "model", "preset", "weights_sha256"}
         if not by or set(by) - allowed:
             raise InvalidInput(f"group feedback by some of {', '.join(sorted(allowed))}")
         groups: dict[tuple, dict[str, list]] = {}
-        for row in self.iter_ratings():
+        for row in self.iter_ratings(user=user):
             key = tuple(row[k] for k in by)
             g = groups.setdefault(key, {"stars": [], "thumbs": []})
             if row["stars"] is not None:
@@ -388,34 +396,36 @@ class FeedbackStore:
                         "thumbs_up_share": share, "up_ci_low": slo, "up_ci_high": shi})
         return out
 
-    def ranking(self, *, generator: str | None = None) -> list[dict[str, Any]]:
+    def ranking(self, *, generator: str | None = None, user: str | None = None) -> list[dict[str, Any]]:
         """Bradley-Terry strengths of variants from A/B votes (ties = half a win each way)."""
-        votes = [c for c in self.iter_comparisons(generator=generator) if c["a_variant"] != c["b_variant"]]
+        votes = [c for c in self.iter_comparisons(generator=generator, user=user)
+                 if c["a_variant"] != c["b_variant"]]
         return bradley_terry(votes)
 
     # -- exports (atomic) ------------------------------------------------------------------
-    def export_jsonl(self, path: str | os.PathLike[str]) -> int:
-        """Every rating and vote, one JSON object a line (`"type"`: "rating" or "comparison")."""
+    def export_jsonl(self, path: str | os.PathLike[str], *, user: str | None = None) -> int:
+        """Every rating and vote (of `user`, if given), one JSON object a line (`"type"`: "rating"
+        or "comparison")."""
         def write(fh: io.TextIOBase) -> int:
             n = 0
-            for row in self.iter_ratings():
+            for row in self.iter_ratings(user=user):
                 fh.write(json.dumps({"type": "rating", **_jsonable(row)}, sort_keys=True) + "\n")
                 n += 1
-            for row in self.iter_comparisons():
+            for row in self.iter_comparisons(user=user):
                 fh.write(json.dumps({"type": "comparison", **_jsonable(row)}, sort_keys=True) + "\n")
                 n += 1
             return n
         return atomic_export(path, write)
 
-    def export_csv(self, path: str | os.PathLike[str]) -> int:
-        """The ratings as CSV (JSON-encoded params and tags), one row per rating."""
+    def export_csv(self, path: str | os.PathLike[str], *, user: str | None = None) -> int:
+        """The ratings (of `user`, if given) as CSV (JSON-encoded params and tags), one row each."""
         columns = [c.name for c in ratings.columns]
 
         def write(fh: io.TextIOBase) -> int:
             writer = csv.DictWriter(fh, fieldnames=columns)
             writer.writeheader()
             n = 0
-            for row in self.iter_ratings():
+            for row in self.iter_ratings(user=user):
                 flat = _jsonable(row)
                 flat["params"] = json.dumps(flat["params"], sort_keys=True)
                 flat["tags"] = json.dumps(flat["tags"])
@@ -424,7 +434,7 @@ class FeedbackStore:
             return n
         return atomic_export(path, write, newline="")
 
-    def export_dpo(self, path: str | os.PathLike[str]) -> int:
+    def export_dpo(self, path: str | os.PathLike[str], *, user: str | None = None) -> int:
         """Preference pairs `{"prompt", "chosen", "rejected"}` for TRL's `DPOTrainer`.
 
         Ties carry no preference and are left out. Text outputs are inlined; other outputs
@@ -432,7 +442,7 @@ class FeedbackStore:
         """
         def write(fh: io.TextIOBase) -> int:
             n = 0
-            for c in self.iter_comparisons():
+            for c in self.iter_comparisons(user=user):
                 if c["winner"] == "tie":
                     continue
                 win, lose = ("a", "b") if c["winner"] == "a" else ("b", "a")

@@ -14,14 +14,19 @@ from pathlib import Path
 
 
 def sweep_uploads(folder: str | os.PathLike[str], *, max_age_s: float, max_total_bytes: int,
-                  now: float | None = None) -> dict[str, int]:
-    """Delete old uploads, then the oldest until under `max_total_bytes`. Returns counts."""
+                  now: float | None = None, keep: frozenset[str] = frozenset()) -> dict[str, int]:
+    """Delete old uploads, then the oldest until under `max_total_bytes`. Returns counts.
+
+    `keep`: resolved paths never deleted: the copies Gradio made of the app's own static
+    pictures (style swatches) when the page was built; the page points at them for its lifetime."""
     root = Path(folder)
     now = time.time() if now is None else now
     files: list[tuple[float, int, Path]] = []
     for dirpath, _, names in os.walk(root):
         for name in names:
             path = Path(dirpath) / name
+            if keep and str(path.resolve()) in keep:
+                continue
             try:
                 st = path.lstat()
             except OSError:
@@ -51,8 +56,9 @@ def sweep_uploads(folder: str | os.PathLike[str], *, max_age_s: float, max_total
 
 class UploadSweeper:
     def __init__(self, folder: str | os.PathLike[str], *, max_age_s: float, max_total_bytes: int,
-                 interval_s: float = 3600.0) -> None:
+                 interval_s: float = 3600.0, keep: frozenset[str] = frozenset()) -> None:
         self.folder = folder
+        self.keep = keep
         self.max_age_s = max_age_s
         self.max_total_bytes = max_total_bytes
         self.interval_s = interval_s
@@ -62,7 +68,8 @@ class UploadSweeper:
         self._thread.start()
 
     def sweep(self) -> dict[str, int]:
-        self.last = sweep_uploads(self.folder, max_age_s=self.max_age_s, max_total_bytes=self.max_total_bytes)
+        self.last = sweep_uploads(self.folder, max_age_s=self.max_age_s, max_total_bytes=self.max_total_bytes,
+                                  keep=self.keep)
         return self.last
 
     def _run(self) -> None:

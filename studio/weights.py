@@ -17,7 +17,9 @@ import sys
 import threading
 from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parents[1] / "assets"
+from generators.resources import assets_dir
+
+ASSETS = assets_dir()  # the checkout's assets/, or the installed `studio_assets` package
 MANIFEST = ASSETS / "WEIGHTS.sha256"
 WEIGHT_SUFFIXES = (".safetensors", ".tflite", ".onnx", ".gguf", ".bin")
 _cache: dict[tuple[str, int, int], str] = {}

@@ -241,3 +241,20 @@ def test_migrations_go_down_and_up_again(tmp_path: Path) -> None:
     store.rate(fake_record(1), stars=1)
     assert store.count()["ratings"] == 1
     store.close()
+
+
+def test_each_creator_reads_and_exports_only_their_own_feedback(store: FeedbackStore, tmp_path: Path) -> None:
+    """A private studio (issue 12, break 7): summaries, rankings and exports filter by user."""
+    store.rate(fake_record(1, model="m1"), stars=5, user="ana")
+    store.rate(fake_record(2, model="m2"), stars=1, user="ben")
+    store.compare(fake_record(3, model="m1"), fake_record(4, model="m2"), "a", user="ana")
+    assert store.count(user="ana") == {"ratings": 1, "comparisons": 1}
+    assert store.count(user="ben") == {"ratings": 1, "comparisons": 0}
+    assert store.count() == {"ratings": 2, "comparisons": 1}
+    assert [r["model"] for r in store.summary(user="ben")] == ["model=m2"]
+    assert store.ranking(user="ben") == [] and len(store.ranking(user="ana")) == 2
+    assert store.export_jsonl(tmp_path / "ben.jsonl", user="ben") == 1
+    [line] = (tmp_path / "ben.jsonl").read_text().splitlines()
+    assert json.loads(line)["user_id"] == "ben"
+    assert store.export_dpo(tmp_path / "ben-dpo.jsonl", user="ben") == 0
+    assert store.export_csv(tmp_path / "ana.csv", user="ana") == 1

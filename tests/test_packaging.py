@@ -44,6 +44,8 @@ with Studio(Settings(home=home, cache_dir=home / "cache")) as s:
     out["restored"] = s.restore(result.assets[0])["generator"]
 from generators.story_lib.bible import load_beat_sheet
 out["three_act_beats"] = len(load_beat_sheet("three_act"))
+import studio.weights as weights
+out["weights_recorded"] = len(weights.manifest())  # the hash manifest ships beside the weights
 print("RESULT " + json.dumps(out))
 '''
 
@@ -109,6 +111,7 @@ def test_installed_wheel_runs_generators_outside_the_checkout(wheel: Path, tmp_p
     assert any(n.endswith(".mid") for n in out["runs"]["music"]) and any(n.endswith(".wav") for n in out["runs"]["music"])
     assert out["restored"] == "music"
     assert out["three_act_beats"] > 3  # story's templates and beat sheets ship too
+    assert out["weights_recorded"] >= 5  # so an installed copy still refuses corrupt weights
 
 
 def test_list_does_not_say_ready_when_shipped_files_are_missing(make_studio, monkeypatch, tmp_path) -> None:

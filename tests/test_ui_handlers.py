@@ -224,6 +224,11 @@ def test_feedback_tab_counts_ranks_and_exports(app) -> None:
         assert (Path(studio.settings.home) / "exports" / path.name).read_bytes() == path.read_bytes()
     lines = [json.loads(s) for s in Path(ctx.handlers["export_jsonl"]()).read_text().splitlines()]
     assert sum(1 for l in lines if l["type"] == "rating") == n["ratings"]
+    # A private studio: another browser sees and exports none of these ratings.
+    stranger = request("someone-else")
+    text, *_ = ctx.handlers["feedback_refresh"]("all", stranger)
+    assert "**0** rating(s)" in text and "**0** A/B vote(s)" in text
+    assert Path(ctx.handlers["export_jsonl"](stranger)).read_text() == ""
 
 
 def test_output_view_picks_a_widget_per_file_kind(tmp_path: Path) -> None:

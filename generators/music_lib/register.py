@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 
-STATS = Path(__file__).resolve().parents[2] / "assets" / "music" / "stats.json"
+from generators.resources import assets_dir
+
+STATS = assets_dir("music", "stats.json")  # packaged as studio_assets in a wheel (generators/resources.py)
 
 # Playable MIDI ranges (lowest, highest) per General MIDI program: the usual written ranges of
 # the acoustic instruments (orchestration tables), a piano-like range for synths and effects.

@@ -197,10 +197,12 @@ def _api_endpoints(ctx: UIContext) -> None:
             raise gr.Error(str(exc)) from None
         return {"saved": True, "uid": uid}
 
-    def feedback_summary() -> dict:
-        """Counts, per-variant averages with confidence intervals, and the A/B ranking."""
-        return {"counts": ctx.feedback.count(), "summary": ctx.feedback.summary(),
-                "ranking": ctx.feedback.ranking()}
+    def feedback_summary(request: gr.Request = None) -> dict:  # type: ignore[assignment]
+        """Counts, per-variant averages with confidence intervals, and the A/B ranking (the
+        caller's own feedback unless the studio is shared)."""
+        viewer = ctx.viewer(request)
+        return {"counts": ctx.feedback.count(user=viewer), "summary": ctx.feedback.summary(user=viewer),
+                "ranking": ctx.feedback.ranking(user=viewer)}
 
     gr.api(list_generators, api_name="generators", queue=False)
     gr.api(describe, api_name="describe", queue=False)
@@ -231,9 +233,13 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     studio.gate.add_root(uploads)  # browser uploads are files remote callers may name
     from studio.uploads import UploadSweeper
 
+    # Files Gradio copied there while building the page (style swatches) are the page's own,
+    # not uploads: the sweep keeps them however old their copies are.
+    static = frozenset(str(Path(p).resolve()) for files in demo.temp_file_sets
+                       if files is not demo.upload_file_set for p in files)
     demo.studio_upload_sweeper = UploadSweeper(  # type: ignore[attr-defined]  # age and size limits
         uploads, max_age_s=float(getattr(settings, "upload_max_age_h", 24.0)) * 3600,
-        max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20)
+        max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20, keep=static)
     demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]

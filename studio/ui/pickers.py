@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import gradio as gr
 
-ROOT = Path(__file__).resolve().parents[2]
-STYLE_PREVIEWS = ROOT / "assets" / "style" / "previews"  # made by scripts/make_style_previews.py
+from generators.resources import assets_dir  # checkout or installed `studio_assets`
+STYLE_PREVIEWS = assets_dir("style", "previews")  # made by scripts/make_style_previews.py
 FACE_PRESETS = ("blink", "breathe", "smile", "brows", "nod", "turn")  # generators/face_motion.py's names
 MIX_SLOTS = 3  # style mixture rows shown
 

@@ -46,19 +46,20 @@ def build(ctx: UIContext) -> tuple[Any, list[Any], list[Any]]:
         export_dpo = gr.Button("Export DPO pairs")
     exported = gr.File(label="Export", interactive=False, elem_id="feedback-export")
 
-    def refresh_all(gen: str) -> tuple[Any, ...]:
+    def refresh_all(gen: str, request: gr.Request = None) -> tuple[Any, ...]:  # type: ignore[assignment]
         import pandas as pd
 
         store = ctx.feedback
-        n = store.count()
-        rows = store.summary()
+        viewer = ctx.viewer(request)  # a private studio shows each creator only their own feedback
+        n = store.count(user=viewer)
+        rows = store.summary(user=viewer)
         table = [[r["generator"], r["model"], r["preset"], r["n_stars"], _fmt(r["mean_stars"]),
                   _ci(r["stars_ci_low"], r["stars_ci_high"]), r["n_thumbs"], _fmt(r["thumbs_up_share"]),
                   _ci(r["up_ci_low"], r["up_ci_high"])] for r in rows]
         frame = pd.DataFrame([{"variant": "/".join(x for x in (r["generator"], r["model"], r["preset"]) if x),
                                "mean_stars": r["mean_stars"]} for r in rows if r["mean_stars"] is not None],
                              columns=["variant", "mean_stars"])
-        ranks = store.ranking(generator=None if gen in (None, "", "all") else gen)
+        ranks = store.ranking(generator=None if gen in (None, "", "all") else gen, user=viewer)
         rank_rows = [[r["rank"], r["variant"], f"{r['strength']:.3f}", r["wins"], r["games"]] for r in ranks]
         text = f"**{n['ratings']}** rating(s) · **{n['comparisons']}** A/B vote(s)"
         return text, table or None, frame, rank_rows or None
@@ -68,7 +69,7 @@ def build(ctx: UIContext) -> tuple[Any, list[Any], list[Any]]:
     generator.change(refresh_all, generator, outputs, api_visibility="private")
 
     def exporter(kind: str):
-        def run() -> str:
+        def run(request: gr.Request = None) -> str:  # type: ignore[assignment]
             home = Path(ctx.studio.settings.home)
             stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S")
             name = {"jsonl": f"feedback-{stamp}.jsonl", "csv": f"ratings-{stamp}.csv",
@@ -76,7 +77,7 @@ def build(ctx: UIContext) -> tuple[Any, list[Any], list[Any]]:
             target = home / "exports" / name
             write = {"jsonl": ctx.feedback.export_jsonl, "csv": ctx.feedback.export_csv,
                      "dpo": ctx.feedback.export_dpo}[kind]
-            rows = write(target)
+            rows = write(target, user=ctx.viewer(request))  # private studio: only the caller's rows
             # Gradio serves only the outputs folder; hand the browser a copy from a temp folder.
             copy = Path(tempfile.mkdtemp(prefix="studio-export-")) / name
             shutil.copyfile(target, copy)

@@ -141,6 +141,12 @@ def test_uploads_are_cleaned_by_age_and_total_size(tmp_path) -> None:
     assert left == ["f3.png", "f4.png"]  # the two old ones by age, then the oldest by size
     assert counts == {"removed": 3, "freed_bytes": 420, "kept_bytes": 800}
     assert sorted(p.name for p in tmp_path.iterdir()) == ["h3", "h4"]  # emptied folders gone
+    # The page's own static copies (style swatches) are kept however old, uploads are not.
+    swatch = tmp_path / "h3" / "swatch.webp"
+    swatch.write_bytes(b"w")
+    os.utime(swatch, (now - 99 * 3600, now - 99 * 3600))
+    sweep_uploads(tmp_path, max_age_s=24 * 3600, max_total_bytes=900, now=now, keep=frozenset({str(swatch.resolve())}))
+    assert swatch.exists()
 
 
 def test_the_launched_studio_sweeps_its_upload_folder(app, browser) -> None:
@@ -154,6 +160,7 @@ def test_the_launched_studio_sweeps_its_upload_folder(app, browser) -> None:
     fresh = Path(browser.upload("fresh.txt", b"just now"))
     two_days = time.time() - 48 * 3600
     os.utime(old, (two_days, two_days))
+    assert str(old.resolve()) not in sweeper.keep  # only the page's own static copies are kept
     sweeper.sweep()
     assert not old.exists() and fresh.exists()
 
