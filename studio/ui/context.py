@@ -88,6 +88,9 @@ class UIContext:
         (studio.gate), whichever button sent it. Raises the studio's own errors."""
         job = self.studio.submit(name, params, seed=seed, user=self.user(request), origin="remote")
         self.remember(job)
+        from studio.ui.cancellable import note_started
+
+        note_started(job)  # a cancellable event (studio.ui.cancellable) cancels it when it ends
         return job
 
     # -- generators -------------------------------------------------------------------------

@@ -12,10 +12,11 @@ import json
 import secrets
 import time
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any, Iterator
 
 import gradio as gr
 
+from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView, label_of
 
@@ -173,12 +174,12 @@ class GeneratorPanel:
                        *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
                        stars, thumb, tags, comment]
 
-        def run(request: gr.Request, *args: Any, started: list[Any] | None = None) -> Iterator[dict[Any, Any]]:
+        def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
             n = len(form.components)
             values, (seed_value, ab_on, *ab) = list(args[:n]), args[n:]
             ab_key, ab_text = (list(ab) + ["", ""])[:2]
             user = ctx.user(request)
-            jobs: list[Any] = [] if started is None else started  # shared with run_event's cancel
+            jobs: list[Any] = []
             try:  # everything that can refuse the request happens before the screen changes
                 params = form.to_params(values)
                 seed = parse_seed(seed_value)
@@ -278,28 +279,9 @@ class GeneratorPanel:
                 done[self.current] = None
             yield done
 
-        async def run_event(request: gr.Request, *args: Any) -> AsyncIterator[dict[Any, Any]]:
-            """`run` for Gradio: each step in a worker thread, and when Gradio cancels the event
-            (/gradio_api/cancel, a closed page) the CancelledError lands here, so the studio
-            jobs are cancelled too; a plain sync generator would be abandoned still running."""
-            import anyio
-
-            started: list[Any] = []
-            steps = run(request, *args, started=started)
-            done = object()
-            try:
-                while True:
-                    update = await anyio.to_thread.run_sync(next, steps, done)
-                    if update is done:
-                        return
-                    yield update
-            finally:  # finished, failed, or cancelled: a job still going has lost its listener
-                for job in started:
-                    if not job.done:
-                        job.cancel(job.user)
-                steps.close()
-
-        run_event = run_btn.click(run_event, [*form.components, self.seed, ab_mode, ab_field, ab_value], run_outputs,
+        # cancel_with_event: Gradio's cancel (the page's Cancel, a closed page, /gradio_api/cancel)
+        # reaches the studio jobs this run started.
+        run_event = run_btn.click(cancel_with_event(run), [*form.components, self.seed, ab_mode, ab_field, ab_value], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
         # However the run ends (error, closed tab, cancelled event), Generate comes back.

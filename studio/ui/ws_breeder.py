@@ -13,6 +13,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import _role
 from studio.ui.panel import parse_seed, progress_html
@@ -192,9 +193,9 @@ class BreederWorkspace:
         run_out = [self.progress, self.error, *shown]
         group = self.ctx.device_group(GENERATOR)
         common = dict(concurrency_id=group, concurrency_limit=self.ctx.concurrency_limit, api_visibility="private")
-        self.new_btn.click(self.new_grid, [self.rows, self.cols, self.size, self.complexity, self.color,
+        self.new_btn.click(cancel_with_event(self.new_grid), [self.rows, self.cols, self.size, self.complexity, self.color,
                                            self.symmetry, self.seed, self.lineage], run_out, **common)
-        self.breed_btn.click(self.breed, [self.picked, self.mutation, self.crossover, self.rows, self.cols, self.size,
+        self.breed_btn.click(cancel_with_event(self.breed), [self.picked, self.mutation, self.crossover, self.rows, self.cols, self.size,
                                           self.color, self.symmetry, self.seed, self.lineage], run_out, **common)
         self.grid.select(self.toggle, [self.lineage, self.picked], shown, queue=False, api_visibility="private")
         self.picked.input(self.picks_changed, [self.lineage, self.picked], shown, queue=False,
@@ -203,7 +204,7 @@ class BreederWorkspace:
                              api_visibility="private")
         self.undo_btn.click(self.undo, self.lineage, shown, queue=False, api_visibility="private")
         self.history.select(self.jump, self.lineage, shown, queue=False, api_visibility="private")
-        self.render_btn.click(self.render, [self.picked, self.render_size, self.color, self.symmetry, self.lineage],
+        self.render_btn.click(cancel_with_event(self.render), [self.picked, self.render_size, self.color, self.symmetry, self.lineage],
                               [self.progress, self.error, self.full, self.status], **common)
         self.handlers = {"new_grid": self.new_grid, "breed": self.breed, "toggle": self.toggle, "undo": self.undo,
                          "jump": self.jump, "render": self.render, "picks_changed": self.picks_changed}

@@ -11,6 +11,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import _role
 from studio.ui.panel import parse_seed, progress_html
@@ -124,12 +125,12 @@ class GANWorkspace:
         shown = [self.grid, self.sheet, self.picked, self.status]
         common = dict(concurrency_id=self.ctx.device_group(GENERATOR), concurrency_limit=self.ctx.concurrency_limit,
                       api_visibility="private")
-        self.sample_btn.click(self.sample, [self.count, self.truncation, self.seed, self.sheet],
+        self.sample_btn.click(cancel_with_event(self.sample), [self.count, self.truncation, self.seed, self.sheet],
                               [self.progress, self.error, *shown], **common)
         self.grid.select(self.toggle, [self.sheet, self.picked], shown, queue=False, api_visibility="private")
         out = [self.progress, self.error, self.result, self.strip, self.status]
-        self.walk_btn.click(self.walk, [self.frames, self.fps, self.sheet, self.picked], out, **common)
-        self.mix_btn.click(self.mix_ab, [self.mix, self.sheet, self.picked], out, **common)
+        self.walk_btn.click(cancel_with_event(self.walk), [self.frames, self.fps, self.sheet, self.picked], out, **common)
+        self.mix_btn.click(cancel_with_event(self.mix_ab), [self.mix, self.sheet, self.picked], out, **common)
         self.handlers = {"sample": self.sample, "toggle": self.toggle, "walk": self.walk, "mix": self.mix_ab}
 
 

@@ -18,6 +18,7 @@ from typing import Any, Iterator
 
 import gradio as gr
 
+from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.panel import parse_seed, progress_html
 from studio.ui.ws_common import Outcome, cancel_job, run_job
@@ -406,11 +407,11 @@ class StoryWorkspace:
             # One move at a time: the moves are off while one runs, back on however it ends.
             button.click(lambda: [gr.update(interactive=False)] * 4, None, buttons, queue=False,
                          api_visibility="private") \
-                .then(fn, inputs, outputs, **common) \
+                .then(cancel_with_event(fn), inputs, outputs, **common) \
                 .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
         self.rewrite_btn.click(lambda: [gr.update(interactive=False)] * 4, None, buttons, queue=False,
                                api_visibility="private") \
-            .then(self.rewrite, [*inputs, self.selection, self.tone], outputs, **common) \
+            .then(cancel_with_event(self.rewrite), [*inputs, self.selection, self.tone], outputs, **common) \
             .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
         self.doc.select(self.selected, None, self.selection, queue=False, api_visibility="private")
         self.cancel_btn.click(self.cancel, self.job, self.progress, queue=False, api_visibility="private")
