@@ -147,6 +147,16 @@ def test_row_state_refuses_ending_without_first_ending():
     assert r.allowed() == [V.TOKEN_ID[V.ENDING2]]
 
 
+def test_row_state_closes_an_open_repeat_before_a_new_one_or_a_part_end():
+    r = decode.RowState(Fraction(3), max_bars=4)
+    r.replay([V.REPEAT_START, "P0", "D3"])
+    assert V.TOKEN_ID[V.PART_END] not in r.allowed() and V.TOKEN_ID[V.REPEAT_END] in r.allowed()
+    r.replay([V.REPEAT_START, "P0", "D3", V.BAR])
+    assert V.TOKEN_ID[V.REPEAT_START] not in r.allowed()
+    r.replay([V.REPEAT_START, "P0", "D3", V.BAR, "P0", "D3", V.BAR, "P0", "D3", V.BAR, "P0", "D3"])
+    assert r.allowed() == [V.TOKEN_ID[V.REPEAT_END]]  # the last bar allowed must close the repeat
+
+
 def test_register_picks_the_octave_inside_both_ranges():
     # a tune spanning C4..A5 relative to its tonic, asked for in G
     rel = [0, 4, 7, 12, 19, 21]

@@ -4,7 +4,8 @@ The mask enforces the token grammar, not the music: a note or rest is always fol
 duration; a duration is allowed only if the bar can still be filled exactly with the allowed
 durations (none shorter than the corpus's shortest for the meter); a bar line only when the bar
 is full; opening marks only at a bar's start (`|2` only right after the `:|` that closes a first
-ending). Form is the model's: it chooses `|`, `||` or `:|`, repeats and endings. Length control
+ending; a `|:` is closed by `:|` before another `|:`, a `||` or the end, as abc2midi
+requires). Form is the model's: it chooses `|`, `||` or `:|`, repeats and endings. Length control
 counts bars and parts: the tune may end only at the end of a part (`||` or `:|`, no ending left
 open) once `min_bars` bars are written, and does end at the first such point; past `max_bars`
 the next bar line must close the part.
@@ -66,6 +67,7 @@ class RowState:
     opens_here: list[str] = field(default_factory=list)  # marks already opening the current bar
     ending_open: bool = False  # a |1 is open and its :| not yet written
     need_ending2: bool = False  # the :| of a first ending was just written: |2 must follow
+    repeat_open: bool = False  # a |: is written and its :| not yet: no second |:, no || (ABC)
     tokens: list[str] = field(default_factory=list)  # tokens written by this row (not the prefix)
     tracker: V.Positions = field(default_factory=V.Positions)
 
@@ -110,7 +112,7 @@ class RowState:
         if self.opens_here:
             return []
         out = []
-        if not self.ending_open:
+        if not self.ending_open and not self.repeat_open:
             out.append(V.REPEAT_START)
             if self.bars_done:
                 out.append(V.ENDING1)
@@ -123,6 +125,8 @@ class RowState:
             return [V.BAR]
         n = self.bars_done + 1
         if self.ending_open:  # a first ending closes with :| (or runs on for another bar)
+            return [V.REPEAT_END] if n >= self.max_bars else [V.BAR, V.REPEAT_END]
+        if self.repeat_open:  # abc2midi: a |: must be closed by :| before a || or the end
             return [V.REPEAT_END] if n >= self.max_bars else [V.BAR, V.REPEAT_END]
         if n >= self.max_bars:
             return [V.PART_END, V.REPEAT_END]
@@ -145,6 +149,8 @@ class RowState:
             self.bars_done += 1
             self.pos = Fraction(0)
             self.opens_here = []
+            if tok == V.REPEAT_END:
+                self.repeat_open = False
             if tok == V.REPEAT_END and self.ending_open:
                 self.ending_open, self.need_ending2 = False, True
             part_end = tok in (V.PART_END, V.REPEAT_END) and not self.ending_open and not self.need_ending2
@@ -152,6 +158,8 @@ class RowState:
                 self.final = True
         elif tok in V.OPENS:
             self.opens_here.append(tok)
+            if tok == V.REPEAT_START:
+                self.repeat_open = True
             if tok == V.ENDING1:
                 self.ending_open = True
             elif tok == V.ENDING2:
