@@ -166,12 +166,15 @@ def vs_llama_cpp(default: Any, ids: list[int], prompt256: list[int], args: Any, 
             t = time.perf_counter()
             eng.decoder(prompt256, max_len=len(prompt256) + 1)
             studio_pp = len(prompt256) / (time.perf_counter() - t)
-            run = subprocess.run([str(binary), "-m", str(gguf), "-t", str(threads), "-p", str(len(prompt256)),
-                                  "-n", str(len(got.token_ids)), "-d", f"0,{len(ids)}", "-r", "1", "-o", "json"],
-                                 capture_output=True, text=True, check=True)
-            tests = json.loads(run.stdout)
-            tg = next(x["avg_ts"] for x in tests if x["n_gen"] > 0 and x["n_depth"] == len(ids))
-            pp = next(x["avg_ts"] for x in tests if x["n_prompt"] > 0 and x["n_depth"] == 0)
+            base = [str(binary), "-m", str(gguf), "-t", str(threads), "-r", "1", "-o", "json"]
+            tg_run = subprocess.run(base + ["-p", "0", "-n", str(len(got.token_ids)), "-d", str(len(ids))],
+                                    capture_output=True, text=True, check=True)
+            # The prompt pass with repacking dies on SIGILL here: native builds pick ggml's AMX
+            # kernels, and this machine's kernel does not grant AMX tile state; --repack 0 avoids them.
+            pp_run = subprocess.run(base + ["-p", str(len(prompt256)), "-n", "0", "--repack", "0"],
+                                    capture_output=True, text=True, check=True)
+            tg = json.loads(tg_run.stdout)[0]["avg_ts"]
+            pp = json.loads(pp_run.stdout)[0]["avg_ts"]
             rows.append({"studio_decode_tps": round(studio_tg, 2), "llama_cpp_decode_tps": round(tg, 2),
                          "studio_prompt_tps": round(studio_pp, 2), "llama_cpp_prompt_tps": round(pp, 2),
                          "load_average": os.getloadavg()[0]})
