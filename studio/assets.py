@@ -205,8 +205,11 @@ class AssetStore:
 
     def _append_index(self, records: list[dict[str, Any]], paths: list[Path], owner: str | None = None) -> None:
         extra = {"owner": owner} if owner else {}
-        lines = "".join(json.dumps({**rec, **extra, "path": str(p.relative_to(self.root))}, sort_keys=True) + "\n"
-                        for rec, p in zip(records, paths))
+        self._append_lines("".join(json.dumps({**rec, **extra, "path": str(p.relative_to(self.root))},
+                                              sort_keys=True) + "\n" for rec, p in zip(records, paths)))
+
+    def _append_lines(self, lines: str) -> None:
+        """Append whole index lines, durably, under a lock other studio processes honour too."""
         with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
             fcntl.flock(fh, fcntl.LOCK_EX)  # several studio processes may share one home
             try:
@@ -332,14 +335,7 @@ class AssetStore:
                 os.replace(p, target)
                 if not target.name.endswith(SIDECAR_SUFFIX):
                     restored.append(target)
-        with self._lock, open(self.index_path, "a", encoding="utf-8") as fh:
-            fcntl.flock(fh, fcntl.LOCK_EX)
-            try:
-                fh.write(lines)
-                fh.flush()
-                os.fsync(fh.fileno())
-            finally:
-                fcntl.flock(fh, fcntl.LOCK_UN)
+        self._append_lines(lines)
         import shutil
 
         shutil.rmtree(trash, ignore_errors=True)
