@@ -40,6 +40,7 @@ def test_studio_list_says_damaged_weights_are_not_ready(tmp_path, monkeypatch) -
     copy = tmp_path / "repo"
     for part in ("studio", "generators", "assets"):
         shutil.copytree(repo / part, copy / part, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(repo / "pyproject.toml", copy)  # a checkout: its own assets win over the installed ones
     kanji = copy / "assets" / "sketch" / "kanji.safetensors"
     data = bytearray(kanji.read_bytes())
     data[-100] ^= 0xFF
