@@ -312,10 +312,26 @@ def build_parser(with_ui_options: bool = True) -> argparse.ArgumentParser:
     return parser
 
 
+GLOBAL_VALUE_OPTIONS = ("--home", "--device")  # the options before the command that take a value
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The sub-command named in `argv`, skipping global options and their values
+    (`studio --home X ui`: the command is "ui", not "X")."""
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in GLOBAL_VALUE_OPTIONS:
+            skip = True
+        elif not arg.startswith("-"):
+            return arg
+    return None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    positional = [a for a in argv if not a.startswith("-")]
-    parser = build_parser(with_ui_options=bool(positional) and positional[0] == "ui")
+    parser = build_parser(with_ui_options=command_of(argv) == "ui")
     try:
         args, rest = parser.parse_known_args(argv)
         if rest and not getattr(args, "passthrough", False):

@@ -26,6 +26,16 @@ def test_help_lists_commands(tmp_path):
         assert word in out.stdout
 
 
+def test_global_options_before_the_command_keep_its_options(tmp_path):
+    """`studio --home X ui --port P` once read X as the command and refused --port."""
+    from studio.cli import command_of
+
+    assert command_of(["--home", "/h", "--device", "cpu", "ui", "--port", "7"]) == "ui"
+    assert command_of(["--home", "ui", "list"]) == "list" and command_of(["--help"]) is None
+    out = studio("--home", str(tmp_path / "h"), "ui", "--port", "7861", "--help", home=tmp_path)
+    assert out.returncode == 0 and "--port" in out.stdout, out.stderr
+
+
 def test_list_and_info(tmp_path):
     out = studio("list", "--json", home=tmp_path)
     assert out.returncode == 0, out.stderr
