@@ -23,14 +23,7 @@ f4 f4 | a8 | b8 | a8 :|
 """
 
 
-@pytest.fixture(scope="module")
-def gen():
-    import torch
-
-    torch.set_num_threads(1)
-    g = MusicComposer.debug()
-    g.load(torch.device("cpu"))
-    return g
+from tests.test_music import gen  # noqa: E402,F401  (the debug composer, loaded once per module)
 
 
 def test_form_marks_survive_abc_music21_and_tokens():

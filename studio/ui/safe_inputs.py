@@ -41,14 +41,7 @@ class SafeImage(gr.Image):
         what = str(self.label or "the picture")
         if payload.url and payload.url.startswith("data:"):
             raise gr.Error(f"{what}: send the picture as an upload, not inline data")
-        check_uploaded(payload.path, what)
-        from generators.base import InvalidInput
-        from generators.image_io import check_image_file
-
-        try:
-            check_image_file(payload.path)
-        except InvalidInput as exc:
-            raise gr.Error(str(exc)) from None
+        _check_uploaded_picture(payload.path, what)
         return super().preprocess(payload)
 
 
@@ -62,17 +55,22 @@ class SafeImageEditor(gr.ImageEditor):
     def preprocess(self, payload: Any) -> Any:
         if payload is None:
             return None
-        from generators.base import InvalidInput
-        from generators.image_io import check_image_file
-
         what = str(self.label or "the editor").split(":")[0]
         parts = [payload.background, payload.composite, *(payload.layers or [])]
         for part in parts:
             if part is None or isinstance(part, (bytes, bytearray, memoryview)):
                 continue  # bytes are refused by Gradio's own model; None is an empty layer
-            check_uploaded(part.path, what)
-            try:
-                check_image_file(part.path)
-            except InvalidInput as exc:
-                raise gr.Error(str(exc)) from None
+            _check_uploaded_picture(part.path, what)
         return super().preprocess(payload)
+
+
+def _check_uploaded_picture(path: str, what: str) -> None:
+    """An upload of this server's (not a path someone typed) whose header is within the caps."""
+    from generators.base import InvalidInput
+    from generators.image_io import check_image_file
+
+    check_uploaded(path, what)
+    try:
+        check_image_file(path)
+    except InvalidInput as exc:
+        raise gr.Error(str(exc)) from None
