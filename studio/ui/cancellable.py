@@ -50,3 +50,20 @@ def cancel_with_event(handler: Callable[..., Iterator[Any]]) -> Callable[..., As
             steps.close()
 
     return wrapper
+
+
+async def call_cancellable(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` in a worker thread; if the event is cancelled meanwhile, the studio jobs `fn`
+    submitted through `UIContext.submit` are cancelled at once (the thread, waiting on them,
+    then ends by itself) and the cancellation goes on to Gradio."""
+    import anyio
+
+    started: list[Any] = []
+    context = contextvars.copy_context()
+    context.run(_STARTED.set, started)
+    try:  # abandon_on_cancel: hear the cancel now, not when the job is done
+        return await anyio.to_thread.run_sync(context.run, fn, *args, abandon_on_cancel=True)
+    finally:
+        for job in started:
+            if not job.done:
+                job.cancel(job.user)

@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import gradio as gr
 
+from studio.ui.cancellable import call_cancellable
 from studio.ui.form import FILE_WIDGETS
 
 SEED_HELP = "an integer for a repeatable result; empty or -1 for a random seed (returned in the summary)"
@@ -75,8 +76,8 @@ def _endpoint(ctx: Any, name: str, schema: dict[str, Any]) -> None:
     trigger = gr.Button(visible=False)
     file_keys = {k for k in keys if props[k].get("x-widget") in FILE_WIDGETS}
 
-    def run(progress: gr.Progress = gr.Progress(), request: gr.Request = None,  # type: ignore[assignment]
-            *values: Any) -> tuple[list[str], dict[str, Any]]:
+    async def run(progress: gr.Progress = gr.Progress(), request: gr.Request = None,  # type: ignore[assignment]
+                  *values: Any) -> tuple[list[str], dict[str, Any]]:
         *param_values, seed = values
         params = {}
         for key, value in zip(keys, param_values):
@@ -85,7 +86,8 @@ def _endpoint(ctx: Any, name: str, schema: dict[str, Any]) -> None:
             if isinstance(value, float) and props[key].get("type") == "integer" and value.is_integer():
                 value = int(value)
             params[key] = value
-        return _run(ctx, name, params, seed, progress, request)
+        # a coroutine, so gradio_client's job.cancel() (or a dropped client) reaches the studio job
+        return await call_cancellable(_run, ctx, name, params, seed, progress, request)
 
     # Gradio reads parameter names (the client's keyword arguments) and defaults from the
     # signature; the real function takes the values positionally after progress and request.
@@ -116,11 +118,10 @@ def _run(ctx: Any, name: str, params: dict[str, Any], seed: Any, progress: Calla
             seed = int(seed)
         except (TypeError, ValueError):
             raise gr.Error(f"seed must be a whole number, got {seed!r}") from None
-    try:
-        job = ctx.studio.submit(name, params, seed=seed, user=ctx.user(request))
+    try:  # remote input: the gate confines its file and model parameters like any browser's
+        job = ctx.submit(name, params, seed, request)
     except StudioError as exc:  # InvalidInput (the gate's sentence), QueueFull, GeneratorUnavailable
         raise gr.Error(str(exc)) from None
-    ctx.remember(job)
     progress(0.0, desc="queued")
     for event in job.events():
         if event.kind == "progress":

@@ -38,6 +38,17 @@ def test_gradio_client_cancel_stops_the_job_and_frees_the_lane(app, client) -> N
     assert len(list(app.studio.assets.records())) == before + 1  # the cancelled job wrote nothing
 
 
+def test_cancel_reaches_a_typed_run_endpoint_too(app, client) -> None:
+    """/run_<generator> (issue 13's typed API) is one more way in: its cancel must reach the job."""
+    call = client.submit(prompt="long", repeat=5, delay=5.0, seed=3, api_name="/run_echo")
+    assert _wait(lambda: bool(_running_jobs(app.studio, "echo")))
+    [job] = _running_jobs(app.studio, "echo")
+    call.cancel()
+    assert _wait(lambda: job.done, limit_s=10)
+    assert job.state == "cancelled"
+    assert _wait(lambda: not _running_jobs(app.studio, "echo"), limit_s=10)  # the lane is free
+
+
 def test_ui_cancel_button_stops_the_job(app, browser) -> None:
     fn = browser.fn_index("echo-run")
     data = browser.inputs_for(fn, **{"echo-prompt": "slow", "echo-repeat": 5, "echo-delay": 5.0,

@@ -121,6 +121,9 @@ def test_load_options_are_limited_to_what_the_studio_lists(app, client) -> None:
             client.predict(json.dumps({"weights": bad}), 1, api_name="/generate_picky")
     ok = client.predict(json.dumps({"weights": str(app.models / "good.bin")}), 1, api_name="/generate_picky")
     assert ok["assets"]
+    for bad in ("/etc/shadow", "some-org/some-model"):  # the typed API passes the same gate
+        with pytest.raises(AppError, match="not a model this studio offers"):
+            client.predict(weights=bad, seed=1, api_name="/run_picky")
 
 
 def test_a_bad_listed_model_fails_only_its_own_job(app, client) -> None:
