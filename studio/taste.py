@@ -556,7 +556,8 @@ def best_of(studio: Any, name: str, params: Mapping[str, Any] | None = None, *, 
         raise InvalidInput(f"cannot pick by taste yet: {status['reason']}")
     active = taste != "off" and status["ready"]
     model = tastes.model(user, name) if active else None
-    block = {"setting": taste, "best_of": n, "keep": keep, "active": active, "user": taste_user(user),
+    # (no user in it: this block goes into every candidate's provenance, which files carry)
+    block = {"setting": taste, "best_of": n, "keep": keep, "active": active,
              "model": model.version if model else None, "feature_version": FEATURE_VERSION,
              "reason": status["reason"]}
     seed = secrets.randbelow(2**32) if seed is None else seed

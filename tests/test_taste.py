@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -75,6 +76,7 @@ def test_learns_a_taste_and_best_of_picks_by_it(studio, pool):
     out = studio.best_of("breeder", {"rows": 1, "cols": 4, "width": 32, "height": 32}, n=6, keep=2, seed=11,
                          user="alice")
     assert out["taste"]["active"] and out["taste"]["model"] == model.version
+    assert b"alice" not in Path(out["candidates"][0]["path"]).read_bytes()  # no user in the files
     assert len(out["candidates"]) == 6 and len(out["keep"]) == 2
     assert [c["rank"] for c in out["candidates"]] == [1, 2, 3, 4, 5, 6]
     assert out["candidates"][0]["score"] >= out["candidates"][-1]["score"]
