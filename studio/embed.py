@@ -380,9 +380,14 @@ def embed_fountain(data: bytes, record: dict[str, Any]) -> bytes:
     return (text + f"\n\n/* {PREFIX}{record_json(record)} */\n").encode("utf-8")
 
 
+def _read_text_block(data: bytes, block: re.Pattern[str], what: str) -> dict[str, Any] | None:
+    """The record inside the first `block` (group 1) of a text file, or None if there is none."""
+    match = block.search(data.decode("utf-8", "replace"))
+    return parse_record(match.group(1).strip(), what) if match else None
+
+
 def read_fountain(data: bytes) -> dict[str, Any] | None:
-    match = _BONEYARD.search(data.decode("utf-8", "replace"))
-    return parse_record(match.group(1).strip(), "Fountain file") if match else None
+    return _read_text_block(data, _BONEYARD, "Fountain file")
 
 
 def embed_abc(data: bytes, record: dict[str, Any]) -> bytes:
@@ -392,8 +397,7 @@ def embed_abc(data: bytes, record: dict[str, Any]) -> bytes:
 
 
 def read_abc(data: bytes) -> dict[str, Any] | None:
-    match = _ABC_LINE.search(data.decode("utf-8", "replace"))
-    return parse_record(match.group(1).strip(), "ABC file") if match else None
+    return _read_text_block(data, _ABC_LINE, "ABC file")
 
 
 _HTML_SCRIPT = re.compile(r'<script type="application/json" id="' + SVG_METADATA_ID + r'">(.*?)</script>\n?', re.S)
@@ -410,8 +414,7 @@ def embed_html(data: bytes, record: dict[str, Any]) -> bytes:
 
 
 def read_html(data: bytes) -> dict[str, Any] | None:
-    match = _HTML_SCRIPT.search(data.decode("utf-8", "replace"))
-    return parse_record(match.group(1), "HTML page") if match else None
+    return _read_text_block(data, _HTML_SCRIPT, "HTML page")
 
 
 def embed_markdown(data: bytes, record: dict[str, Any]) -> bytes:
@@ -422,8 +425,7 @@ def embed_markdown(data: bytes, record: dict[str, Any]) -> bytes:
 
 
 def read_markdown(data: bytes) -> dict[str, Any] | None:
-    match = _MD_COMMENT.search(data.decode("utf-8", "replace"))
-    return parse_record(match.group(1).strip(), "Markdown file") if match else None
+    return _read_text_block(data, _MD_COMMENT, "Markdown file")
 
 
 JSON_KEY = "studio_provenance"
