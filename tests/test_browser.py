@@ -167,6 +167,30 @@ def test_breeder_pick_two_parents_and_breed(page) -> None:
     page.wait_for_selector("#breeder-ws-status:has-text('Generation 1 of 1')")
 
 
+def edit_cell(page, table, row: int, col: int, value: str, tries: int = 3) -> None:
+    """Type into a Dataframe cell as a creator does (double-click, type, Enter).
+
+    On a busy 2-core CI machine the table re-renders after the previous cell's commit, and a
+    double-click landing mid-render opens no editor; so wait for the cell's editor, and try again
+    if the value did not stick.
+    """
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    cell = table.locator(f"[data-testid='cell-{row}-{col}']")
+    for attempt in range(tries):
+        cell.dblclick()
+        editor = cell.locator("textarea[aria-label='Edit cell']")
+        try:
+            editor.wait_for(state="visible", timeout=10_000)
+            editor.fill(value)
+            editor.press("Enter")
+            cell.locator(f"text={value}").wait_for(state="visible", timeout=10_000)
+            return
+        except PlaywrightTimeout:
+            if attempt == tries - 1:
+                raise
+
+
 def test_story_bible_form_write_and_branch(page) -> None:
     """A writer fills the bible form (a character in the table), writes a beat, then branches."""
     page.get_by_role("tab", name="Story").click()
@@ -174,10 +198,7 @@ def test_story_bible_form_write_and_branch(page) -> None:
     page.locator("#story-ws-setting textarea").fill("a lighthouse at night")
     table = page.locator("#story-ws-characters")
     for col, value in enumerate(("Mara", "stubborn, kind", "keep the light on")):
-        table.locator(f"[data-testid='cell-0-{col}']").dblclick()
-        page.keyboard.type(value)
-        page.keyboard.press("Enter")
-        page.wait_for_selector(f"#story-ws-characters [data-testid='cell-0-{col}']:has-text('{value}')")
+        edit_cell(page, table, 0, col, value)
     page.locator("#story-ws-length input[type='number']").fill("24")
     page.locator("#story-ws-length input[type='number']").press("Enter")
     page.locator("#story-ws-write").click()
