@@ -53,8 +53,11 @@ class Studio:
                 entry.update(available=False, reason=str(exc))
             from studio import weights
 
-            damaged = weights.problems(name) if entry["available"] else []
-            if damaged:  # `studio list` probes embedded weights, not just imports
+            # `studio list` probes embedded weights, not just imports; but only those the
+            # generator would load: a configured model of the creator's own replaces them
+            uses_embedded = entry["available"] and not self.settings.default_model(name)
+            damaged = weights.problems(name) if uses_embedded else []
+            if damaged:
                 entry.update(available=False, reason="; ".join(damaged))
             if name in self.session.unavailable:
                 entry.update(available=False, reason=self.session.unavailable[name])

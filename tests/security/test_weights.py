@@ -52,3 +52,19 @@ def test_studio_list_says_damaged_weights_are_not_ready(tmp_path, monkeypatch) -
     assert "unavailable" in line and "kanji.safetensors is damaged" in line, out.stdout + out.stderr
     gan = next(l for l in out.stdout.splitlines() if l.startswith("gan"))
     assert "ready" in gan
+
+
+def test_a_configured_default_model_is_not_judged_by_the_embedded_weights(tmp_path, monkeypatch) -> None:
+    """The creator's own sketch model replaces the embedded one, so a damaged embedded file must
+    not mark sketch unavailable (the job path never opens it); other generators still are."""
+    from studio.api import Studio
+    from studio.config import Settings
+
+    monkeypatch.setattr(weights, "problems", lambda name, **_: [f"assets/{name}/x.safetensors is damaged"])
+    studio = Studio(Settings(home=tmp_path / "home", default_models=("sketch=/models/my-sketch",)))
+    try:
+        rows = {row["name"]: row for row in studio.generators()}
+    finally:
+        studio.close()
+    assert "damaged" not in str(rows["sketch"]["reason"])
+    assert not rows["gan"]["available"] and "damaged" in rows["gan"]["reason"]
