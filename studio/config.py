@@ -83,6 +83,10 @@ class Settings:
     # loopback only, no dashboard) or "ray://host:port" (join a Ray cluster). studio/backends.
     backend: str = "local"
     ray_replicas: int = 1  # Ray actors per loaded model; jobs go to the least busy one
+    # Autoscaling between bounds: when every replica of a model is busy, another is started, up to
+    # this many (0: stay at ray_replicas); a surplus replica idle for ray_scale_down_s is let go.
+    ray_replicas_max: int = 0
+    ray_scale_down_s: float = 60.0
     ray_gpu_fraction: float = 1.0  # GPU share each CUDA generator's actor asks Ray for (0.5: two per GPU)
     ray_num_cpus: int = 0  # CPUs a local Ray instance offers; 0 = every core
     ray_object_store: int = 256 << 20  # bytes of shared memory a local Ray instance may hold
@@ -170,6 +174,11 @@ class Settings:
         if self.ray_replicas < 1 or self.ray_num_cpus < 0 or not 0 < self.ray_gpu_fraction <= 1:
             raise InvalidInput("ray_replicas must be at least 1, ray_num_cpus 0 or more, "
                                "and ray_gpu_fraction above 0 and at most 1")
+        if self.ray_replicas_max and self.ray_replicas_max < self.ray_replicas:
+            raise InvalidInput(f"ray_replicas_max ({self.ray_replicas_max}) must be 0 (no autoscaling) or at "
+                               f"least ray_replicas ({self.ray_replicas})")
+        if self.ray_scale_down_s <= 0:
+            raise InvalidInput("ray_scale_down_s must be positive")
 
     @property
     def outputs_dir(self) -> Path:

@@ -91,7 +91,8 @@ def test_backend_setting_from_env_and_toml(tmp_path):
     (tmp_path / "studio.toml").write_text('backend = "ray"\nray_replicas = 2\nray_object_store = "128MiB"\n')
     settings = Settings.load(env={}, home=tmp_path)
     assert (settings.backend, settings.ray_replicas, settings.ray_object_store) == ("ray", 2, 128 << 20)
-    for bad in ({"backend": "spark"}, {"ray_replicas": 0}, {"ray_gpu_fraction": 1.5}):
+    for bad in ({"backend": "spark"}, {"ray_replicas": 0}, {"ray_gpu_fraction": 1.5},
+                {"ray_replicas": 2, "ray_replicas_max": 1}, {"ray_scale_down_s": 0}):
         with pytest.raises(InvalidInput):
             Settings.from_mapping(bad)
 
@@ -228,3 +229,43 @@ def test_out_of_memory_fails_the_job_as_locally_and_frees_the_actor(local, remot
     assert remote.session.backend.replicas("oom") == []  # the possibly corrupt model was dropped
     # Like a local OOM, idle models were unloaded too; the next job loads a fresh actor.
     assert remote.generate("oom", {"boom": False}, seed=1).assets
+
+
+def _wait_for(predicate, timeout: float = 90.0) -> bool:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return predicate()
+
+
+def test_replicas_scale_up_when_all_are_busy_and_back_down_when_idle(remote, tmp_path):
+    """ray_replicas=1, ray_replicas_max=2: a second job arriving while the only replica is busy
+    starts another (in the background); once both are idle for ray_scale_down_s, one goes."""
+    remote.session.cache.clear()  # the module's studio frees its actors: the 2-CPU cluster is ours
+    settings = Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache", backend="ray", workers=2,
+                        ray_replicas=1, ray_replicas_max=2, ray_scale_down_s=0.5)
+    studio = Studio(settings, registry=REGISTRY)
+    try:
+        backend = studio.session.backend
+        first = studio.submit("steps", {"steps": 400, "step_s": 0.02, "tag": "first"}, seed=1)
+        for event in first.events(timeout=120):
+            if event.kind == "progress":  # the only replica is busy now
+                break
+        assert len(backend.replicas("steps")) == 1
+        second = studio.submit("steps", {"steps": 2, "step_s": 0.02, "tag": "second"}, seed=2)
+        assert second.result(timeout=60).data["text"].startswith("second ")  # shared the busy one meanwhile
+        assert _wait_for(lambda: len(backend.replicas("steps")) == 2), "no second replica was started"
+        assert len(backend.replicas("steps")) == 2  # never above ray_replicas_max
+        third = studio.submit("steps", {"steps": 2, "tag": "third"}, seed=3)
+        assert third.result(timeout=60).data["text"].startswith("third ")
+        first.cancel(None)
+        with pytest.raises(Cancelled):
+            first.result(timeout=30)
+        assert _wait_for(lambda: len(backend.replicas("steps")) == 1, timeout=30), "the idle surplus stayed"
+        assert studio.generate("steps", {"steps": 1, "tag": "after"}, seed=4).data["text"].startswith("after ")
+    finally:
+        studio.close()

@@ -4,7 +4,9 @@ The session manager's model cache asks for a generator and gets a `RemoteModel` 
 `Generator` whose `load()` starts `ray_replicas` actors (studio.backends.ray_worker) that load
 the model, each asking Ray for what the generator declares (its CPU threads, a GPU share when
 it runs on CUDA, its estimated memory), and whose `generate()` runs the job on the least busy
-of them. So everything the front does around a job is unchanged on Ray: validation, the fair
+of them. With `ray_replicas_max` above that, a job that finds every replica busy starts one
+more in the background (up to the bound; on KubeRay a pending actor is what makes the cluster
+add a node), and a surplus replica idle for `ray_scale_down_s` is let go. So everything the front does around a job is unchanged on Ray: validation, the fair
 per-user queue, cancel and timeouts (the job's Progress), load-failure bookkeeping, OOM
 recovery, provenance and the asset store, which writes the outputs the actor sends back (the
 Result pickled through Ray's object store), so files are byte-identical to a local run.
@@ -121,6 +123,7 @@ class _Replica:
     def __init__(self, actor: Any) -> None:
         self.actor = actor
         self.busy = 0
+        self.idle_since = time.monotonic()
 
 
 class RemoteModel(Generator):
@@ -138,6 +141,7 @@ class RemoteModel(Generator):
         self.remote_device: str | None = None
         self._lock = threading.Lock()
         self._last = threading.local()  # the actor's own run time of this thread's last job
+        self._growing = 0  # replicas being started by autoscaling, not yet in `replicas`
 
     # -- the cache's view -----------------------------------------------------------------
     def estimate_bytes(self) -> int:
@@ -236,8 +240,72 @@ class RemoteModel(Generator):
                 self.replicas.append(fresh)
         with self._lock:
             replica = min(self.replicas, key=lambda r: r.busy)
+            grow = replica.busy > 0 and len(self.replicas) + self._growing < self._max_replicas()
+            if grow:
+                self._growing += 1
             replica.busy += 1
-            return replica
+        if grow:  # every replica is busy: this job shares one now, the next finds a fresh one
+            threading.Thread(target=self._grow, name=f"ray-grow-{self.name}", daemon=True).start()
+        return replica
+
+    # -- autoscaling ----------------------------------------------------------------------
+    def _max_replicas(self) -> int:
+        settings = self.backend.settings
+        return max(settings.ray_replicas, settings.ray_replicas_max)
+
+    def _grow(self) -> None:
+        """Start and load one more replica (in the background: a new actor takes seconds)."""
+        fresh = None
+        try:
+            fresh = self._start()
+            self._load(fresh)
+            with self._lock:
+                if not self.unloaded:
+                    self.replicas.append(fresh)
+                    log.info("%s: scaled up to %d replicas", self.name, len(self.replicas))
+                    fresh = None
+        except Exception as exc:  # noqa: BLE001 - no room or a failed load: keep serving on what exists
+            log.warning("%s: could not add a replica (%s); staying at %d", self.name, exc, len(self.replicas))
+        finally:
+            with self._lock:
+                self._growing -= 1
+            if fresh is not None:  # unloaded while it started, or its load failed
+                try:
+                    _ray().kill(fresh.actor)
+                except Exception:  # noqa: BLE001 - already gone
+                    pass
+
+    def _finished(self, replica: _Replica) -> None:
+        with self._lock:
+            replica.busy -= 1
+            if replica.busy:
+                return
+            replica.idle_since = time.monotonic()
+            surplus = len(self.replicas) > self.backend.settings.ray_replicas
+        if surplus:  # look again once it could have been idle long enough
+            timer = threading.Timer(self.backend.settings.ray_scale_down_s + 0.05, self.shrink)
+            timer.daemon = True
+            timer.start()
+
+    def shrink(self) -> int:
+        """Let go of replicas above `ray_replicas` that have been idle for `ray_scale_down_s`,
+        longest idle first; returns how many were let go."""
+        now = time.monotonic()
+        keep_at_least = self.backend.settings.ray_replicas
+        with self._lock:
+            idle = sorted((r for r in self.replicas
+                           if not r.busy and now - r.idle_since >= self.backend.settings.ray_scale_down_s),
+                          key=lambda r: r.idle_since)
+            gone = idle[:max(0, len(self.replicas) - keep_at_least)]
+            self.replicas = [r for r in self.replicas if r not in gone]
+        for replica in gone:
+            try:
+                _ray().kill(replica.actor)
+            except Exception:  # noqa: BLE001 - already gone
+                pass
+        if gone:
+            log.info("%s: scaled down to %d replicas", self.name, len(self.replicas))
+        return len(gone)
 
     def _replace(self, dead: _Replica) -> None:
         """A fresh actor, loaded, in place of one that died (once, however many jobs saw it die)."""
@@ -268,8 +336,7 @@ class RemoteModel(Generator):
                 progress(0.0, "the worker running this job was lost; retrying once")
                 self._replace(replica)
             finally:
-                with self._lock:
-                    replica.busy -= 1
+                self._finished(replica)
         raise AssertionError("unreachable")
 
     def _run_on(self, replica: _Replica, params: Params, seed: int, progress: Progress) -> Result:
