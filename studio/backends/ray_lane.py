@@ -72,6 +72,20 @@ def start_local(num_cpus: int = 0, object_store: int = 256 << 20) -> None:
              _node_ip_address="127.0.0.1")
 
 
+def _client_token_auth() -> None:
+    """Ray 2.60 clusters require a token by default, but Ray Client sends it only when
+    RAY_AUTH_MODE=token: without it a connection just times out ("Authentication required but
+    no authorization header provided" in the cluster's log). When the mode is unset and a token
+    is at hand (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or ~/.ray/auth_token), send it, as Ray's own
+    drivers do for a local cluster (where they make the token)."""
+    if "RAY_AUTH_MODE" in os.environ:
+        return
+    # Ray's own step for this (it also refreshes the RayConfig this process already read)
+    from ray._private.authentication.authentication_token_setup import maybe_enable_token_auth_if_token_available
+
+    maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+
+
 class RayBackend:
     """One per session manager: connects to (or starts) Ray and makes RemoteModels."""
 
@@ -86,6 +100,7 @@ class RayBackend:
             elif self.settings.backend == "ray":
                 start_local(self.settings.ray_num_cpus, self.settings.ray_object_store)
             else:  # "ray://host:port": Ray Client into an existing cluster (KubeRay, `ray start`)
+                _client_token_auth()
                 ray.init(address=self.settings.backend, namespace="studio", log_to_driver=False)
             self._started = True
         self._actor_cls = ray.remote(ModelWorker)
