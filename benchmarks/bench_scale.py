@@ -136,7 +136,19 @@ def history_scan(sizes: list[int]) -> dict[str, float]:
             done = n
             t0 = time.perf_counter()
             store.history(limit=100)
-            out[str(n)] = round(time.perf_counter() - t0, 3)
+            page = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            store.history(text="no such prompt", limit=100)  # a search that matches nothing reads it all
+            search = time.perf_counter() - t0
+            oldest = day / "breeder-00000000-0-image.png"
+            t0 = time.perf_counter()
+            store.owner_of(oldest)  # rating or a private file: who owns it (first look reads the index)
+            owner_first = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            store.owner_of(oldest)
+            owner_again = time.perf_counter() - t0
+            out[str(n)] = {"page_s": round(page, 4), "search_no_match_s": round(search, 3),
+                           "owner_first_s": round(owner_first, 3), "owner_again_s": round(owner_again, 5)}
     return out
 
 

@@ -97,6 +97,7 @@ class AssetStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.index_path = self.root / "index.jsonl"
         self._lock = threading.Lock()
+        self._lookup = _IndexLookup(self.index_path)
 
     # -- writing -------------------------------------------------------------------------
     def write(self, result: Result, base_record: dict[str, Any], owner: str | None = None) -> list[Path]:
@@ -235,12 +236,23 @@ class AssetStore:
                     rec["path"] = str(path)
                     yield rec
 
+    def records_newest_first(self) -> Iterator[dict[str, Any]]:
+        """Every indexed record, newest first, read from the end of the index as needed, so a
+        page of recent history costs the page, not the whole index (3.8 s at 50,000 outputs
+        when it was read whole). Unlike `records()`, files are not checked here: callers check
+        the few they keep."""
+        for line in _lines_from_end(self.index_path):
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:
+                continue  # a line cut short by a crash
+
     def history(self, *, generator: str | None = None, text: str | None = None, seed: int | None = None,
                 limit: int = 100, main_only: bool = False, owner: str | None = None) -> list[dict[str, Any]]:
         """Newest first; with `owner`, only that user's outputs."""
         needle = text.lower() if text else None
         out: list[dict[str, Any]] = []
-        for rec in reversed(list(self.records())):
+        for rec in self.records_newest_first():
             if owner is not None and rec.get("owner") != owner:
                 continue
             if generator and rec.get("generator") != generator:
@@ -252,6 +264,10 @@ class AssetStore:
             if needle and needle not in json.dumps(rec.get("params", {})).lower() \
                     and needle not in rec.get("file", "").lower():
                 continue
+            path = self.root / rec.get("path", "")
+            if not path.is_file():  # deleted by hand since: the index outlives it
+                continue
+            rec["path"] = str(path)
             out.append(rec)
             if len(out) >= limit:
                 break
@@ -260,13 +276,10 @@ class AssetStore:
     def owner_of(self, path: str | os.PathLike[str]) -> str | None:
         """Who made the output at `path` (from the index), or None if unknown."""
         try:
-            rel = str(Path(os.path.realpath(path)).relative_to(self.root.resolve()))
+            rel = Path(os.path.realpath(path)).relative_to(self.root.resolve()).as_posix()
         except ValueError:
             return None
-        for rec in self.records():
-            if Path(rec["path"]).resolve() == self.root.resolve() / rel:
-                return rec.get("owner")
-        return None
+        return self._lookup.owner(rel)
 
     # -- deleting (with undo) ------------------------------------------------------------
     TRASH = ".trash"  # inside the outputs folder: a delete is a move, so it can be undone
@@ -303,6 +316,7 @@ class AssetStore:
                             (trash / rel).parent.mkdir(parents=True, exist_ok=True)
                             os.replace(p, trash / rel)
                 _atomic_write(self.index_path, "".join(kept).encode())
+                self._lookup.reset()
             finally:
                 fcntl.flock(fh, fcntl.LOCK_UN)
         return {"group": group, "files": [str(f) for f in sorted(files)]}
@@ -344,9 +358,9 @@ class AssetStore:
     def resolve(self, ref: str | os.PathLike[str]) -> Path:
         """A path inside the store for an asset id, relative path or absolute path; else refuse."""
         text = os.fspath(ref)
-        for rec in self.records():
-            if rec.get("id") == text:
-                return Path(rec["path"])
+        rel = self._lookup.path_of(text)
+        if rel is not None and (self.root / rel).is_file():
+            return self.root / rel
         candidate = Path(text) if os.path.isabs(text) else self.root / text
         real = candidate.resolve()
         if not real.is_relative_to(self.root.resolve()) or not real.is_file():
@@ -414,3 +428,90 @@ def _restored(record: dict[str, Any], source: str, note: str | None) -> Restored
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise InvalidInput("the studio record in this file is damaged: its seed is not a whole number")
     return Restored(generator=generator, params=dict(params), seed=seed, record=record, source=source, note=note)
+
+
+class _IndexLookup:
+    """Output path -> owner and asset id -> path, kept in memory and brought up to date by reading
+    only what was appended to the index since the last look (the index is append-only, except
+    delete/undelete, which replace the file: a new inode, read again whole). Rating a file or
+    serving a private one asks who owns it; reading the whole index for that cost seconds at
+    50,000 outputs."""
+
+    def __init__(self, index_path: Path) -> None:
+        self.index_path = index_path
+        self._lock = threading.Lock()
+        self._inode: tuple[int, int] | None = None
+        self._offset = 0
+        self._owners: dict[str, str | None] = {}
+        self._ids: dict[str, str] = {}
+
+    def _refresh(self) -> None:
+        try:
+            st = os.stat(self.index_path)
+        except FileNotFoundError:
+            self._inode, self._offset, self._owners, self._ids = None, 0, {}, {}
+            return
+        inode = (st.st_dev, st.st_ino)
+        if inode != self._inode or st.st_size < self._offset:  # replaced or rewritten: start over
+            self._inode, self._offset, self._owners, self._ids = inode, 0, {}, {}
+        if st.st_size == self._offset:
+            return
+        with open(self.index_path, "rb") as fh:
+            if self._offset:  # a replaced index can reuse the old inode: our last line must still end here
+                fh.seek(self._offset - 1)
+                if fh.read(1) != b"\n":
+                    self._offset, self._owners, self._ids = 0, {}, {}
+            fh.seek(self._offset)
+            data = fh.read(st.st_size - self._offset)
+        complete = data.rfind(b"\n") + 1  # a line still being written waits for the next look
+        for line in data[:complete].splitlines():
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            rel = rec.get("path")
+            if isinstance(rel, str):
+                self._owners[rel] = rec.get("owner")
+                if rec.get("id"):
+                    self._ids[str(rec["id"])] = rel
+        self._offset += complete
+
+    def reset(self) -> None:
+        """The index was rewritten by this process (delete, undelete): read it again whole."""
+        with self._lock:
+            self._inode, self._offset, self._owners, self._ids = None, 0, {}, {}
+
+    def owner(self, rel: str) -> str | None:
+        with self._lock:
+            self._refresh()
+            return self._owners.get(rel)
+
+    def path_of(self, asset_id: str) -> str | None:
+        with self._lock:
+            self._refresh()
+            return self._ids.get(asset_id)
+
+
+def _lines_from_end(path: Path, block: int = 1 << 16) -> Iterator[str]:
+    """The lines of a text file, last first, reading it backwards in blocks (a line never splits:
+    a block's partial first line waits for the block before it)."""
+    try:
+        fh = open(path, "rb")
+    except FileNotFoundError:
+        return
+    with fh:
+        end = fh.seek(0, os.SEEK_END)
+        tail = b""
+        while end > 0:
+            start = max(0, end - block)
+            fh.seek(start)
+            chunk = fh.read(end - start) + tail
+            end = start
+            lines = chunk.split(b"\n")
+            tail = lines.pop(0) if start > 0 else b""  # maybe the end of a line in the block before
+            for raw in reversed(lines):
+                if raw.strip():
+                    yield raw.decode("utf-8", errors="replace")
+        if tail.strip():
+            yield tail.decode("utf-8", errors="replace")
+

@@ -166,3 +166,45 @@ def test_restore_refuses_foreign_files(tmp_path):
         restore(tmp_path / "plain.png")
     with pytest.raises(InvalidInput, match="no such file"):
         restore(tmp_path / "missing.png")
+
+
+def test_index_read_from_the_end_gives_every_line_newest_first(tmp_path):
+    """History reads the index backwards in blocks: no line may split, merge or go missing, at any
+    block size, with multi-byte text and a crash-cut last line."""
+    import random
+
+    from studio.assets import _lines_from_end
+
+    rng = random.Random(5)
+    lines = [json.dumps({"i": i, "t": "café 一匹の猫" * rng.randint(0, 9)}, ensure_ascii=False) for i in range(60)]
+    path = tmp_path / "index.jsonl"
+    path.write_text("\n".join(lines) + "\n" + '{"cut sh', encoding="utf-8")
+    for block in (1, 2, 7, 64, 1 << 16):
+        assert list(_lines_from_end(path, block)) == ['{"cut sh', *reversed(lines)], block
+    assert list(_lines_from_end(tmp_path / "none.jsonl")) == []
+
+
+def test_history_skips_files_deleted_by_hand_and_stops_at_the_page(tmp_path):
+    store = AssetStore(tmp_path / "out")
+    made = [store.write(Result(outputs=[Output(".txt", f"n{i}")]), {**RECORD, "seed": i}) for i in range(5)]
+    made[3][0].unlink()  # a creator deleted one in the file manager
+    page = store.history(limit=2)
+    assert [r["seed"] for r in page] == [4, 2]
+    assert all(__import__("os").path.isfile(r["path"]) for r in page)
+
+
+def test_owner_and_id_lookups_follow_appends_deletes_and_other_writers(tmp_path):
+    store = AssetStore(tmp_path / "out")
+    (a,) = store.write(Result(outputs=[Output(".txt", "a")]), {**RECORD, "seed": 1}, owner="ana")
+    assert store.owner_of(a) == "ana"
+    other = AssetStore(tmp_path / "out")  # a second studio process sharing the home appends
+    (b,) = other.write(Result(outputs=[Output(".txt", "b")]), {**RECORD, "seed": 2}, owner="bo")
+    assert store.owner_of(b) == "bo" and store.owner_of(a) == "ana"
+    asset_id = json.loads(b.with_name(b.name + ".json").read_text())["id"]
+    assert store.resolve(asset_id) == b
+    group = store.delete(a)["group"]
+    assert store.owner_of(a) is None  # gone from the index
+    (c,) = store.write(Result(outputs=[Output(".txt", "c")]), {**RECORD, "seed": 3}, owner="cy")
+    assert (store.owner_of(b), store.owner_of(c)) == ("bo", "cy")
+    store.undelete(group)
+    assert store.owner_of(a) == "ana"
