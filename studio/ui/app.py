@@ -41,11 +41,19 @@ CSS = """
 # --------------------------------------------------------------------------------------------
 def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> gr.Blocks:
     """The Blocks app for `studio` (a `studio.api.Studio`). `feedback` defaults to its home's store."""
-    if feedback is None:
-        from studio.feedback import FeedbackStore
+    lazy = None
+    if feedback is None:  # opened on first use or after the first paint, not before it
+        from studio.ui.lazy_feedback import LazyFeedback
 
-        feedback = FeedbackStore.for_settings(studio.settings)
+        def open_store() -> Any:
+            from studio.feedback import FeedbackStore
+
+            return FeedbackStore.for_settings(studio.settings)
+
+        feedback = lazy = LazyFeedback(open_store)
     ctx = UIContext(studio=studio, feedback=feedback, info={g["name"]: g for g in studio.generators()})
+    if lazy is not None:
+        ctx.when_painted(lazy.warm)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
         # The queue is set up before any component: Gradio's queue() rebuilds the app and its whole
         # config, which costs nothing on an empty page but ~0.2 CPU-s on the finished one.
@@ -73,6 +81,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         system_tab.select(sys_refresh, sys_inputs, sys_outputs, api_visibility="private")
         if gallery.refresh is not None:  # the Gallery fills itself when opened, no Search click needed
             gallery_tab.select(*gallery.refresh, api_visibility="private")
+        if gallery.timer is not None:  # new outputs appear by themselves while the Gallery is open
+            tabs.select(tab_gallery.timer_switch, None, gallery.timer, queue=False, api_visibility="private")
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
