@@ -1,6 +1,11 @@
 """UI start-up: seconds from the `studio ui` command to a page a creator can use (target <= 6 s).
 
     python -m benchmarks.bench_ui_start [--runs 3]     # writes benchmarks/results/ui_start.json
+    python -m benchmarks.bench_ui_start --runs 2 --baseline /path/to/older/checkout
+
+With --baseline, the same start is timed from that checkout too (its `studio` package on
+PYTHONPATH, same venv, runs interleaved under the same load), and the JSON gets before/after
+ratios from this one run: the way to show what a start-up change bought on a shared machine.
 
 Each run starts `STUDIO_HOME=<fresh temp> python -m studio.cli ui --port <free>` as a new process and
 records, from the moment the command is started:
@@ -60,15 +65,15 @@ def _wait_http(url: str, start: float, proc: subprocess.Popen) -> float:
     raise TimeoutError("no HTTP 200 within the timeout")
 
 
-def one_run(browser) -> dict[str, float]:
+def one_run(browser, root: Path = ROOT) -> dict[str, float]:
     port = _free_port()
     home = Path(tempfile.mkdtemp(prefix="studio-bench-ui-"))
-    env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "STUDIO_HOME": str(home), "PYTHONPATH": str(root)}
     load = os.getloadavg()[0]
     start = time.perf_counter()
     log = open(home / "ui.log", "wb")  # noqa: SIM115 - closed below, read on failure
     proc = subprocess.Popen([sys.executable, "-m", "studio.cli", "ui", "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+                            cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/"
         http_s = _wait_http(url, start, proc)
@@ -106,35 +111,51 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
+    return {f"median_{k}": round(statistics.median(r[k] for r in runs), 3)
+            for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s", "load_1min")}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--baseline", type=Path, default=None,
+                    help="an older checkout to time alongside (before/after ratios from one run)")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
-    runs = []
+    roots = {"current": ROOT}
+    if args.baseline is not None:
+        roots["baseline"] = args.baseline.resolve()
+    runs: dict[str, list[dict[str, float]]] = {k: [] for k in roots}
+    failures: list[str] = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"])
-        failures = []
-        while len(runs) < args.runs and len(failures) < args.runs:
-            try:
-                runs.append(one_run(browser))
-                print(runs[-1], flush=True)
-            except (RuntimeError, TimeoutError) as exc:  # e.g. Gradio's own localhost check timing out
-                failures.append(str(exc))
+        for i in range(args.runs):
+            order = list(roots) if i % 2 == 0 else list(reversed(roots))  # neither side always first
+            for name in order:
+                for _attempt in range(2):  # one retry: e.g. Gradio's own localhost check timing out
+                    try:
+                        runs[name].append(one_run(browser, roots[name]))
+                        print(name, runs[name][-1], flush=True)
+                        break
+                    except (RuntimeError, TimeoutError) as exc:
+                        failures.append(f"{name}: {exc}")
         browser.close()
-    if not runs:
+    if not runs["current"]:
         raise SystemExit(f"no run reached a usable page: {failures}")
-    usable = statistics.median(r["usable_s"] for r in runs)
-    write_result("ui_start", {
-        "target_s": TARGET_S, "runs": runs,
-        "median_http_s": statistics.median(r["http_s"] for r in runs), "median_usable_s": usable,
-        "median_server_cpu_s": statistics.median(r["server_cpu_s"] for r in runs),
-        "usable_over_target": round(usable / TARGET_S, 3),
-        "median_load_1min": statistics.median(r["load_1min"] for r in runs), "cpus": os.cpu_count(),
-        "failed_starts": failures,
-    })
+    now = _summary(runs["current"])
+    usable = now["median_usable_s"]
+    result = {"target_s": TARGET_S, "runs": runs["current"], **now,
+              "usable_over_target": round(usable / TARGET_S, 3), "cpus": os.cpu_count(),
+              "failed_starts": failures}
+    if runs.get("baseline"):
+        before = _summary(runs["baseline"])
+        result["baseline"] = {"checkout": str(roots["baseline"]), "runs": runs["baseline"], **before}
+        result["after_over_before"] = {k: round(now[f"median_{k}"] / before[f"median_{k}"], 3)
+                                       for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s")}
+    write_result("ui_start", result)
     return 0
 
 

@@ -218,3 +218,96 @@ def test_story_bible_form_write_and_branch(page) -> None:
     page.get_by_role("tab", name="Script").click()
     page.wait_for_function("() => !document.querySelector('#story-ws-doc textarea').value.includes('branch')")
     assert page.locator("#story-ws-doc textarea").input_value() == doc
+
+
+def _run_tone(page, pitch: str) -> None:
+    """Run the test Tone generator (More tab) with `pitch`; wait until its result is drawn."""
+    page.get_by_role("tab", name="More").click()
+    page.get_by_role("tab", name="Tone").click()
+    field = page.locator("#tone-pitch input[type='number']")
+    field.fill(pitch)
+    field.press("Enter")
+    before = page.locator("#tone-progress").inner_text()  # "done · seed N" of an earlier run, maybe
+    page.locator("#tone-run").click()
+    page.wait_for_function("(before) => { const t = document.querySelector('#tone-progress [data-state=\"done\"]');"
+                           " return t && document.querySelector('#tone-progress').innerText !== before; }", arg=before)
+
+
+def test_audio_waveform_and_zoomable_score(page) -> None:
+    _run_tone(page, "440")
+    page.wait_for_selector("#tone-audio .waveform-container", state="visible")
+    page.wait_for_function("""() => { const root = document.querySelector('#tone-audio'); const stack = [root];
+        while (stack.length) { const el = stack.pop(); if (el.tagName === 'CANVAS' && el.width > 0) return true;
+            if (el.shadowRoot) stack.push(...el.shadowRoot.children); stack.push(...el.children); }
+        return false; }""")
+    score = page.locator("#tone-svg img.studio-svg")
+    score.wait_for(state="visible")
+    page.wait_for_function("() => document.querySelector('#tone-svg img.studio-svg').naturalWidth === 1280")
+    page.locator("#tone-svg [data-zoom='in']").click()
+    page.wait_for_selector("#tone-svg .studio-zoom-level:has-text('125%')")
+    assert round(score.bounding_box()["width"]) == 1600  # the score drawn 1.25x its own 1280 px
+    page.locator("#tone-svg [data-zoom='fit']").click()
+    page.wait_for_function("() => !document.querySelector('#tone-svg .studio-zoom-level').innerText.includes('125')")
+    wrap = page.locator("#tone-svg .studio-svg-wrap").bounding_box()
+    assert abs(score.bounding_box()["width"] - wrap["width"]) <= 2  # fit: the column's width, whole score seen
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-audio-score.png"), full_page=True)
+
+
+def test_gallery_compare_two_jobs_and_run_again(page) -> None:
+    """Two tone jobs: pick both cards in compare mode, see them side by side with what differs; then
+    run one again from the Gallery and see the new job listed without pressing Search."""
+    _run_tone(page, "330")
+    _run_tone(page, "660")
+    page.get_by_role("tab", name="Gallery").click()
+    page.locator("#gallery-text input, #gallery-text textarea").first.fill("tone-")
+    page.locator("#gallery-search").click()
+    page.wait_for_function("() => document.querySelector('#gallery-summary').innerText.includes('job(s)')"
+                           " && !document.querySelector('#gallery-summary').innerText.startsWith('0 ')")
+    count = int(page.locator("#gallery-summary").inner_text().split()[0])
+    assert count >= 2
+    page.locator("#gallery-compare-mode input").check()
+    cards = page.locator("#gallery-images .thumbnail-item")
+    cards.nth(0).click()  # newest first: 660 Hz
+    page.wait_for_function("() => document.querySelector('#gallery-compare-a input').value.includes('tone-')")
+    cards.nth(1).click()  # 330 Hz
+    page.wait_for_selector("#gallery-compare-diff:has-text('pitch')")
+    diff = page.locator("#gallery-compare-diff").inner_text()
+    assert "660" in diff and "330" in diff
+    for side in ("a", "b"):
+        page.wait_for_selector(f"#gallery-cmp-{side}-audio .waveform-container", state="visible")
+        page.wait_for_selector(f"#gallery-cmp-{side}-svg img.studio-svg", state="visible")
+    a_box = page.locator("#gallery-cmp-a-svg").bounding_box()
+    b_box = page.locator("#gallery-cmp-b-svg").bounding_box()
+    assert a_box["x"] + a_box["width"] <= b_box["x"] + 1  # side by side, A left of B
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-gallery-compare.png"), full_page=True)
+    # Run the picked job again: progress moves to done, and the Gallery lists the new job by itself.
+    page.locator("#gallery-compare-mode input").uncheck()
+    cards.nth(0).click()
+    page.wait_for_function("() => document.querySelector('#gallery-pick input').value.includes('tone-')")
+    page.locator("#gallery-rerun").click()
+    page.wait_for_selector("#gallery-rerun-progress [data-state='done']")
+    page.wait_for_selector("#gallery-status:has-text('again with seed')")
+    page.wait_for_function(f"() => document.querySelector('#gallery-summary').innerText.startsWith('{count + 1} ')")
+
+
+def test_gan_pick_a_and_b_then_mix_and_walk(page) -> None:
+    page.get_by_role("tab", name="Image").click()
+    page.get_by_role("tab", name="Glyph GAN").click()
+    page.locator("#gan-ws-sample").click()
+    page.wait_for_function("() => document.querySelectorAll('#gan-ws-grid .thumbnail-item').length === 16")
+    grid = page.locator("#gan-ws-grid .thumbnail-item")
+    grid.nth(0).click()
+    page.wait_for_selector("#gan-ws-status:has-text('A = 1')")
+    grid.nth(3).click()
+    page.wait_for_selector("#gan-ws-status:has-text('B = 4')")
+    page.locator("#gan-ws-mix-run").click()
+    page.wait_for_selector("#gan-ws-status:has-text('Mixed from 1 (A) to 4 (B)')")
+    page.wait_for_selector("#gan-ws-result img", state="visible")
+    page.locator("#gan-ws-walk").click()
+    page.wait_for_selector("#gan-ws-status:has-text('Walked from 1 (A) to 4 (B)')")
+    page.wait_for_selector("#gan-ws-strip img", state="visible")
+    assert page.locator("#gan-ws-progress [data-state='done']").count() == 1
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "browser-gan.png"), full_page=True)

@@ -173,7 +173,7 @@ def test_gallery_filters_restores_and_reruns(app, tmp_path: Path) -> None:
     final = updates[-1]
     png = Path(final[panel.components["current"]]["paths"][0])
     h = ctx.handlers
-    summary, images, rows, pick, kept = h["search"]("pixels", "red square", "77", "any")
+    summary, images, rows, pick, kept = h["search"]("pixels", "red square", "77", "any")[:5]
     assert summary == "1 job(s)" and rows[0][1] == "pixels" and rows[0][4] == 77 and rows[0][3] == 1
     assert images[0][0] == str(png) and pick["choices"][0][1] == str(png)
     assert h["search"]("pixels", "red square", "77", "4+ stars")[0] == "0 job(s)"
@@ -184,8 +184,11 @@ def test_gallery_filters_restores_and_reruns(app, tmp_path: Path) -> None:
     copy.write_bytes(png.read_bytes())
     state, shown, note = h["dropped"](str(copy))
     assert state["generator"] == "pixels" and state["seed"] == 77 and state["params"]["prompt"] == "a red square"
-    out = h["run_again"](state, request("A"))
-    again = [u for u in out if isinstance(u, dict) and u.get("value") and isinstance(u["value"], list)]
+    steps = list(h["run_again"](state, request("A")))  # progress moves, then the result shows
+    assert any('data-state="running"' in v or 'data-state="queued"' in v
+               for u in steps for v in u.values() if isinstance(v, str))
+    assert 'data-state="done"' in "".join(v for v in steps[-2].values() if isinstance(v, str))
+    again = [u for u in steps[-1].values() if isinstance(u, dict) and isinstance(u.get("value"), list)]
     rerun_png = Path(again[0]["value"][0])
     assert rerun_png != png and rerun_png.read_bytes() != b""
     from PIL import Image
@@ -291,7 +294,7 @@ def test_gallery_one_card_per_job_delete_and_undo(app) -> None:
     pen = ctx.panels["pixels"]
     current = run_all(pen, ["to delete", 8, None], 909, False)[-1][pen.components["current"]]
     main = Path(current["paths"][0])
-    summary, images, rows, pick, kept = h["search"]("pixels", "to delete", "909", "any")
+    summary, images, rows, pick, kept = h["search"]("pixels", "to delete", "909", "any")[:5]
     assert summary == "1 job(s)" and len(images) == 1
     index = studio.assets.index_path
     assert main.name in index.read_text()
@@ -312,3 +315,51 @@ def test_gallery_one_card_per_job_delete_and_undo(app) -> None:
     assert h["search"]("pixels", "to delete", "909", "any")[0] == "1 job(s)" and studio.restore(main)["seed"] == 909
     refused = h["delete"](None, "all", "", "", "any")
     assert "Pick a job first" in next(iter(refused.values()))
+
+
+def test_gallery_compares_two_jobs_and_refreshes_on_new_outputs(app) -> None:
+    ctx, studio = app
+    h = ctx.handlers
+    pen = ctx.panels["pixels"]
+    first = Path(run_all(pen, ["compare me", 8, None], 5, False)[-1][pen.components["current"]]["paths"][0])
+    out = h["search"]("pixels", "compare me", "", "any")
+    mark = out[-1]
+    assert h["poll"](mark, "pixels", "compare me", "", "any", None, None, None)[0] == {"__type__": "update"}  # nothing new
+    second = Path(run_all(pen, ["compare me too", 8, None], 6, False)[-1][pen.components["current"]]["paths"][0])
+    fresh = h["poll"](mark, "pixels", "compare me", "", "any", str(first), None, None)
+    assert fresh[0] == "2 job(s)" and fresh[3]["value"] == str(first)  # new job listed, the pick kept
+    kept = fresh[4]
+    # compare mode: the first card clicked is A, the second B
+    evt = lambda i: SimpleNamespace(index=i)  # noqa: E731
+    picks = [r["path"] for r in kept]
+    assert h["card_clicked"](kept, True, None, None, evt(0))[1] == picks[0]
+    assert h["card_clicked"](kept, True, picks[0], None, evt(1))[2] == picks[1]
+    assert h["card_clicked"](kept, False, None, None, evt(1))[0] == picks[1]
+    diff, *views = h["compare"](str(first), str(second), request("A"))
+    assert "compare me too" in diff and "seed" in diff and ">5<" in diff and ">6<" in diff
+    images_a, images_b = views[0], views[6]
+    assert images_a["value"] == [str(first)] and images_b["value"] == [str(second)]
+    import gradio as gr
+
+    with pytest.raises(gr.Error, match="not one of yours"):
+        h["compare"](str(first), str(second), request("B"))
+
+
+def test_gallery_run_again_can_be_cancelled(app) -> None:
+    ctx, _ = app
+    h = ctx.handlers
+    state = {"generator": "echo", "params": {"prompt": "slow again", "repeat": 5, "delay": 2.0}, "seed": 3}
+    updates: list[dict] = []
+    worker = threading.Thread(target=lambda: updates.extend(h["run_again"](state, request("A"))))
+    worker.start()
+    deadline = time.monotonic() + 30
+    ids = []
+    while not ids and time.monotonic() < deadline:  # wait for the job id the Cancel button uses
+        ids = [v for u in list(updates) for v in u.values() if isinstance(v, str) and ctx.job(v) is not None]
+        time.sleep(0.05)
+    assert ids, "the re-run never reported its job"
+    assert 'data-state="cancelled"' in h["cancel_rerun"](ids[0], request("A"))
+    worker.join(timeout=30)
+    assert not worker.is_alive() and ctx.job(ids[0]).state == "cancelled"
+    assert 'data-state="cancelled"' in "".join(v for v in updates[-1].values() if isinstance(v, str))
+    assert not any("Ran **echo** again" in str(v) for u in updates for v in u.values())

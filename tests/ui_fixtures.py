@@ -207,6 +207,65 @@ class PenPlotter(Generator):
         return cls()
 
 
+@dataclass(frozen=True)
+class ToneParams(Params):
+    pitch: float = param(440.0, "the tone's pitch in Hz", min=50.0, max=2000.0)
+    seconds: float = param(1.0, "how long it sounds", min=0.1, max=5.0)
+
+
+class ToneWriter(Generator):
+    """A sine tone as WAV plus a wide (1280 px) SVG score of it: audio and score results for the
+    browser tests (waveform player, zoomable score, compare view) without a music model."""
+
+    name = "tone"
+    Params = ToneParams
+    title = "Tone"
+    description = "A sine tone with its score (a test generator)."
+    devices = ("cpu",)
+
+    def __init__(self) -> None:
+        pass
+
+    def load(self, device: Any, dtype: Any = None) -> None:
+        self.weights_sha256 = "3" * 64
+
+    def estimate_bytes(self) -> int:
+        return 1 << 20
+
+    def generate(self, params: Params, *, rng: Rng, progress: Progress) -> Result:
+        import io
+        import math
+        import wave
+
+        assert isinstance(params, ToneParams)
+        rate = 16_000
+        n = int(rate * params.seconds)
+        samples = bytearray()
+        for i in range(n):
+            fade = min(1.0, i / 800, (n - i) / 800)  # no clicks at the ends
+            v = int(12_000 * fade * math.sin(2 * math.pi * params.pitch * i / rate))
+            samples += v.to_bytes(2, "little", signed=True)
+        buf = io.BytesIO()
+        with wave.open(buf, "wb") as w:
+            w.setnchannels(1)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            w.writeframes(bytes(samples))
+        y = 83 - round(12 * math.log2(params.pitch / 440.0))  # higher pitch, higher note
+        staff = "".join(f'<line x1="10" x2="1270" y1="{60 + 8 * k}" y2="{60 + 8 * k}" stroke="black"/>'
+                        for k in range(5))
+        notes = "".join(f'<ellipse cx="{80 + 140 * k}" cy="{y}" rx="7" ry="5"/>' for k in range(9))
+        svg = (f'<svg xmlns="http://www.w3.org/2000/svg" width="1280" height="166" viewBox="0 0 1280 166">'
+               f'<rect width="1280" height="166" fill="white"/>{staff}{notes}</svg>')
+        progress(1.0, "done")
+        return Result(outputs=[Output(".wav", buf.getvalue(), role="audio"), Output(".svg", svg, role="score")],
+                      data={"pitch": params.pitch})
+
+    @classmethod
+    def debug(cls) -> "ToneWriter":
+        return cls()
+
+
 class TinyStoryWriter(StoryWriter):
     """The real story generator with its in-memory tiny Llama (`StoryWriter.debug()`): fast, offline."""
 
@@ -235,7 +294,8 @@ def _tiny_llama() -> tuple[Any, Any]:
 REGISTRY = {"echo": EchoWriter, "pixels": PixelPainter}
 # the browser test's studio: adds the canvas generator and the breeder (no weights: fast on CPU)
 SKETCH_REGISTRY = {**REGISTRY, "pen": PenPlotter, "breeder": "generators.breeder:Breeder",
-                   "story": TinyStoryWriter}
+                   "story": TinyStoryWriter, "tone": ToneWriter,
+                   "gan": "generators.gan:GlyphGAN"}  # the embedded 1.2 MB KanjiVG DCGAN
 WORKSPACE_REGISTRY = {**REGISTRY, "breeder": "generators.breeder:Breeder", "story": TinyStoryWriter,
                       "gan": "generators.gan:GlyphGAN"}  # the embedded 1.2 MB KanjiVG DCGAN  # the workspaces' handler tests
 

@@ -9,3 +9,7 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+from studio.ui.gradio_stubs_off import install as _skip_gradio_stub_writer
+
+_skip_gradio_stub_writer()  # ~1.8 CPU-s off `import gradio` (see studio/ui/gradio_stubs_off.py)

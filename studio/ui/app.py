@@ -41,12 +41,23 @@ CSS = """
 # --------------------------------------------------------------------------------------------
 def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> gr.Blocks:
     """The Blocks app for `studio` (a `studio.api.Studio`). `feedback` defaults to its home's store."""
-    if feedback is None:
-        from studio.feedback import FeedbackStore
+    lazy = None
+    if feedback is None:  # opened on first use or after the first paint, not before it
+        from studio.ui.lazy_feedback import LazyFeedback
 
-        feedback = FeedbackStore.for_settings(studio.settings)
+        def open_store() -> Any:
+            from studio.feedback import FeedbackStore
+
+            return FeedbackStore.for_settings(studio.settings)
+
+        feedback = lazy = LazyFeedback(open_store)
     ctx = UIContext(studio=studio, feedback=feedback, info={g["name"]: g for g in studio.generators()})
+    if lazy is not None:
+        ctx.when_painted(lazy.warm)
     with gr.Blocks(title=title, analytics_enabled=False) as demo:
+        # The queue is set up before any component: Gradio's queue() rebuilds the app and its whole
+        # config, which costs nothing on an empty page but ~0.2 CPU-s on the finished one.
+        demo.queue(default_concurrency_limit=1, max_size=studio.settings.max_queue)
         gr.Markdown(f"# {title}\nEvery output carries its settings; rate what you like, "
                     "and drop any output file into the Gallery to make it again.")
         with gr.Tabs() as tabs:
@@ -70,6 +81,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         system_tab.select(sys_refresh, sys_inputs, sys_outputs, api_visibility="private")
         if gallery.refresh is not None:  # the Gallery fills itself when opened, no Search click needed
             gallery_tab.select(*gallery.refresh, api_visibility="private")
+        if gallery.timer is not None:  # new outputs appear by themselves while the Gallery is open
+            tabs.select(tab_gallery.timer_switch, None, gallery.timer, queue=False, api_visibility="private")
         _wire_send_to(ctx)
         _wire_open_in_tab(ctx, gallery)
         _api_endpoints(ctx)
@@ -240,7 +253,6 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
     demo.studio_upload_sweeper = UploadSweeper(  # type: ignore[attr-defined]  # age and size limits
         uploads, max_age_s=float(getattr(settings, "upload_max_age_h", 24.0)) * 3600,
         max_total_bytes=int(getattr(settings, "upload_max_total_mb", 2048)) << 20, keep=static)
-    demo.queue(default_concurrency_limit=1, max_size=settings.max_queue)
     blocked = [str(home / name) for name in ("feedback.db", "feedback.db-wal", "feedback.db-shm",
                                               "feedback.db.writelock", "exports", "studio.toml")]
     blocked.append(str(outputs / "index.jsonl"))  # every output's settings and owner: never served
@@ -270,6 +282,7 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     # Gradio's self-check (one HEAD with a 3 s timeout, then "localhost is not
                     # accessible") failed 6 of 10 starts on a busy 2-core machine: the first page
                     # request builds the whole config. Binding errors still raise OSError above.
+                    # Gradio 6.31 has no public switch for it (`_frontend` gates only that check).
                     _frontend=False,
                     auth_message="Studio: sign in with the user and password you gave --auth.")
     except OSError as exc:

@@ -292,6 +292,29 @@ def file_url(path: str | Path) -> str:
     return f"gradio_api/file={Path(path)}"
 
 
+# Zoom for score SVGs: one listener on the component (its HTML is re-rendered with each result).
+# The zoom is a multiple of the SVG's own width; "fit" fills the column.
+SVG_ZOOM_JS = """
+element.addEventListener('click', (event) => {
+  const button = event.target.closest('[data-zoom]');
+  if (!button) return;
+  const box = button.closest('.studio-svg-box');
+  const img = box && box.querySelector('img.studio-svg');
+  if (!img || !img.naturalWidth) return;
+  const wrap = box.querySelector('.studio-svg-wrap');
+  let zoom = parseFloat(img.dataset.zoom || '1');
+  const how = button.dataset.zoom;
+  if (how === 'in') zoom = Math.min(8, zoom * 1.25);
+  else if (how === 'out') zoom = Math.max(0.1, zoom / 1.25);
+  else if (how === 'fit') zoom = wrap.clientWidth / img.naturalWidth;
+  else zoom = 1;
+  img.dataset.zoom = String(zoom);
+  img.style.width = Math.round(img.naturalWidth * zoom) + 'px';
+  box.querySelector('.studio-zoom-level').textContent = Math.round(zoom * 100) + '%';
+});
+"""
+
+
 class OutputView:
     """Shows one result: images, audio, video, SVG, text, downloads and provenance."""
 
@@ -300,9 +323,14 @@ class OutputView:
         # "contain": a wide piano roll, GAN strip or contact sheet is shown whole, never cropped square.
         self.gallery = gr.Gallery(label=f"{label}: images", visible=False, columns=2, height="auto",
                                   object_fit="contain", elem_id=f"{p}gallery" if prefix else None)
-        self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False)
-        self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False)
-        self.svg = gr.HTML(visible=False)
+        # Audio plays over its waveform (seek by clicking it); video in the browser's player.
+        self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False,
+                              waveform_options=gr.WaveformOptions(show_recording_waveform=True),
+                              elem_id=f"{p}audio" if prefix else None)
+        self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False,
+                              elem_id=f"{p}video" if prefix else None)
+        # Scores (SVG) with zoom buttons: a 1280 px score is unreadable shrunk to the column.
+        self.svg = gr.HTML(visible=False, js_on_load=SVG_ZOOM_JS, elem_id=f"{p}svg" if prefix else None)
         self.text = gr.Textbox(label=f"{label}: text", visible=False, lines=8, max_lines=40, interactive=False,
                                elem_id=f"{p}text" if prefix else None)
         self.files = gr.File(label=f"{label}: downloads", visible=False, file_count="multiple",
@@ -327,13 +355,20 @@ class OutputView:
         svgs = [p for p in paths if p.suffix.lower() == ".svg" and str(p) not in drawings]
         texts = [p for p in paths if p.suffix.lower() in TEXT_SUFFIXES]
         text = "\n\n".join(_read_text(p) for p in texts)
-        # Scores are drawn at their own size in a scrolling strip (a 1280 px score shrunk to the
-        # column is unreadable), with a link to open it full size for zooming.
-        svg_html = "".join(f'<div class="studio-svg-wrap" style="overflow-x:auto;max-width:100%">'
-                           f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
-                           f'style="max-width:none;height:auto;background:white"></div>'
-                           f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">'
-                           f'open {html.escape(p.name)} full size</a>' for p in svgs)
+        # Scores are drawn at their own size in a scrolling strip, with zoom buttons (SVG_ZOOM_JS)
+        # and a link to open it full size.
+        svg_html = "".join(
+            f'<div class="studio-svg-box"><div class="studio-zoom">'
+            f'<button type="button" data-zoom="out" title="Zoom out">−</button>'
+            f'<button type="button" data-zoom="fit" title="Fit the width">fit</button>'
+            f'<button type="button" data-zoom="one" title="Actual size">100%</button>'
+            f'<button type="button" data-zoom="in" title="Zoom in">+</button>'
+            f' <span class="studio-zoom-level">100%</span></div>'
+            f'<div class="studio-svg-wrap" style="overflow:auto;max-width:100%;max-height:70vh">'
+            f'<img class="studio-svg" src="{html.escape(file_url(p))}" alt="{html.escape(p.name)}" '
+            f'style="max-width:none;height:auto;background:white"></div>'
+            f'<a href="{html.escape(file_url(p))}" target="_blank" rel="noopener">'
+            f'open {html.escape(p.name)} full size</a></div>' for p in svgs)
         out = [gr.update(visible=bool(images), value=images or None),
                gr.update(visible=audio is not None, value=audio),
                gr.update(visible=video is not None, value=video),

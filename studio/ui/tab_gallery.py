@@ -2,7 +2,10 @@
 
 Filter by generator, text, seed and rating; pick an output to see it with its provenance;
 drop any studio output file (PNG, MIDI, SVG, ... carry their settings) to restore its
-generator, params and seed, then run it again here or open it in its generator's tab.
+generator, params and seed, then run it again here (with progress and Cancel) or open it in its
+generator's tab. Any two jobs can be compared side by side (studio/ui/gallery_compare.py). While
+the tab is open it refreshes itself when the studio writes new outputs (a light timer that looks
+at the output index's size and time and searches again only when they changed).
 """
 from __future__ import annotations
 
@@ -13,10 +16,15 @@ from typing import Any
 
 import gradio as gr
 
+from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import IMAGE_SUFFIXES, OutputView
+from studio.ui.gallery_compare import CompareView
+from studio.ui.panel import error_update, progress_html
+from studio.ui.ws_common import Outcome, cancel_job, run_job
 
 RATING_FILTERS = ["any", "rated", "3+ stars", "4+ stars", "5 stars", "thumbs up", "unrated"]
+POLL_S = 3.0  # while the Gallery is open: how often it looks for new outputs (a file stat, no search)
 
 
 @dataclass
@@ -26,6 +34,7 @@ class GalleryHandles:
     status: gr.Markdown
     handlers: dict[str, Any]
     refresh: tuple[Any, list[Any], list[Any]] | None = None  # (search, inputs, outputs): run when the tab opens
+    timer: gr.Timer | None = None  # ticks only while the Gallery tab is open (app.py switches it)
 
 
 def _passes(rating: dict[str, Any] | None, wanted: str) -> bool:
@@ -67,18 +76,27 @@ def build(ctx: UIContext) -> GalleryHandles:
             restored_json = gr.JSON(label="Restored settings", visible=False)
             with gr.Row():
                 rerun = gr.Button("Run it again", elem_id="gallery-rerun")
+                rerun_cancel = gr.Button("Cancel", variant="stop", size="sm", elem_id="gallery-rerun-cancel")
                 open_button = gr.Button("Open in its tab", elem_id="gallery-open")
+            rerun_progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id="gallery-rerun-progress")
+            rerun_error = gr.Markdown("", visible=False, elem_id="gallery-rerun-error", elem_classes=["studio-error"])
             with gr.Row():
                 delete = gr.Button("Delete this job", variant="stop", size="sm", elem_id="gallery-delete")
                 undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery-undo")
             status = gr.Markdown("", elem_id="gallery-status")
             rerun_view = OutputView(prefix="gallery-rerun", label="Re-run")
+    compare = CompareView()
     restored = gr.State(None)
     records_state = gr.State([])
+    rerun_job = gr.State(None)  # the re-run's job id (for Cancel)
+    seen = gr.State(None)  # the output index's (size, mtime) at the last search
+    timer = gr.Timer(POLL_S, active=False)
     deleted = gr.State(None)  # the job id the last delete moved to the trash (for Undo)
 
-    def search(gen: str, needle: str, seed_value: str | None, wanted: str,
+    def search(gen: str, needle: str, seed_value: str | None, wanted: str, picked: str | None = None,
+               a: str | None = None, b: str | None = None,
                request: gr.Request = None) -> tuple[Any, ...]:  # type: ignore[assignment]
+        """Filter the jobs; a picked job and the compared pair stay chosen while they are still listed."""
         from studio.ui.panel import parse_seed
 
         records = ctx.studio.history(generator=None if gen in (None, "", "all") else gen, text=needle or None,
@@ -97,21 +115,46 @@ def build(ctx: UIContext) -> GalleryHandles:
             if j["thumb"]:
                 images.append((j["thumb"], f"{r.get('generator')} · seed {r.get('seed')} · {len(j['files'])} file(s)"))
         choices = [(f"{Path(j['main']['path']).name} ({len(j['files'])} file(s))", j["main"]["path"]) for j in kept]
-        return (f"{len(kept)} job(s)", images or None, rows or None,
-                gr.update(choices=choices, value=None), [j["main"] for j in kept])
+        listed = {c[1] for c in choices}
 
-    search_inputs = [generator, text, seed, rating]
-    search_outputs = [summary, pictures, table, pick, records_state]
+        def keep(value: str | None) -> str | None:
+            return value if value in listed else None
+
+        return (f"{len(kept)} job(s)", images or None, rows or None,
+                gr.update(choices=choices, value=keep(picked)), [j["main"] for j in kept],
+                gr.update(choices=choices, value=keep(a)), gr.update(choices=choices, value=keep(b)),
+                _index_mark(ctx))
+
+    search_inputs = [generator, text, seed, rating, pick, compare.a, compare.b]
+    search_outputs = [summary, pictures, table, pick, records_state, compare.a, compare.b, seen]
     refresh.click(search, search_inputs, search_outputs, api_visibility="private")
 
-    def card_clicked(kept: list[dict], evt: gr.SelectData) -> Any:
+    def poll(mark: Any, gen: str, needle: str, seed_value: str | None, wanted: str, picked: str | None,
+             a: str | None, b: str | None, request: gr.Request = None) -> Any:  # type: ignore[assignment]
+        """A timer tick: search again only when the output index changed since the last search."""
+        if _index_mark(ctx) == (tuple(mark) if mark else None):
+            return [gr.skip()] * len(search_outputs)
+        return search(gen, needle, seed_value, wanted, picked, a, b, request=request)
+
+    timer.tick(poll, [seen, *search_inputs], search_outputs, queue=False, show_progress="hidden",
+               api_visibility="private")
+
+    def card_clicked(kept: list[dict], mode: bool, a: str | None, b: str | None, evt: gr.SelectData) -> Any:
         with_thumbs = [r for r in kept if _thumb_of(r)]
         index = int(evt.index)
-        return with_thumbs[index]["path"] if 0 <= index < len(with_thumbs) else gr.update()
+        if not 0 <= index < len(with_thumbs):
+            return gr.skip(), gr.skip(), gr.skip()
+        path = with_thumbs[index]["path"]
+        if not mode:
+            return path, gr.skip(), gr.skip()
+        if not a or a == path:  # first click (or A again): A
+            return gr.skip(), path, gr.skip()
+        if not b:
+            return gr.skip(), gr.skip(), path
+        return gr.skip(), b, path  # a third card: B becomes A, the new card B
 
-    def show(path: str | None, request: gr.Request = None) -> list[Any]:  # type: ignore[assignment]
-        if not path:
-            return [*view.clear(), None, gr.update(visible=False)]
+    def load(path: str, request: gr.Request | None) -> dict[str, Any]:
+        """A job's files and settings, if `path` is this studio's output and this viewer may see it."""
         viewer = ctx.viewer(request)
         try:  # an output of this studio (not any server file), and this viewer's unless shared
             path = str(ctx.studio.assets.resolve(path))
@@ -125,12 +168,25 @@ def build(ctx: UIContext) -> GalleryHandles:
             raise gr.Error(str(exc)) from None
         record = got.get("record") or {}
         siblings = [str(Path(path).with_name(n)) for n in record.get("siblings", [])]
-        state = {"generator": got["generator"], "params": got["params"], "seed": got["seed"], "path": path}
-        return [*view.show([path, *siblings], record), state,
+        return {"generator": got["generator"], "params": got["params"], "seed": got["seed"], "path": path,
+                "files": [path, *siblings], "record": record}
+
+    def show(path: str | None, request: gr.Request = None) -> list[Any]:  # type: ignore[assignment]
+        if not path:
+            return [*view.clear(), None, gr.update(visible=False)]
+        job = load(path, request)
+        state = {k: job[k] for k in ("generator", "params", "seed", "path")}
+        return [*view.show(job["files"], job["record"]), state,
                 gr.update(visible=True, value={k: state[k] for k in ("generator", "params", "seed")})]
 
+    def compare_jobs(a: str | None, b: str | None, request: gr.Request = None) -> list[Any]:  # type: ignore[assignment]
+        return compare.show(load(a, request) if a else None, load(b, request) if b else None)
+
     pick.change(show, pick, [*view.components, restored, restored_json], api_visibility="private")
-    pictures.select(card_clicked, records_state, pick, api_visibility="private")
+    pictures.select(card_clicked, [records_state, compare.mode, compare.a, compare.b], [pick, compare.a, compare.b],
+                    api_visibility="private")
+    for side in (compare.a, compare.b):
+        side.change(compare_jobs, [compare.a, compare.b], compare.outputs, api_visibility="private")
 
     def delete_job(path: str | None, gen: str, needle: str, seed_value: str | None, wanted: str,
                    request: gr.Request = None) -> dict[Any, Any]:  # type: ignore[assignment]
@@ -143,7 +199,7 @@ def build(ctx: UIContext) -> GalleryHandles:
             gone = ctx.studio.delete(path, user=ctx.user(request))  # one's own outputs only
         except StudioError as exc:
             return {status: f"⚠️ Not deleted: {html.escape(str(exc))}"}
-        out = dict(zip(search_outputs, search(gen, needle, seed_value, wanted, request)))
+        out = dict(zip(search_outputs, search(gen, needle, seed_value, wanted, request=request)))
         out.update({status: f"Deleted job {gone['group']} ({len(gone['files'])} file(s)).", deleted: gone["group"],
                     undo: gr.update(visible=True), restored: None, **dict(zip(view.components, view.clear()))})
         return out
@@ -158,7 +214,7 @@ def build(ctx: UIContext) -> GalleryHandles:
             back = ctx.studio.undelete(group, user=ctx.user(request))
         except StudioError as exc:
             return {status: f"⚠️ Not restored: {html.escape(str(exc))}", undo: gr.update(visible=False)}
-        out = dict(zip(search_outputs, search(gen, needle, seed_value, wanted, request)))
+        out = dict(zip(search_outputs, search(gen, needle, seed_value, wanted, request=request)))
         out.update({status: f"Restored job {group} ({len(back)} file(s)).", deleted: None,
                     undo: gr.update(visible=False)})
         return out
@@ -182,26 +238,52 @@ def build(ctx: UIContext) -> GalleryHandles:
 
     drop.change(dropped, drop, [restored, restored_json, status], api_visibility="private")
 
-    def run_again(state: dict | None, request: gr.Request) -> list[Any]:
+    def run_again(state: dict | None, request: gr.Request) -> Any:
+        """Make the restored job again, with a moving progress bar; Cancel stops it."""
         if not state:
-            raise gr.Error("Pick an output or drop a studio file first.")
-        from generators.base import StudioError
+            message = "Pick an output or drop a studio file first."
+            yield {rerun_progress: progress_html(0, f"not started: {message}", "failed"),
+                   rerun_error: error_update(message)}
+            return
+        outcome = Outcome()
+        # a dropped file's provenance is whatever its author wrote: it passes the gate as remote input
+        yield from run_job(ctx, request, state["generator"], state["params"], state["seed"], rerun_progress,
+                           rerun_error, rerun_job, outcome)
+        if outcome.result is None:
+            return
+        result = outcome.result
+        yield {status: f"Ran **{html.escape(state['generator'])}** again with seed {result.seed}.",
+               **dict(zip(rerun_view.components, rerun_view.show(result.assets, result.provenance)))}
 
-        try:
-            # a dropped file's provenance is whatever its author wrote: it passes the gate as remote input
-            job = ctx.submit(state["generator"], state["params"], state["seed"], request)
-            result = job.result()
-        except StudioError as exc:
-            raise gr.Error(str(exc)) from None
-        return [f"Ran **{html.escape(state['generator'])}** again with seed {result.seed}.",
-                *rerun_view.show(result.assets, result.provenance)]
+    def cancel_rerun(job_id: str | None, request: gr.Request = None) -> str:  # type: ignore[assignment]
+        return cancel_job(ctx, job_id, request)
 
-    rerun.click(run_again, restored, [status, *rerun_view.components], api_visibility="private",
-                concurrency_id="gallery-rerun", concurrency_limit=ctx.concurrency_limit)
+    rerun_outputs = [status, rerun_progress, rerun_error, rerun_job, *rerun_view.components]
+    # One re-run at a time from this page: the button is off while it runs, back on however it ends.
+    rerun.click(lambda: gr.update(interactive=False), None, rerun, queue=False, api_visibility="private") \
+        .then(cancel_with_event(run_again), restored, rerun_outputs, api_visibility="private",
+              concurrency_id="gallery-rerun", concurrency_limit=ctx.concurrency_limit) \
+        .then(lambda: gr.update(interactive=True), None, rerun, queue=False, api_visibility="private")
+    rerun_cancel.click(cancel_rerun, rerun_job, rerun_progress, queue=False, api_visibility="private")
     return GalleryHandles(restored=restored, open_button=open_button, status=status,
                           handlers={"search": search, "show": show, "dropped": dropped, "run_again": run_again,
-                                    "delete": delete_job, "undo_delete": undo_delete},
-                          refresh=(search, search_inputs, search_outputs))
+                                    "cancel_rerun": cancel_rerun, "delete": delete_job, "undo_delete": undo_delete,
+                                    "compare": compare_jobs, "poll": poll, "card_clicked": card_clicked},
+                          refresh=(search, search_inputs, search_outputs), timer=timer)
+
+
+def timer_switch(evt: gr.SelectData) -> Any:
+    """A top-level tab was chosen: the Gallery's refresh timer runs only while the Gallery is shown."""
+    return gr.Timer(active=evt.value == "Gallery")
+
+
+def _index_mark(ctx: UIContext) -> tuple[int, int] | None:
+    """The output index's (size, modification time): it changes whenever an output is written or deleted."""
+    try:
+        st = ctx.studio.assets.index_path.stat()
+    except OSError:
+        return None
+    return (st.st_size, st.st_mtime_ns)
 
 
 def _thumb_of(record: dict[str, Any]) -> str | None:
