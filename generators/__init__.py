@@ -13,6 +13,7 @@ from generators.base import (Cancelled, Generator, GeneratorUnavailable, Invalid
 
 REGISTRY: dict[str, str] = {
     "story": "generators.story:StoryWriter",
+    "story_dpo": "generators.story_dpo:StoryDPO",  # trains story adapters from ratings (the story workspace)
     "music": "generators.music:MusicComposer",
     "sketch": "generators.sketch_rnn:SketchRNN",
     "image": "generators.image:Diffusion",

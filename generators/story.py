@@ -57,6 +57,9 @@ class StoryParams(Params):
                           "perplexity +0.3%, several times faster than transformers: benchmarks/bench_story.py); "
                           "none = transformers at full precision (any causal LM, any device); auto = int8 on CPU "
                           "where the engine converts the model, else none", choices=QUANTIZE, load=True)
+    adapter: str = param("", "a LoRA adapter trained from your ratings (a .safetensors output of 'Train from my "
+                         "ratings', generators/story_dpo.py), merged into the model; empty = the base model",
+                         load=True, widget="file", max_length=1_000)
     # -- what to write ---------------------------------------------------------------------------
     mode: str = param("scene", "scene: write a beat; next_beat; continue from the cursor; regenerate or "
                       "rewrite the selection; branch into alternatives; turn: interactive story",
@@ -138,11 +141,13 @@ class StoryWriter(Generator):
             return str(exc)
         return None
 
-    def __init__(self, model: str = "", quantize: str = "auto") -> None:
+    def __init__(self, model: str = "", quantize: str = "auto", adapter: str = "") -> None:
         if quantize not in QUANTIZE:
             raise InvalidInput(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")
         self.model_ref = model
         self.quantize = quantize
+        self.adapter_path = adapter  # story_lib/adapter.py: verified and merged in load()
+        self.adapter: dict[str, Any] | None = None  # what load() merged (name, sha256, recipe)
         self._model: Any = None
         self._tokenizer: Any = None
         self._preloaded: tuple[Any, Any] | None = None  # debug(): in-memory tiny model
@@ -171,14 +176,26 @@ class StoryWriter(Generator):
         if self.quantize == "int8" and device.type != "cpu":
             raise InvalidInput("int8 (the ONNX Runtime engine) is a CPU path; use quantize='none' on a GPU")
         self._banned = None
+        self.adapter = None
+        self._loaded_stamp = self._adapter_stamp() if self.adapter_path else None
         if self._preloaded is not None:
             model, tokenizer = self._preloaded
+            if self.adapter_path:  # merged into a copy: the preloaded base stays the base
+                import copy
+
+                from generators.story_lib import adapter as lora
+
+                found = lora.read(self.adapter_path)
+                model = lora.merge(copy.deepcopy(model), found)
+                self.adapter = lora.describe(found)
             model = model.to(device).eval()
             self.weights_sha256 = None
             self._use(engines.TorchEngine(model, tokenizer), model, tokenizer, device)
             return
         source = loading.resolve(self.model_ref)
         loading.check_fits(self.estimate_bytes(), source.label)
+        if self.adapter_path:
+            source = self._adapted(source, device, dtype)
         if self.quantize == "int8" or self.quantize == "auto" and device.type == "cpu":
             try:
                 engine, self.weights_sha256 = loading.load_onnx(source, log=self.load_log.append,
@@ -192,6 +209,48 @@ class StoryWriter(Generator):
         model, tokenizer, self.weights_sha256 = loading.load(source, device, dtype, log=self.load_log.append,
                                                              root=self.cache_dir)
         self._use(engines.TorchEngine(model, tokenizer), model, tokenizer, device)
+
+    def _adapter_stamp(self) -> Any:
+        import os
+
+        try:
+            st = os.stat(self.adapter_path)
+        except OSError:
+            return None
+        return (st.st_size, st.st_mtime_ns)
+
+    def _check_adapter(self) -> None:
+        """The adapter file a cached model was merged from must still be the one verified at load:
+        a file changed or damaged since then makes the job fail with the reason (never run on a
+        model its provenance no longer describes)."""
+        if not self.adapter_path or self.adapter is None or self._adapter_stamp() == self._loaded_stamp:
+            return
+        from generators.story_lib import adapter as lora
+
+        found = lora.read(self.adapter_path)
+        if found["sha256"] != self.adapter["sha256"]:
+            raise GeneratorUnavailable(f"the story adapter {found['name']!r} changed since it was loaded (replaced or "
+                                       "damaged); choose the base model, or train the adapter again")
+        self._loaded_stamp = self._adapter_stamp()
+
+    def _adapted(self, source: Any, device: Any, dtype: Any) -> Any:
+        """The model folder of base + adapter merged (story_lib/adapter.py says why merged); a
+        damaged or mismatched adapter raises GeneratorUnavailable before anything else loads."""
+        import torch
+        from transformers import AutoModelForCausalLM
+
+        from generators.story_lib import adapter as lora
+        from generators.story_lib import loading
+
+        folder, base_sha = loading.local_folder(source, self.load_log.append, self.cache_dir)
+        base_sha = base_sha or loading._weights_sha(folder)
+        found = lora.read(self.adapter_path, base_sha)
+        tokenizer = loading.load_tokenizer(source, folder)
+        merged = lora.merged_folder(folder, found, loading.cache_root(self.cache_dir),
+                                    lambda: AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32),
+                                    tokenizer, log=self.load_log.append)
+        self.adapter = lora.describe(found)
+        return loading.Source("folder", str(merged))
 
     def _use(self, engine: Any, model: Any, tokenizer: Any, device: Any) -> None:
         self.engine, self._model, self._tokenizer, self.device = engine, model, tokenizer, device
@@ -245,6 +304,7 @@ class StoryWriter(Generator):
         from generators.story_lib.sampling import Settings
 
         params.validate()
+        self._check_adapter()
         ids, plan, bible = self.build_prompt(params)
         settings = Settings(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
                             repetition_penalty=params.repetition_penalty, max_new_tokens=params.max_new_tokens,
@@ -372,6 +432,7 @@ class StoryWriter(Generator):
             "tokens_per_second": round(new_tokens / seconds, 2) if seconds > 0 else None,
             "first_token_seconds": first["first_token_seconds"], "context_chars_used": plan.context_chars,
             "model": self.model_ref or "embedded:SmolLM2-135M-Instruct", "precision": self.precision,
+            "adapter": self.adapter,  # the LoRA merged in (name, sha256, recipe), None = the base model
         }
         if first.get("layout"):
             data["layout"] = first["layout"]

@@ -33,6 +33,7 @@ class Studio:
         self.session = SessionManager(self.settings, registry=registry, assets=self.assets)
         self.gate = self.session.gate  # the input checks every submit passes (studio.gate)
         self._taste: Any = None  # studio.taste.Taste, opened on first use (feedback DB + feature models)
+        self._adapters: Any = None  # studio.adapters.Adapters (story adapters per user)
 
     # -- discovery -----------------------------------------------------------------------
     def generators(self) -> list[dict[str, Any]]:
@@ -80,6 +81,8 @@ class Studio:
         model chose it (`{"taste": {"setting": "off"}}`; see `best_of`).
         """
         provenance = {"taste": {"setting": "off", "best_of": None, "model": None}, **(provenance or {})}
+        if name == "story":  # the creator's chosen story adapter, unless the request names one (studio.adapters)
+            params = self.adapters.apply(user, params)
         return self.session.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout,
                                    origin=origin, provenance=provenance)
 
@@ -101,6 +104,20 @@ class Studio:
             self._taste = Taste(FeedbackStore.for_settings(self.settings), self.settings.home,
                                 outputs_root=self.assets.root)
         return self._taste
+
+    @property
+    def adapters(self) -> Any:
+        """Per-user story adapters trained from ratings (`studio.adapters.Adapters`)."""
+        if self._adapters is None:
+            from studio.adapters import Adapters
+
+            self._adapters = Adapters(self)
+        return self._adapters
+
+    def train_adapter(self, *, user: str | None = None, name: str = "my taste",
+                      options: Mapping[str, Any] | None = None) -> Job:
+        """Queue "train from my ratings": DPO on a LoRA over this user's story preference pairs."""
+        return self.adapters.train(user, name=name, options=options)
 
     def best_of(self, name: str, params: Mapping[str, Any] | None = None, *, n: int = 8, keep: int = 1,
                 seed: int | None = None, user: str | None = None, taste: str = "auto",

@@ -424,6 +424,12 @@ def embed_markdown(data: bytes, record: dict[str, Any]) -> bytes:
     return (text + f"\n\n<!-- {PREFIX}{payload} -->\n").encode("utf-8")
 
 
+def without_record(text: str) -> str:
+    """A Markdown or Fountain output's text without the provenance block embedded in it (what the
+    creator reads; taste features and DPO pairs must not learn from the record's JSON)."""
+    return _BONEYARD.sub("", _MD_COMMENT.sub("", text)).rstrip()
+
+
 def read_markdown(data: bytes) -> dict[str, Any] | None:
     return _read_text_block(data, _MD_COMMENT, "Markdown file")
 

@@ -119,8 +119,9 @@ class Gate:
                 real = self.confine(value, f.name)
                 if real != value:
                     changes[f.name] = real  # what is opened later is what was checked now
+            # a load option that is a file (a story adapter) was confined like any file above
             if origin == REMOTE and meta.get("load") and not meta.get("choices") and isinstance(value, str) \
-                    and value.strip() and value != f.default:
+                    and value.strip() and value != f.default and meta.get("widget") not in FILE_WIDGETS:
                 self.check_load_option(generator, f.name, value, embedded_names(cls))
             if f.name == "primer_abc" and isinstance(value, str) and value.strip():
                 check_abc_size(value)

@@ -11,8 +11,11 @@ cross-validation over outputs (test pairs never share an output with training pa
 Wilson interval.
 
 Models are per user and per generator: rows are filtered by the rating's user before anything
-is fitted, so one creator's ratings never steer another's outputs. Without a login the studio
-is one local creator: "", "local" and browser-session users ("session:...") are that creator.
+is fitted, so one creator's ratings never steer another's outputs. The user is the same identity
+that owns outputs (studio.ui.context.UIContext.user): the logged-in name, else the per-browser
+cookie identity ("browser:..."), so without a login each browser is its own creator, exactly as
+its gallery is its own. Only the Python API and the CLI without a user ("" or "local") are the
+machine owner's "local" creator.
 
 `best_of` asks a generator for N candidates and returns the k the creator's model likes most,
 with the score and the liked outputs each one is nearest to. It stays off (candidates in
@@ -54,9 +57,10 @@ SETTINGS = ("auto", "on", "off")  # auto: rerank once there is signal; on: requi
 
 
 def taste_user(user: str | None) -> str:
-    """The creator a rating belongs to: logged-in users by name; everything else is 'local'."""
+    """The creator a rating belongs to: the user that owns outputs (a login name, a browser's
+    "browser:..." identity, a session); no user at all is the machine owner's "local" creator."""
     user = (user or "").strip()
-    return "local" if not user or user == "local" or user.startswith("session:") else user
+    return user or "local"
 
 
 @dataclass
@@ -359,7 +363,7 @@ class Taste:
         base = {"user": data.user, "generator": data.generator, "ready": False, "n_ratings": data.n_ratings,
                 "n_votes": data.n_votes, "n_rated_outputs": len(rated), "min_rated": self.min_rated,
                 "version": None}
-        who = f"{data.user!r}" if data.user != "local" else "you"
+        who = "you" if data.user == "local" or data.user.startswith(("browser:", "session:")) else f"{data.user!r}"
         if not data.n_ratings and not data.n_votes:
             return {**base, "reason": f"no ratings yet from {who} for {data.generator}: rate at least "
                                       f"{self.min_rated} outputs and best-of-N will start choosing for you"}

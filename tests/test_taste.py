@@ -103,8 +103,13 @@ def test_one_users_ratings_never_steer_another(studio, pool):
     X = a.Z * a.scale + a.mean  # the raw features of the outputs both rated
     ua, ub = a.utility(X), b.utility(X)
     assert np.corrcoef(ua, ub)[0, 1] < 0  # opposite ratings, opposite models
-    # browser sessions and the API's default user are the one local creator
-    assert studio.taste.status("session:abc", "breeder")["reason"] == studio.taste.status(None, "breeder")["reason"]
+    # each browser is its own creator, as its gallery is (the UI's user is the outputs' owner);
+    # the API without a user is the machine owner's "local" creator
+    _rate_by_warmth(studio, paths[:16], warm, user="browser:abc")
+    assert studio.taste.status("browser:abc", "breeder")["n_ratings"] == 16
+    assert studio.taste.status("browser:xyz", "breeder")["n_ratings"] == 0
+    assert studio.taste.status(None, "breeder")["user"] == "local"
+    assert "no ratings yet from you" in studio.taste.status("browser:xyz", "breeder")["reason"]
 
 
 def test_no_reranking_without_signal(studio, pool):

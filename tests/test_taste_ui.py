@@ -33,6 +33,9 @@ def test_taste_panel_shows_status_learned_outputs_and_resets(tmp_path):
         # another (logged-in) user sees nothing of it
         text, rows, _, _ = ctx.handlers["taste_panel"]("breeder", other)
         assert "no ratings yet from 'zoe'" in text and rows is None
+        # without a login each browser is its own creator, as its gallery is (item 3 of issue #15)
+        text, rows, _, _ = ctx.handlers["taste_panel"]("breeder", SimpleNamespace(session_hash="s3", username=None))
+        assert "no ratings yet from you" in text and rows is None
         text, rows, _, _ = ctx.handlers["taste_reset"]("breeder", me)
         assert "no ratings yet" in text and rows is None
     finally:

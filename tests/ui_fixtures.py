@@ -269,8 +269,8 @@ class ToneWriter(Generator):
 class TinyStoryWriter(StoryWriter):
     """The real story generator with its in-memory tiny Llama (`StoryWriter.debug()`): fast, offline."""
 
-    def __init__(self, model: str = "", quantize: str = "none") -> None:
-        super().__init__(model="", quantize="none")
+    def __init__(self, model: str = "", quantize: str = "none", adapter: str = "") -> None:
+        super().__init__(model="", quantize="none", adapter=adapter)
         self.model_ref = "debug:tiny-llama"
 
     def estimate_bytes(self) -> int:

@@ -194,6 +194,9 @@ class StoryWorkspace:
                 self.versions = gr.Radio([], label="Versions (branch tree: click one to go back to it)",
                                          elem_id=f"{p}-versions")
                 self.status = gr.Markdown("", elem_id=f"{p}-status")
+                from studio.ui import ws_story_adapter  # "Train from my ratings" (its own file)
+
+                self.adapter = ws_story_adapter.build(ctx)
         self.tree = gr.State({"versions": [], "cur": None})
         self.job = gr.State("")
         self.selection = gr.State(None)  # [start, end] of the text selected in the document

