@@ -121,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--baseline", type=Path, default=None,
                     help="an older checkout to time alongside (before/after ratios from one run)")
+    ap.add_argument("--baseline-label", default="",
+                    help="what the baseline is (e.g. 'git archive 4257430'), recorded in the JSON")
     args = ap.parse_args(argv)
     from playwright.sync_api import sync_playwright
 
@@ -152,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
               "failed_starts": failures}
     if runs.get("baseline"):
         before = _summary(runs["baseline"])
-        result["baseline"] = {"checkout": str(roots["baseline"]), "runs": runs["baseline"], **before}
+        result["baseline"] = {"checkout": str(roots["baseline"]), "label": args.baseline_label,
+                              "runs": runs["baseline"], **before}
         result["after_over_before"] = {k: round(now[f"median_{k}"] / before[f"median_{k}"], 3)
                                        for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s")}
     write_result("ui_start", result)

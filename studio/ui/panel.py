@@ -106,6 +106,11 @@ class GeneratorPanel:
             return
         with gr.Row():
             with gr.Column(scale=1):
+                # Generate above the form: a long form (the diffusion model's) never pushes it off
+                # a 1366x768 screen.
+                with gr.Row():
+                    run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
+                    cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
                 self.form = Form(described["params"], prefix=name)
                 with gr.Row():
                     # A textbox, not gr.Number: an empty Number reaches the server as 0, not "random".
@@ -123,9 +128,6 @@ class GeneratorPanel:
                                            value="", label="B differs in", scale=1, elem_id=f"{name}-ab-field")
                     ab_value = gr.Textbox(label="B's value", placeholder="e.g. 0.9, loud, true", scale=1,
                                           elem_id=f"{name}-ab-value")
-                with gr.Row():
-                    run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
-                    cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
             with gr.Column(scale=1):
                 progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{name}-progress")
                 live = gr.Textbox(label="Live", visible=False, lines=6, max_lines=20, interactive=False,

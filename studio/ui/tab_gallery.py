@@ -99,6 +99,7 @@ def build(ctx: UIContext) -> GalleryHandles:
         """Filter the jobs; a picked job and the compared pair stay chosen while they are still listed."""
         from studio.ui.panel import parse_seed
 
+        mark = _index_mark(ctx)  # before reading: an output written meanwhile shows at the next tick
         records = ctx.studio.history(generator=None if gen in (None, "", "all") else gen, text=needle or None,
                                      seed=parse_seed(seed_value), limit=500, user=ctx.viewer(request))
         jobs = _jobs(records)
@@ -122,8 +123,7 @@ def build(ctx: UIContext) -> GalleryHandles:
 
         return (f"{len(kept)} job(s)", images or None, rows or None,
                 gr.update(choices=choices, value=keep(picked)), [j["main"] for j in kept],
-                gr.update(choices=choices, value=keep(a)), gr.update(choices=choices, value=keep(b)),
-                _index_mark(ctx))
+                gr.update(choices=choices, value=keep(a)), gr.update(choices=choices, value=keep(b)), mark)
 
     search_inputs = [generator, text, seed, rating, pick, compare.a, compare.b]
     search_outputs = [summary, pictures, table, pick, records_state, compare.a, compare.b, seen]

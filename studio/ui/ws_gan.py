@@ -44,17 +44,23 @@ class GANWorkspace:
                 self.strip = gr.Image(label="A to B, frame by frame", type="filepath", interactive=False,
                                       visible=False, elem_id=f"{p}-strip")
             with gr.Column(scale=1, min_width=240):
+                # Compact, buttons first: on a 1366x768 screen every move is on the first screen.
                 self.sample_btn = gr.Button("Sample", variant="primary", elem_id=f"{p}-sample")
-                self.count = gr.Dropdown([4, 8, 16, 32, 64], value=16, label="How many", elem_id=f"{p}-count")
+                with gr.Row():
+                    self.count = gr.Dropdown([4, 8, 16, 32, 64], value=16, label="How many", min_width=90,
+                                             elem_id=f"{p}-count")
+                    self.seed = gr.Textbox(label="Seed", placeholder="random", min_width=90, elem_id=f"{p}-seed")
                 self.truncation = gr.Slider(0, 4, value=0, step=0.1, label="Tidier (truncation; 0 = off)",
                                             elem_id=f"{p}-truncation")
-                self.seed = gr.Textbox(label="Seed", placeholder="random", elem_id=f"{p}-seed")
-                gr.Markdown("---")
-                self.frames = gr.Slider(2, 60, value=16, step=1, label="Frames from A to B", elem_id=f"{p}-frames")
-                self.fps = gr.Slider(1, 30, value=8, step=1, label="Frames per second", elem_id=f"{p}-fps")
-                self.walk_btn = gr.Button("Walk from A to B", elem_id=f"{p}-walk")
+                with gr.Row():
+                    self.walk_btn = gr.Button("Walk A → B", min_width=90, elem_id=f"{p}-walk")
+                    self.mix_btn = gr.Button("Mix A and B", min_width=90, elem_id=f"{p}-mix-run")
                 self.mix = gr.Slider(0, 1, value=0.5, step=0.05, label="Mix (0 = A, 1 = B)", elem_id=f"{p}-mix")
-                self.mix_btn = gr.Button("Mix A and B", elem_id=f"{p}-mix-run")
+                with gr.Row():
+                    self.frames = gr.Slider(2, 60, value=16, step=1, label="Frames A → B", min_width=90,
+                                            elem_id=f"{p}-frames")
+                    self.fps = gr.Slider(1, 30, value=8, step=1, label="Frames per second", min_width=90,
+                                         elem_id=f"{p}-fps")
         self.sheet = gr.State(None)  # {"latents": [...], "images": [...], "seed": int}
         self.picked = gr.State([])  # indices: [A] or [A, B]
         self._wire()
