@@ -278,6 +278,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     auth_message="Studio: sign in with the user and password you gave --auth.")
     except OSError as exc:
         raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None
+    from studio.ui.guard import put_first
+
+    put_first(demo.server_app)  # in front of Gradio's CORS layer, whose headers rode on refusals
     if not quiet:  # our own words instead of Gradio's "set share=True in launch()"
         where = "this machine only" if is_loopback(host) else "reachable from other machines"
         print(f"* Studio running at {demo.local_url} ({where}; Ctrl-C to stop)", flush=True)

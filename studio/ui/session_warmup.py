@@ -27,7 +27,7 @@ from typing import Any, Awaitable, Callable
 
 SESSION_PATHS = ("/queue/join", "/run/predict")
 MAX_BODY = 1 << 20  # bodies read to find the session hash; a larger one is passed on unread
-BUSY_AFTER_S = 2.5  # gradio_client gives queue/join 5 s; the join itself needs some of them
+BUSY_AFTER_S = 2.0  # gradio_client gives queue/join 5 s; the join itself needs some of them
 FIRST_GUESS_S = 0.25  # a session build before any was measured (0.13 s measured on an idle 2-core box)
 BUSY = "The studio is busy opening {n} other sessions; try again in a few seconds."
 
