@@ -5,7 +5,6 @@ audio is decoded by the ffmpeg binary that imageio-ffmpeg ships, with its length
 """
 from __future__ import annotations
 
-import re
 import subprocess
 import wave
 from dataclasses import dataclass
@@ -18,7 +17,6 @@ from generators.inputs import check_file
 
 SAMPLE_RATE = 22050  # enough for speech envelopes and for the muxed AAC track
 MAX_AUDIO_BYTES = 200 * 1024 * 1024
-_DURATION = re.compile(r"Duration:\s*(\d+):(\d+):(\d+(?:\.\d+)?)")
 
 
 def ffmpeg_exe() -> str:
@@ -29,25 +27,19 @@ def ffmpeg_exe() -> str:
 
 def probe(path: str) -> tuple[float | None, bool, bool]:
     """(duration seconds or None, has an audio stream, has a video stream) from ffmpeg's header read."""
-    proc = subprocess.run([ffmpeg_exe(), "-hide_banner", "-nostdin", "-i", path], capture_output=True,
-                          timeout=30)
-    text = proc.stderr.decode("utf-8", "replace")
-    m = _DURATION.search(text)
-    dur = int(m[1]) * 3600 + int(m[2]) * 60 + float(m[3]) if m else None
-    streams = [ln for ln in text.splitlines() if "Stream #" in ln]
-    has_audio = any("Audio:" in ln for ln in streams)
-    has_video = any("Video:" in ln and "attached pic" not in ln for ln in streams)
-    return dur, has_audio, has_video
+    from generators.media_header import probe as probe_header
+
+    info = probe_header(path)
+    return info.duration, bool(info.audio), bool(info.video)
 
 
 def load_audio(path: str, max_seconds: float) -> np.ndarray:
     """Mono float32 samples at SAMPLE_RATE; clear errors for non-audio and over-long files."""
+    from generators.media_header import check_audio
+
     p = check_file(path, "audio", MAX_AUDIO_BYTES)
-    dur, has_audio, _ = probe(str(p))
-    if not has_audio:
-        raise InvalidInput("the audio file has no sound track ffmpeg can read; use WAV, MP3, FLAC, OGG or M4A")
-    if dur is not None and dur > max_seconds:
-        raise InvalidInput(f"the audio lasts {dur:.0f} s; clips are limited to {max_seconds:g} s, so cut it first")
+    # length, sample rate and channels from the header, before ffmpeg decodes or resamples anything
+    check_audio(str(p), "the audio file", max_seconds=max_seconds)
     # decode at most max_seconds + 1 s even if the header lied about the length (bounded work)
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-i", str(p), "-t",
            f"{max_seconds + 1:.3f}", "-vn", "-ac", "1", "-ar", str(SAMPLE_RATE), "-f", "f32le", "pipe:1"]

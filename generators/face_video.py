@@ -21,16 +21,12 @@ MAX_VIDEO_PIXELS = 4096 * 4096
 
 def check_video(path: str, max_seconds: float) -> tuple[Path, float]:
     """Validate a driving video before decoding it; returns (path, duration seconds)."""
+    from generators.media_header import check_video as check_header
+
     p = check_file(path, "driving video", MAX_VIDEO_BYTES)
-    dur, _, has_video = probe(str(p))
-    if not has_video:
-        raise InvalidInput("the driving video has no video stream ffmpeg can read; use MP4, MOV, WEBM or AVI")
-    if dur is None:
-        raise InvalidInput("the driving video's length cannot be read; re-export it as MP4")
-    if dur > max_seconds:
-        raise InvalidInput(f"the driving video lasts {dur:.0f} s; clips are limited to {max_seconds:g} s, "
-                           "so cut it first")
-    return p, dur
+    # length, frame size and rate from the header, before ffmpeg decodes a frame
+    info = check_header(str(p), "the driving video", max_seconds=max_seconds, max_pixels=MAX_VIDEO_PIXELS)
+    return p, float(info.duration or 0.0)  # check_header refused a video whose header has no length
 
 
 def read_frames(path: Path, max_side: int, max_seconds: float) -> Iterator[tuple[float, np.ndarray]]:

@@ -64,6 +64,10 @@ class Settings:
     port: int = 7860
     database_url: str = ""  # "" = SQLite at <home>/feedback.db; or postgresql+psycopg://...
     max_upload_mb: int = 50  # uploads larger than this are refused before decoding
+    # audio/video whose header says it is longer than this is refused at submit, before decoding
+    # (generators may allow less: the face animator takes 120 s); rate, channel and frame-size
+    # limits are generators.media_header's
+    max_media_seconds: float = 600.0
     extra_generators: tuple[str, ...] = ()  # "name=module:Class" plug-ins added to the registry
     # "name=model" pairs: the model a generator loads when a request names none (e.g.
     # "image=/models/sd-turbo"), so a studio can be set up once instead of per request.
@@ -155,6 +159,8 @@ class Settings:
     def validate(self) -> None:
         if self.max_queue < 1:
             raise InvalidInput("max_queue must be at least 1")
+        if self.max_media_seconds <= 0:
+            raise InvalidInput("max_media_seconds must be positive")
         if self.workers < 1:
             raise InvalidInput("workers must be at least 1")
         if self.job_timeout_s <= 0:

@@ -14,6 +14,10 @@ Who asks decides how much is allowed (`origin`):
 
 Cheap structural bounds on text inputs that a generator would hand to a slow parser (an ABC
 primer) run here too, before anything is parsed, so a small request cannot buy minutes of CPU.
+Audio and video files are sized from their container header (`generators.media_header`: length,
+sample rate, channels, frame size and rate) for every caller, so a crafted header is refused
+with a sentence before the job is queued, let alone decoded (generators check again, with their
+own, possibly tighter, limits, before they decode).
 """
 from __future__ import annotations
 
@@ -30,6 +34,7 @@ LOCAL, REMOTE = "local", "remote"
 ORIGINS = (LOCAL, REMOTE)
 # x-widget kinds whose value is a path the generator opens (studio.ui.form shows them as uploads)
 FILE_WIDGETS = ("image", "mask", "audio", "video", "midi", "file")
+MEDIA_WIDGETS = ("audio", "video")  # sized from their header here (generators.media_header)
 # An ABC primer may describe at most this many note/rest units of L: length per allowed bar, in
 # total: 128 bars (the music generator's cap) of 64 units each covers 12/8 in sixteenths with
 # room to spare, and is counted in microseconds where music21 would take minutes.
@@ -125,7 +130,24 @@ class Gate:
                 self.check_load_option(generator, f.name, value, embedded_names(cls))
             if f.name == "primer_abc" and isinstance(value, str) and value.strip():
                 check_abc_size(value)
+            if meta.get("widget") in MEDIA_WIDGETS and isinstance(value, (str, os.PathLike)) and str(value):
+                self.check_media_header(changes.get(f.name, value), meta["widget"], f.name)
         return params.replace(**changes) if changes else params
+
+
+    def check_media_header(self, path: str | os.PathLike[str], kind: str, name: str) -> None:
+        """Refuse an audio or video file whose header is over the studio's media limits. A file
+        that is not there is left to the generator (it says so in its own words)."""
+        from generators import media_header
+
+        if not Path(path).is_file():
+            return
+        what = "the " + name.replace("_", " ")
+        seconds = float(getattr(self.settings, "max_media_seconds", 600.0))
+        if kind == "audio":
+            media_header.check_audio(str(path), what, max_seconds=seconds)
+        else:
+            media_header.check_video(str(path), what, max_seconds=seconds)
 
 
 def check_abc_size(text: str, max_bars: int = ABC_MAX_BARS) -> None:

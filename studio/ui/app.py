@@ -262,7 +262,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
         max_threads = max(40, int(settings.max_queue) + int(getattr(settings, "workers", 1)) + 16)
         from starlette.middleware import Middleware
 
+        from studio.ui.config_cache import ConfigCache
         from studio.ui.guard import StudioGuard
+        from studio.ui.session_warmup import SessionWarmup
 
         extra_hosts = [h for h in getattr(settings, "allowed_hosts", ())]
         if share:  # the tunnel forwards requests with the share link's host name
@@ -274,7 +276,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                            login_attempts=int(getattr(settings, "login_attempts", 10)),
                            max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
-                    app_kwargs={"middleware": [guard]},  # Host/Origin/CSRF, browser cookie: studio.ui.guard
+                    # Host/Origin/CSRF, browser cookie: studio.ui.guard; then many clients at once:
+                    # new sessions built off the event loop, /config built once (session_warmup, config_cache)
+                    app_kwargs={"middleware": [guard, Middleware(SessionWarmup), Middleware(ConfigCache)]},
                     prevent_thread_lock=True, allowed_paths=[str(outputs)], blocked_paths=blocked,
                     max_file_size=f"{int(settings.max_upload_mb)}mb", enable_monitoring=False,
                     ssr_mode=False, mcp_server=False, pwa=False, run_history=False, quiet=True,
@@ -287,6 +291,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     auth_message="Studio: sign in with the user and password you gave --auth.")
     except OSError as exc:
         raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None
+    from studio.ui.guard import put_first
+
+    put_first(demo.server_app)  # in front of Gradio's CORS layer, whose headers rode on refusals
     if not quiet:  # our own words instead of Gradio's "set share=True in launch()"
         where = "this machine only" if is_loopback(host) else "reachable from other machines"
         print(f"* Studio running at {demo.local_url} ({where}; Ctrl-C to stop)", flush=True)

@@ -18,6 +18,11 @@ What Gradio 6.31 does not do for us (checked in its source: `routes.py`, `route_
 - **Upload size per request**: Gradio caps each file; here the whole request body is capped too.
 - **Served files**: the outputs index and provenance sidecars are never served (they name
   every output and its settings); the files themselves are.
+
+The guard must be the outermost layer: Gradio inserts its CORS middleware in front of every
+middleware it is given, and that layer put `access-control-allow-origin: <the caller's origin>`
+(with credentials) on the guard's own refusals and answered a foreign page's CORS preflight
+itself. `put_first(app)` moves the guard in front once the app is built (see its docstring).
 """
 from __future__ import annotations
 
@@ -190,6 +195,23 @@ class StudioGuard:
                 await _refuse(send, 413, f"Request larger than {self.max_body_bytes >> 20} MB.")
         if is_login and status_box.get("status", 200) >= 400:
             self._login_failed(client)
+
+
+def put_first(app: Any) -> None:
+    """Make `StudioGuard` the outermost of a launched Starlette/FastAPI app's own middleware.
+
+    Gradio's `launch()` builds the app, adds its CORS and compression layers in front of ours
+    (`add_middleware` inserts at the front) and starts serving, with no step in between; the
+    server's start-up already built the middleware chain. So this reorders the list and builds
+    the chain again; requests in flight finish on the old chain, every later one (the first
+    page load included: this runs before launch returns) passes the guard first, so a refusal
+    leaves with no CORS header and a foreign preflight is refused, not answered."""
+    stack = list(getattr(app, "user_middleware", []))
+    guards = [m for m in stack if m.cls is StudioGuard]
+    if not guards or stack[: len(guards)] == guards:
+        return
+    app.user_middleware = guards + [m for m in stack if m.cls is not StudioGuard]
+    app.middleware_stack = app.build_middleware_stack()
 
 
 class _TooLarge(Exception):

@@ -81,10 +81,22 @@ def test_other_hosts_and_origins_are_refused(app, headers, status) -> None:
     with httpx.Client(base_url=app.url, timeout=30) as http:
         r = http.get("/config", headers=headers)
         assert r.status_code == status
-        assert b"components" not in r.content  # the refusal only (Gradio's CORS layer may still
-        # add its headers around it: it sits outside the studio's middleware)
+        assert b"components" not in r.content  # the refusal only
         up = http.post("/gradio_api/upload", headers=headers, files={"files": ("a.txt", b"x")})
         assert up.status_code == status
+        for refusal in (r, up):  # no CORS grant rides on a refusal (Gradio's CORS layer added
+            # one for any localhost page while it sat in front of the guard)
+            assert not [k for k in refusal.headers if k.lower().startswith("access-control-")]
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:9999", "https://evil.example", "null"])
+def test_a_foreign_pages_cors_preflight_is_refused_not_granted(app, origin) -> None:
+    with httpx.Client(base_url=app.url, timeout=30) as http:
+        r = http.options("/gradio_api/upload", headers={
+            "Origin": origin, "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "content-type"})
+        assert r.status_code == 403
+        assert not [k for k in r.headers if k.lower().startswith("access-control-")]
 
 
 def test_same_origin_and_plain_clients_pass(app) -> None:
