@@ -4,7 +4,7 @@ A simulated creator with a hidden taste ("short punchy dialogue": a larger share
 and shorter sentences in the new passage, measured here, never shown to the trainer) judges
 passages of the embedded SmolLM2-135M-Instruct:
 
-1. Training requests (openings x instructions) are each answered 3 times by the base model (the
+1. Training requests (openings x instructions) are each answered 4 times by the base model (the
    studio's default engine, ONNX Runtime int8, seeded); every two answers to one request that the
    creator tells apart give a preference pair; 200 pairs are kept.
 2. The story_dpo job's code (TRL DPOTrainer + PEFT LoRA) trains an adapter on them, on CPU with
@@ -55,7 +55,8 @@ def requests(people: list[tuple[str, str]]) -> list[dict[str, Any]]:
              "temperature": 0.9} for o in openings(people) for ins in INSTRUCTIONS]
 
 
-TRAIN_PEOPLE, HELD_PEOPLE = PEOPLE[:14], PEOPLE[14:]  # held-out requests share no opening with training
+# 35 training requests answered 4 times each (6 pairs a request); held-out requests share no opening
+TRAIN_PEOPLE, HELD_PEOPLE = PEOPLE[:7], PEOPLE[14:]
 
 
 def passage_props(passage: str) -> dict[str, float]:
@@ -93,7 +94,7 @@ def write(w: Any, request: dict[str, Any], seed: int) -> str:
     return got.data["passage"]
 
 
-def stage_samples(n_per: int = 3) -> list[dict[str, Any]]:
+def stage_samples(n_per: int = 4) -> list[dict[str, Any]]:
     path = CACHE / "train-samples.json"
     done = json.loads(path.read_text()) if path.is_file() else []
     reqs = requests(TRAIN_PEOPLE)
@@ -118,8 +119,10 @@ def make_pairs(samples: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
     by_req: dict[int, list[dict[str, Any]]] = {}
     for s in samples:
         by_req.setdefault(s["i"], []).append(s)
-    pairs = []
+    per_request: list[list[dict[str, Any]]] = []
     for i, group in sorted(by_req.items()):
+        pairs: list[dict[str, Any]] = []
+        per_request.append(pairs)
         for a in range(len(group)):
             for b in range(a + 1, len(group)):
                 ua, ub = utility(group[a]["passage"]), utility(group[b]["passage"])
@@ -127,7 +130,10 @@ def make_pairs(samples: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
                     continue
                 hi, lo = (group[a], group[b]) if ua > ub else (group[b], group[a])
                 pairs.append({"request": hi["request"], "chosen": hi["passage"], "rejected": lo["passage"]})
-    return pairs[:limit]
+    out: list[dict[str, Any]] = []  # round-robin over requests, so a smaller set still spans them all
+    for k in range(max((len(p) for p in per_request), default=0)):
+        out += [p[k] for p in per_request if k < len(p)]
+    return out[:limit]
 
 
 def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +169,7 @@ def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namesp
             "recipe": {k: result.data["adapter"][k] for k in ("epochs", "learning_rate", "beta", "lora_r",
                                                               "batch_size", "max_length", "versions")},
             "adapter_bytes": result.data["adapter_bytes"], "load_average_1min": round(os.getloadavg()[0], 1),
+            "seconds_per_pair": round((time.perf_counter() - t0) / max(1, result.data["adapter"]["pairs"]), 2),
             "path": str(out)}
     out.write_bytes(result.outputs[0].data)
     meta.write_text(json.dumps(info))
@@ -175,7 +182,7 @@ def perplexity(w: Any, text: str) -> float:
     return float(w.engine.perplexity(ids, window=256))
 
 
-def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, Any]:
+def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 3) -> dict[str, Any]:
     reqs = requests(HELD_PEOPLE)
     base = writer()
     base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in reqs]
@@ -236,6 +243,7 @@ def main() -> None:
         return
     ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
     ev = stage_eval(train["path"], ppl_text)
+    train["extrapolated_200_pairs_s"] = round(200 * train["seconds_per_pair"], 0)
     out = {"benchmark": "dpo", "model": "embedded SmolLM2-135M-Instruct", "taste": "short punchy dialogue "
            "(quoted-word share minus 0.07 x words per sentence of the new passage)",
            "train_requests": len(requests(TRAIN_PEOPLE)), "samples": len(samples), "training": train,

@@ -43,22 +43,16 @@ def request_key(params: Mapping[str, Any]) -> str:
 
 def passage_of(path: Path, params: Mapping[str, Any]) -> str | None:
     """What the model wrote in this output: its text minus the document it was given (None when
-    the output is not a plain continuation of that document, e.g. a rewrite in the middle)."""
+    the output does not continue that document, e.g. a rewrite in the middle)."""
+    from studio.features.text import new_passage
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    from studio.embed import without_record
-
-    body = re.sub(r"\A#[^\n]*\n\n", "", without_record(text))  # the Markdown title line
-    given = str(params.get("text") or "").strip()
-    if given:
-        at = body.find(given)
-        if at < 0:
-            return None
-        body = body[at + len(given):]
-    body = body.strip()
-    return body or None
+    given = str(params.get("text") or "")
+    passage = new_passage(text, given)
+    return passage if passage and (not given.strip() or passage != new_passage(text)) else None
 
 
 class Adapters:

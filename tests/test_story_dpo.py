@@ -159,3 +159,24 @@ def test_train_from_my_ratings_is_per_creator_and_removable(tmp_path):
         assert studio.generate("story", request, seed=1, user=amy).data["adapter"] is None
     finally:
         studio.close()
+
+
+def test_story_workspace_adapter_drawer(tmp_path):
+    from types import SimpleNamespace
+
+    from studio.ui.app import create_app
+    from studio.ui.ws_story_adapter import BASE
+
+    studio = Studio(Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache"),
+                    registry={"story": TinyStoryWriter, "story_dpo": TinyStoryDPO})
+    try:
+        ctx = create_app(studio).studio_context
+        drawer = ctx.workspaces["story"].adapter
+        me = SimpleNamespace(session_hash="s1", username=None)
+        choice, status = drawer.handlers["refresh"](me)
+        assert choice["choices"] == [(BASE, BASE)] and "Base model" in status
+        (progress, job, _, status), = list(drawer.handlers["train"]("mine", me))
+        assert job == "" and "needs at least 4" in status  # nothing to learn from yet: a sentence, no job
+        assert "nothing to cancel" in drawer.handlers["cancel"]("", me)
+    finally:
+        studio.close()
