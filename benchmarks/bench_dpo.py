@@ -182,7 +182,12 @@ def perplexity(w: Any, text: str) -> float:
     return float(w.engine.perplexity(ids, window=256))
 
 
-def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 3) -> dict[str, Any]:
+def stage_base(ppl_text: str, seeds: int) -> tuple[list[list[str]], str, dict[str, Any]]:
+    """The base model's held-out passages and perplexities (cached: it runs while the adapter trains)."""
+    path = CACHE / f"eval-base-s{seeds}.json"
+    if path.is_file():
+        got = json.loads(path.read_text())
+        return got["out"], got["text"], got["ppl"]
     reqs = requests(HELD_PEOPLE)
     base = writer()
     base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in reqs]
@@ -190,6 +195,13 @@ def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 3) -> dict[str, An
     ppl_base = {"shakespeare": perplexity(base, ppl_text) if ppl_text else None,
                 "base_samples": perplexity(base, held_base_text)}
     base.unload()
+    path.write_text(json.dumps({"out": base_out, "text": held_base_text, "ppl": ppl_base}))
+    return base_out, held_base_text, ppl_base
+
+
+def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, Any]:
+    reqs = requests(HELD_PEOPLE)
+    base_out, held_base_text, ppl_base = stage_base(ppl_text, seeds)
     t0 = time.time()
     tuned = writer(adapter_path)
     load_s = time.time() - t0
@@ -226,12 +238,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--ppl-text", help="a text file for held-out perplexity (e.g. a Shakespeare play)")
-    ap.add_argument("--stage", choices=["samples", "train", "all"], default="all")
+    ap.add_argument("--stage", choices=["samples", "base", "train", "all"], default="all")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     t0 = time.time()
+    ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
+    if args.stage == "base":
+        stage_base(ppl_text, 2)
+        return
     samples = stage_samples()
     pairs = make_pairs(samples, args.pairs)
     print(f"{len(pairs)} pairs from {len(samples)} samples", flush=True)
@@ -241,7 +257,6 @@ def main() -> None:
     print(json.dumps({k: train[k] for k in ("train_seconds", "threads", "pairs", "steps")}), flush=True)
     if args.stage == "train":
         return
-    ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
     ev = stage_eval(train["path"], ppl_text)
     train["extrapolated_200_pairs_s"] = round(200 * train["seconds_per_pair"], 0)
     out = {"benchmark": "dpo", "model": "embedded SmolLM2-135M-Instruct", "taste": "short punchy dialogue "

@@ -185,12 +185,19 @@ class Adapters:
         atomic_export(self._selected_file(owner), lambda fh: fh.write(json.dumps({"path": path or None})) and 1)
         return path or None
 
-    def apply(self, user: str | None, params: Any) -> Any:
-        """Story params with this creator's chosen adapter, unless the request names one itself."""
-        if not isinstance(params, Mapping) or "adapter" in params:
-            return params
-        chosen = self.selected(user)
-        return {**params, "adapter": chosen} if chosen else params
+    def apply(self, user: str | None, params: Any) -> tuple[Any, dict[str, Any] | None]:
+        """Story params with this creator's chosen adapter (unless the request names one itself), and
+        the provenance block naming the adapter the job will use (file name and sha256), or None."""
+        if isinstance(params, Mapping) and "adapter" not in params:
+            chosen = self.selected(user)
+            if chosen:
+                params = {**params, "adapter": chosen}
+        path = params.get("adapter") if isinstance(params, Mapping) else getattr(params, "adapter", "")
+        if not path or not Path(path).is_file():
+            return params, None  # none; a missing file fails in the job with the reason
+        from generators.base import file_sha256
+
+        return params, {"file": Path(path).name, "sha256": file_sha256(path), "method": "dpo-lora"}
 
 
 def events_text(job: Any) -> Iterator[str]:  # pragma: no cover - a convenience for the CLI
