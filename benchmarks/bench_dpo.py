@@ -73,12 +73,17 @@ def utility(passage: str) -> float:
     return p["dialogue"] - 0.07 * p["words_per_sentence"]
 
 
-def writer(adapter: str = "") -> Any:
+# The adapter's passages: "auto" = the studio's path (merged, converted once for ONNX Runtime int8,
+# minutes of CPU); "none" = the merged model on transformers fp32 (no conversion).
+EVAL_QUANTIZE = os.environ.get("BENCH_DPO_QUANTIZE", "auto")
+
+
+def writer(adapter: str = "", quantize: str = "auto") -> Any:
     import torch
 
     from generators.story import StoryWriter
 
-    w = StoryWriter(adapter=adapter)
+    w = StoryWriter(adapter=adapter, quantize=quantize)
     w.load(torch.device("cpu"))
     return w
 
@@ -182,28 +187,30 @@ def perplexity(w: Any, text: str) -> float:
     return float(w.engine.perplexity(ids, window=256))
 
 
-def stage_base(ppl_text: str, seeds: int) -> tuple[list[list[str]], str, dict[str, Any]]:
-    """The base model's held-out passages and perplexities (cached: it runs while the adapter trains)."""
+def stage_base(seeds: int) -> list[list[str]]:
+    """The base model's held-out passages on the default engine (cached: it runs while the adapter trains)."""
     path = CACHE / f"eval-base-s{seeds}.json"
     if path.is_file():
-        got = json.loads(path.read_text())
-        return got["out"], got["text"], got["ppl"]
-    reqs = requests(HELD_PEOPLE)
+        return json.loads(path.read_text())["out"]
     base = writer()
-    base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in reqs]
-    held_base_text = "\n\n".join(p for row in base_out for p in row)[:6000]
-    ppl_base = {"shakespeare": perplexity(base, ppl_text) if ppl_text else None,
-                "base_samples": perplexity(base, held_base_text)}
+    base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in requests(HELD_PEOPLE)]
     base.unload()
-    path.write_text(json.dumps({"out": base_out, "text": held_base_text, "ppl": ppl_base}))
-    return base_out, held_base_text, ppl_base
+    path.write_text(json.dumps({"out": base_out, "engine": "onnxruntime int8"}))
+    return base_out
 
 
 def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, Any]:
     reqs = requests(HELD_PEOPLE)
-    base_out, held_base_text, ppl_base = stage_base(ppl_text, seeds)
+    base_out = stage_base(seeds)
+    held_base_text = "\n\n".join(p for row in base_out for p in row)[:6000]
+    # Perplexity: both models on transformers fp32 (one batched pass per window, where the ONNX
+    # engine would go token by token), so the ratio compares like with like.
+    base_tf = writer(quantize="none")
+    ppl_base = {"shakespeare": perplexity(base_tf, ppl_text) if ppl_text else None,
+                "base_samples": perplexity(base_tf, held_base_text)}
+    base_tf.unload()
     t0 = time.time()
-    tuned = writer(adapter_path)
+    tuned = writer(adapter_path, quantize=EVAL_QUANTIZE)
     load_s = time.time() - t0
     tuned_out = [[write(tuned, r, 5000 + s) for s in range(seeds)] for r in reqs]
     ppl_tuned = {"shakespeare": perplexity(tuned, ppl_text) if ppl_text else None,
@@ -224,8 +231,11 @@ def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, An
             "words_per_sentence": {"base": mean(base_out, "words_per_sentence"),
                                    "adapter": mean(tuned_out, "words_per_sentence")},
             "perplexity": {"base": ppl_base, "adapter": ppl_tuned,
-                           "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]}},
-            "adapter_first_load_s": round(load_s, 1), "engine": tuned.engine.name, "precision": tuned.precision,
+                           "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]},
+                           "engine": "transformers fp32, both"},
+            "engines": {"base_passages": "onnxruntime int8 (the default)",
+                        "adapter_passages": f"{tuned.engine.name} {tuned.precision}"},
+            "adapter_first_load_s": round(load_s, 1),
             "examples": [{"request": reqs[i]["text"] + "[" + reqs[i]["prompt"] + "]", "base": base_out[i][0],
                           "adapter": tuned_out[i][0]} for i in range(0, len(reqs), 5)]}
 
@@ -246,7 +256,7 @@ def main() -> None:
     t0 = time.time()
     ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
     if args.stage == "base":
-        stage_base(ppl_text, 2)
+        stage_base(2)
         return
     samples = stage_samples()
     pairs = make_pairs(samples, args.pairs)

@@ -185,9 +185,12 @@ class Adapters:
         atomic_export(self._selected_file(owner), lambda fh: fh.write(json.dumps({"path": path or None})) and 1)
         return path or None
 
-    def apply(self, user: str | None, params: Any) -> tuple[Any, dict[str, Any] | None]:
+    def apply(self, user: str | None, params: Any, origin: str = "local") -> tuple[Any, dict[str, Any] | None]:
         """Story params with this creator's chosen adapter (unless the request names one itself), and
-        the provenance block naming the adapter the job will use (file name and sha256), or None."""
+        the provenance block naming the adapter the job will use (file name and sha256), or None.
+        A browser or HTTP client may name only an adapter of its own user."""
+        from studio.taste import taste_user
+
         if isinstance(params, Mapping) and "adapter" not in params:
             chosen = self.selected(user)
             if chosen:
@@ -195,6 +198,8 @@ class Adapters:
         path = params.get("adapter") if isinstance(params, Mapping) else getattr(params, "adapter", "")
         if not path or not Path(path).is_file():
             return params, None  # none; a missing file fails in the job with the reason
+        if origin != "local" and taste_user(self.studio.assets.owner_of(path)) != taste_user(user):
+            raise InvalidInput("that story adapter is not one of yours; train one from your ratings")
         from generators.base import file_sha256
 
         return params, {"file": Path(path).name, "sha256": file_sha256(path), "method": "dpo-lora"}

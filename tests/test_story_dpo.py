@@ -148,6 +148,8 @@ def test_train_from_my_ratings_is_per_creator_and_removable(tmp_path):
         assert record["params"]["adapter"] == str(path) and mine.data["adapter"]["sha256"] == row["sha256"]
         assert record["adapter"]["sha256"] == row["sha256"] and record["adapter"]["file"] == path.name
         assert restore(studio.generate("story", request, seed=1, user=bob).assets[0]).record["adapter"] is None
+        with pytest.raises(InvalidInput, match="not one of yours"):  # a browser may not name another's adapter
+            studio.submit("story", {**request, "adapter": str(path)}, user=bob, origin="remote")
         assert studio.generate("story", request, seed=1, user=bob).data["adapter"] is None  # never bob's
         # a damaged adapter: unavailable with the reason; the base still writes once it is deselected
         blob = bytearray(path.read_bytes())
