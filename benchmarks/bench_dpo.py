@@ -4,7 +4,7 @@ A simulated creator with a hidden taste ("short punchy dialogue": a larger share
 and shorter sentences in the new passage, measured here, never shown to the trainer) judges
 passages of the embedded SmolLM2-135M-Instruct:
 
-1. Training requests (openings x instructions) are each answered 3 times by the base model (the
+1. Training requests (openings x instructions) are each answered 4 times by the base model (the
    studio's default engine, ONNX Runtime int8, seeded); every two answers to one request that the
    creator tells apart give a preference pair; 200 pairs are kept.
 2. The story_dpo job's code (TRL DPOTrainer + PEFT LoRA) trains an adapter on them, on CPU with
@@ -55,7 +55,8 @@ def requests(people: list[tuple[str, str]]) -> list[dict[str, Any]]:
              "temperature": 0.9} for o in openings(people) for ins in INSTRUCTIONS]
 
 
-TRAIN_PEOPLE, HELD_PEOPLE = PEOPLE[:14], PEOPLE[14:]  # held-out requests share no opening with training
+# 35 training requests answered 4 times each (6 pairs a request); held-out requests share no opening
+TRAIN_PEOPLE, HELD_PEOPLE = PEOPLE[:7], PEOPLE[14:]
 
 
 def passage_props(passage: str) -> dict[str, float]:
@@ -72,12 +73,17 @@ def utility(passage: str) -> float:
     return p["dialogue"] - 0.07 * p["words_per_sentence"]
 
 
-def writer(adapter: str = "") -> Any:
+# The adapter's passages: "auto" = the studio's path (merged, converted once for ONNX Runtime int8,
+# minutes of CPU); "none" = the merged model on transformers fp32 (no conversion).
+EVAL_QUANTIZE = os.environ.get("BENCH_DPO_QUANTIZE", "auto")
+
+
+def writer(adapter: str = "", quantize: str = "auto") -> Any:
     import torch
 
     from generators.story import StoryWriter
 
-    w = StoryWriter(adapter=adapter)
+    w = StoryWriter(adapter=adapter, quantize=quantize)
     w.load(torch.device("cpu"))
     return w
 
@@ -93,7 +99,7 @@ def write(w: Any, request: dict[str, Any], seed: int) -> str:
     return got.data["passage"]
 
 
-def stage_samples(n_per: int = 3) -> list[dict[str, Any]]:
+def stage_samples(n_per: int = 4) -> list[dict[str, Any]]:
     path = CACHE / "train-samples.json"
     done = json.loads(path.read_text()) if path.is_file() else []
     reqs = requests(TRAIN_PEOPLE)
@@ -118,8 +124,10 @@ def make_pairs(samples: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
     by_req: dict[int, list[dict[str, Any]]] = {}
     for s in samples:
         by_req.setdefault(s["i"], []).append(s)
-    pairs = []
+    per_request: list[list[dict[str, Any]]] = []
     for i, group in sorted(by_req.items()):
+        pairs: list[dict[str, Any]] = []
+        per_request.append(pairs)
         for a in range(len(group)):
             for b in range(a + 1, len(group)):
                 ua, ub = utility(group[a]["passage"]), utility(group[b]["passage"])
@@ -127,7 +135,10 @@ def make_pairs(samples: list[dict[str, Any]], limit: int) -> list[dict[str, Any]
                     continue
                 hi, lo = (group[a], group[b]) if ua > ub else (group[b], group[a])
                 pairs.append({"request": hi["request"], "chosen": hi["passage"], "rejected": lo["passage"]})
-    return pairs[:limit]
+    out: list[dict[str, Any]] = []  # round-robin over requests, so a smaller set still spans them all
+    for k in range(max((len(p) for p in per_request), default=0)):
+        out += [p[k] for p in per_request if k < len(p)]
+    return out[:limit]
 
 
 def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namespace) -> dict[str, Any]:
@@ -163,6 +174,7 @@ def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namesp
             "recipe": {k: result.data["adapter"][k] for k in ("epochs", "learning_rate", "beta", "lora_r",
                                                               "batch_size", "max_length", "versions")},
             "adapter_bytes": result.data["adapter_bytes"], "load_average_1min": round(os.getloadavg()[0], 1),
+            "seconds_per_pair": round((time.perf_counter() - t0) / max(1, result.data["adapter"]["pairs"]), 2),
             "path": str(out)}
     out.write_bytes(result.outputs[0].data)
     meta.write_text(json.dumps(info))
@@ -175,16 +187,30 @@ def perplexity(w: Any, text: str) -> float:
     return float(w.engine.perplexity(ids, window=256))
 
 
+def stage_base(seeds: int) -> list[list[str]]:
+    """The base model's held-out passages on the default engine (cached: it runs while the adapter trains)."""
+    path = CACHE / f"eval-base-s{seeds}.json"
+    if path.is_file():
+        return json.loads(path.read_text())["out"]
+    base = writer()
+    base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in requests(HELD_PEOPLE)]
+    base.unload()
+    path.write_text(json.dumps({"out": base_out, "engine": "onnxruntime int8"}))
+    return base_out
+
+
 def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, Any]:
     reqs = requests(HELD_PEOPLE)
-    base = writer()
-    base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in reqs]
+    base_out = stage_base(seeds)
     held_base_text = "\n\n".join(p for row in base_out for p in row)[:6000]
-    ppl_base = {"shakespeare": perplexity(base, ppl_text) if ppl_text else None,
-                "base_samples": perplexity(base, held_base_text)}
-    base.unload()
+    # Perplexity: both models on transformers fp32 (one batched pass per window, where the ONNX
+    # engine would go token by token), so the ratio compares like with like.
+    base_tf = writer(quantize="none")
+    ppl_base = {"shakespeare": perplexity(base_tf, ppl_text) if ppl_text else None,
+                "base_samples": perplexity(base_tf, held_base_text)}
+    base_tf.unload()
     t0 = time.time()
-    tuned = writer(adapter_path)
+    tuned = writer(adapter_path, quantize=EVAL_QUANTIZE)
     load_s = time.time() - t0
     tuned_out = [[write(tuned, r, 5000 + s) for s in range(seeds)] for r in reqs]
     ppl_tuned = {"shakespeare": perplexity(tuned, ppl_text) if ppl_text else None,
@@ -205,8 +231,11 @@ def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, An
             "words_per_sentence": {"base": mean(base_out, "words_per_sentence"),
                                    "adapter": mean(tuned_out, "words_per_sentence")},
             "perplexity": {"base": ppl_base, "adapter": ppl_tuned,
-                           "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]}},
-            "adapter_first_load_s": round(load_s, 1), "engine": tuned.engine.name, "precision": tuned.precision,
+                           "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]},
+                           "engine": "transformers fp32, both"},
+            "engines": {"base_passages": "onnxruntime int8 (the default)",
+                        "adapter_passages": f"{tuned.engine.name} {tuned.precision}"},
+            "adapter_first_load_s": round(load_s, 1),
             "examples": [{"request": reqs[i]["text"] + "[" + reqs[i]["prompt"] + "]", "base": base_out[i][0],
                           "adapter": tuned_out[i][0]} for i in range(0, len(reqs), 5)]}
 
@@ -219,12 +248,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--ppl-text", help="a text file for held-out perplexity (e.g. a Shakespeare play)")
-    ap.add_argument("--stage", choices=["samples", "train", "all"], default="all")
+    ap.add_argument("--stage", choices=["samples", "base", "train", "all"], default="all")
     args = ap.parse_args()
     import torch
 
     torch.set_num_threads(1)
     t0 = time.time()
+    ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
+    if args.stage == "base":
+        stage_base(2)
+        return
     samples = stage_samples()
     pairs = make_pairs(samples, args.pairs)
     print(f"{len(pairs)} pairs from {len(samples)} samples", flush=True)
@@ -234,8 +267,8 @@ def main() -> None:
     print(json.dumps({k: train[k] for k in ("train_seconds", "threads", "pairs", "steps")}), flush=True)
     if args.stage == "train":
         return
-    ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
     ev = stage_eval(train["path"], ppl_text)
+    train["extrapolated_200_pairs_s"] = round(200 * train["seconds_per_pair"], 0)
     out = {"benchmark": "dpo", "model": "embedded SmolLM2-135M-Instruct", "taste": "short punchy dialogue "
            "(quoted-word share minus 0.07 x words per sentence of the new passage)",
            "train_requests": len(requests(TRAIN_PEOPLE)), "samples": len(samples), "training": train,

@@ -43,22 +43,16 @@ def request_key(params: Mapping[str, Any]) -> str:
 
 def passage_of(path: Path, params: Mapping[str, Any]) -> str | None:
     """What the model wrote in this output: its text minus the document it was given (None when
-    the output is not a plain continuation of that document, e.g. a rewrite in the middle)."""
+    the output does not continue that document, e.g. a rewrite in the middle)."""
+    from studio.features.text import new_passage
+
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
         return None
-    from studio.embed import without_record
-
-    body = re.sub(r"\A#[^\n]*\n\n", "", without_record(text))  # the Markdown title line
-    given = str(params.get("text") or "").strip()
-    if given:
-        at = body.find(given)
-        if at < 0:
-            return None
-        body = body[at + len(given):]
-    body = body.strip()
-    return body or None
+    given = str(params.get("text") or "")
+    passage = new_passage(text, given)
+    return passage if passage and (not given.strip() or passage != new_passage(text)) else None
 
 
 class Adapters:
@@ -191,12 +185,24 @@ class Adapters:
         atomic_export(self._selected_file(owner), lambda fh: fh.write(json.dumps({"path": path or None})) and 1)
         return path or None
 
-    def apply(self, user: str | None, params: Any) -> Any:
-        """Story params with this creator's chosen adapter, unless the request names one itself."""
-        if not isinstance(params, Mapping) or "adapter" in params:
-            return params
-        chosen = self.selected(user)
-        return {**params, "adapter": chosen} if chosen else params
+    def apply(self, user: str | None, params: Any, origin: str = "local") -> tuple[Any, dict[str, Any] | None]:
+        """Story params with this creator's chosen adapter (unless the request names one itself), and
+        the provenance block naming the adapter the job will use (file name and sha256), or None.
+        A browser or HTTP client may name only an adapter of its own user."""
+        from studio.taste import taste_user
+
+        if isinstance(params, Mapping) and "adapter" not in params:
+            chosen = self.selected(user)
+            if chosen:
+                params = {**params, "adapter": chosen}
+        path = params.get("adapter") if isinstance(params, Mapping) else getattr(params, "adapter", "")
+        if not path or not Path(path).is_file():
+            return params, None  # none; a missing file fails in the job with the reason
+        if origin != "local" and taste_user(self.studio.assets.owner_of(path)) != taste_user(user):
+            raise InvalidInput("that story adapter is not one of yours; train one from your ratings")
+        from generators.base import file_sha256
+
+        return params, {"file": Path(path).name, "sha256": file_sha256(path), "method": "dpo-lora"}
 
 
 def events_text(job: Any) -> Iterator[str]:  # pragma: no cover - a convenience for the CLI

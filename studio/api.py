@@ -82,7 +82,8 @@ class Studio:
         """
         provenance = {"taste": {"setting": "off", "best_of": None, "model": None}, **(provenance or {})}
         if name == "story":  # the creator's chosen story adapter, unless the request names one (studio.adapters)
-            params = self.adapters.apply(user, params)
+            params, adapter = self.adapters.apply(user, params, origin)
+            provenance = {**provenance, "adapter": adapter}  # None: the base model
         return self.session.submit(name, params, seed=seed, user=user, parents=parents, timeout=timeout,
                                    origin=origin, provenance=provenance)
 

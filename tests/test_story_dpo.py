@@ -146,6 +146,10 @@ def test_train_from_my_ratings_is_per_creator_and_removable(tmp_path):
         mine = studio.generate("story", request, seed=1, user=amy)
         record = restore(mine.assets[0]).record
         assert record["params"]["adapter"] == str(path) and mine.data["adapter"]["sha256"] == row["sha256"]
+        assert record["adapter"]["sha256"] == row["sha256"] and record["adapter"]["file"] == path.name
+        assert restore(studio.generate("story", request, seed=1, user=bob).assets[0]).record["adapter"] is None
+        with pytest.raises(InvalidInput, match="not one of yours"):  # a browser may not name another's adapter
+            studio.submit("story", {**request, "adapter": str(path)}, user=bob, origin="remote")
         assert studio.generate("story", request, seed=1, user=bob).data["adapter"] is None  # never bob's
         # a damaged adapter: unavailable with the reason; the base still writes once it is deselected
         blob = bytearray(path.read_bytes())
@@ -157,5 +161,26 @@ def test_train_from_my_ratings_is_per_creator_and_removable(tmp_path):
             studio.generate("story", request, seed=1, user=amy)
         studio.adapters.select(amy, None)
         assert studio.generate("story", request, seed=1, user=amy).data["adapter"] is None
+    finally:
+        studio.close()
+
+
+def test_story_workspace_adapter_drawer(tmp_path):
+    from types import SimpleNamespace
+
+    from studio.ui.app import create_app
+    from studio.ui.ws_story_adapter import BASE
+
+    studio = Studio(Settings(home=tmp_path / "home", cache_dir=tmp_path / "cache"),
+                    registry={"story": TinyStoryWriter, "story_dpo": TinyStoryDPO})
+    try:
+        ctx = create_app(studio).studio_context
+        drawer = ctx.workspaces["story"].adapter
+        me = SimpleNamespace(session_hash="s1", username=None)
+        choice, status = drawer.handlers["refresh"](me)
+        assert choice["choices"] == [(BASE, BASE)] and "Base model" in status
+        (progress, job, _, status), = list(drawer.handlers["train"]("mine", me))
+        assert job == "" and "needs at least 4" in status  # nothing to learn from yet: a sentence, no job
+        assert "nothing to cancel" in drawer.handlers["cancel"]("", me)
     finally:
         studio.close()

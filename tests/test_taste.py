@@ -292,3 +292,15 @@ def test_ratings_of_files_outside_the_outputs_or_changed_are_not_learned_from(st
     model = studio.taste.fit(data, evaluate=False)
     assert str(outside) not in model.paths and len(model.shas) == 12
     assert any("outside the outputs folder" in m for m in data.missing)
+
+
+def test_text_features_read_the_new_passage_only():
+    """The creator judges what the model wrote: not the provenance record's JSON, not their own opening."""
+    from studio.features.text import new_passage
+
+    doc = '# T\n\n"Run!" Tom shouted.\n\nHe ran.\n\n<!-- studio-provenance:{"params": {"text": "x"}} -->\n'
+    assert new_passage(doc, '"Run!" Tom shouted.\n\n') == "He ran."
+    assert new_passage(doc) == '"Run!" Tom shouted.\n\nHe ran.'
+    assert new_passage(doc, "an opening this output does not continue") == '"Run!" Tom shouted.\n\nHe ran.'
+    fountain = "INT. ROOM - DAY\n\nMARA\nHi.\n\n/* studio-provenance:{\"a\": 1} */\n"
+    assert "provenance" not in new_passage(fountain)

@@ -12,7 +12,9 @@ from generators.base import InvalidInput, file_sha256
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
-FEATURE_VERSION = 1  # bump when any extractor changes: cached vectors of older versions are ignored
+FEATURE_VERSION = 2  # bump when any extractor changes: cached vectors of older versions are ignored
+# 2: text features read the new passage only, without the embedded provenance record (1 embedded the
+#    record's JSON and the creator's own opening along with what the model wrote)
 KINDS = ("text", "image", "music", "sketch")
 
 # The medium of each generator's candidates; generators not listed are judged by file suffix.
@@ -32,6 +34,18 @@ def kind_for(generator: str, path: str | os.PathLike[str]) -> str:
         raise InvalidInput(f"the taste model cannot read {Path(path).name!r} ({generator or 'unknown'} output): "
                            f"it learns from text, images, MIDI and sketch SVGs")
     return kind
+
+
+def _given_text(path: Path) -> str:
+    """The document a story output was asked to continue (its provenance params.text), or ""."""
+    try:
+        from studio.assets import restore
+
+        params = restore(path).record.get("params") or {}
+    except Exception:  # noqa: BLE001 - no or unreadable record: features of the whole text
+        return ""
+    given = params.get("text") if isinstance(params, dict) else ""
+    return given if isinstance(given, str) else ""
 
 
 class FeatureExtractor:
@@ -93,7 +107,8 @@ class FeatureExtractor:
             with self._lock:
                 if self._text is None:
                     self._text = text.TextEmbedder()
-            return text.features(path.read_text(encoding="utf-8", errors="replace"), self._text)
+            return text.features(path.read_text(encoding="utf-8", errors="replace"), self._text,
+                                 given=_given_text(path))
         if kind == "image":
             from studio.features import image
 

@@ -82,5 +82,24 @@ def statistics(text: str) -> list[float]:
             math.log1p(len(lines))]
 
 
-def features(text: str, embedder: TextEmbedder) -> list[float]:
-    return [*embedder.embed(text).tolist(), *statistics(text)]
+def new_passage(text: str, given: str = "") -> str:
+    """What the model wrote in a story output: the file's text without its embedded provenance
+    record and title line, minus the document it was given (`given`, the request's text) when the
+    output continues it; the whole text when it does not (a rewrite in the middle, a plug-in)."""
+    from studio.embed import without_record
+
+    body = re.sub(r"\A#[^\n]*\n\n", "", without_record(text))  # the Markdown title line
+    given = (given or "").strip()
+    at = body.find(given) if given else -1
+    if at >= 0:
+        rest = body[at + len(given):].strip()
+        if rest:
+            return rest
+    return body.strip()
+
+
+def features(text: str, embedder: TextEmbedder, given: str = "") -> list[float]:
+    """MiniLM embedding and statistics of the new passage (what the creator judges: the opening
+    they gave is the same for every candidate of a request, and the provenance record is not prose)."""
+    passage = new_passage(text, given)
+    return [*embedder.embed(passage).tolist(), *statistics(passage)]
