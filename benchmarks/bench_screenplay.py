@@ -58,10 +58,12 @@ def elements(passage: str) -> tuple[list[str], list[tuple[str, str]]]:
     return actions, speeches
 
 
-def loops(text: str) -> bool:
-    words = re.findall(r"\w+", text.lower())
+def loops(lines: list[str]) -> bool:
+    """A word 4-gram three or more times, or one line (speech or action) three or more times; cues
+    and headings, which repeat by nature, are not counted."""
+    words = re.findall(r"\w+", " ".join(lines).lower())
     grams = [" ".join(words[i:i + 4]) for i in range(len(words) - 3)]
-    lines = [ln.strip().lower() for ln in text.split("\n") if len(ln.strip()) > 3]
+    lines = [ln.strip().lower() for ln in lines if ln.strip()]
     return any(grams.count(g) >= 3 for g in set(grams)) or any(lines.count(ln) >= 3 for ln in set(lines))
 
 
@@ -137,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
                 "speeches": len(speeches), "actions": len(actions),
                 "narration_rule": sum(guided.narrates(s, [nm.title() for nm in names]) for _c, s in speeches),
                 "narration_strict": sum(bool(strict.match(s)) for _c, s in speeches),
-                "leaks": leaks, "copied_8grams": copied, "loop": loops(passage),
+                "leaks": leaks, "copied_8grams": copied, "loop": loops(actions + [s for _c, s in speeches]),
                 "beat_similarity": [round(x, 3) for x in sims], "closest_beat_ok": int(np.argmax(sims)) == own,
                 "new_tokens": r.data["new_tokens"], "seconds": round(seconds, 1), "passage": passage})
             print(f"{path.stem} scene {n}: heading {scenes[-1]['heading_ok']} present {scenes[-1]['present_ok']} "
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
                           "form_ok": 2 <= n_sent <= 4 and bool(re.search(r"[.!?…][\"'”’)]*$", answer.strip())),
                           "mentions_action": mentions(action, answer),
                           "leak": bool(LEAK_RE.search(answer) or guided.PROMPT_LABEL_RE.search(answer)),
-                          "loop": loops(answer), "seconds": round(time.perf_counter() - t, 1)})
+                          "loop": loops(re.split(r"(?<=[.!?])\s+", answer)), "seconds": round(time.perf_counter() - t, 1)})
             print(f"turn {action!r}: {turns[-1]['form_ok']} {turns[-1]['mentions_action']}", flush=True)
 
     def share(key: str, rows: list[dict[str, Any]]) -> float:

@@ -68,7 +68,8 @@ def drop_leaks(text: str) -> str:
     kept = [(space, sent) for space, sent in pairs if not LEAK_RE.search(sent)]
     if len(kept) == (len(parts) + 1) // 2:
         return text
-    return "".join(space + sent for space, sent in kept).strip()
+    lead = text[:len(text) - len(text.lstrip())]  # kept: the text may follow the answer's prefix ("You")
+    return lead + "".join(space + sent for space, sent in kept).strip()
 
 
 @dataclass(frozen=True)
@@ -306,7 +307,9 @@ class StoryWriter(Generator):
                     if plan.prefix:
                         progress.token(plan.prefix)
                     if guided:
-                        got = self._write_guided(ids, settings, speakers, rng, progress, must_appear=bool(planned))
+                        topic = f"{plan.beat.description if plan.beat else ''} {planned.what}" if planned else ""
+                        got = self._write_guided(ids, settings, speakers, rng, progress, must_appear=bool(planned),
+                                                 topic=topic)
                     elif plan.mode == "turn":
                         got = self._write_turn(ids, settings, params.action, rng, progress)
                     else:
@@ -338,7 +341,7 @@ class StoryWriter(Generator):
         return got
 
     def _write_guided(self, ids: list[int], settings: Any, cues: list[str], rng: Rng,
-                      progress: Progress, must_appear: bool = False) -> Any:
+                      progress: Progress, must_appear: bool = False, topic: str = "") -> Any:
         """A Fountain scene laid out element by element (story_lib/guided.py); user stop strings
         end it where they first appear."""
         from generators.story_lib import guided
@@ -350,7 +353,7 @@ class StoryWriter(Generator):
         decoder = self.engine.decoder(ids, max_len=len(ids) + 2 * settings.max_new_tokens + 64 + extra,
                                       check=progress.check)
         got = guided.write_scene(decoder, settings, cues, generator=rng.torch, rng=rng.python, banned=self._banned,
-                                 on_text=progress.token, must_appear=must_appear)
+                                 on_text=progress.token, must_appear=must_appear, topic=topic)
         cuts = [i for i in (got.text.find(s) for s in settings.stop) if i >= 0]
         if cuts:
             got.text, got.finish = got.text[:min(cuts)], "stop"
@@ -434,8 +437,8 @@ class StoryWriter(Generator):
         for _ in range(TURN_TRIES):  # TURN_TRIES >= 1, so `got` is the last draft after the loop
             got = decoder.sample(one, generator=rng.torch)
             spent += len(got.token_ids)
-            first_text = got.text.strip()
-            if first_text and mentions(action, first_text) and not LEAK_RE.search(first_text) \
+            first_text = got.text.rstrip()  # a leading space stays: it may follow the answer's prefix ("You")
+            if first_text.strip() and mentions(action, first_text) and not LEAK_RE.search(first_text) \
                     and sampling_ends(first_text):
                 break
             decoder.rewind(len(got.token_ids))

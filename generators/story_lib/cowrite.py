@@ -166,9 +166,11 @@ def plan(mode: str, text: str, *, bible: StoryBible, fmt: str, prompt: str, beat
     context = _tail(text.rstrip(), context_chars)
     shown = action.strip()
     lead = sep + (f"!> {shown}" if fmt == "fountain" else f"> **{shown}**") + "\n\n"
+    # A prose answer starts "You": the narrator tells the player's character what happens (AI Dungeon's
+    # second person), which keeps a small model on the action instead of a first-person diary.
     return Plan(mode, "task_turn.j2", {"context": context, "action": shown, "you": second_person(shown),
                                        "prompt": prompt, "fmt": fmt},
-                len(text), len(text), lead, "", None, len(context))
+                len(text), len(text), lead, "You" if fmt == "prose" else "", None, len(context))
 
 
 PERSON = {"i": "you", "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd", "me": "you",

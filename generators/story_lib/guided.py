@@ -33,10 +33,11 @@ ACTION_TOKENS = 64  # longest action paragraph
 LINE_TRIES = 3  # drafts of a line before it is left out
 DIALOGUE_TOKENS = 48  # longest speech
 # A first token that starts one of these is not an action line or a speech.
-BANNED_START_RE = re.compile(r"^\s*($|[0-9#*\-•>\[\]{}<|=_~`/\\:(\"'“”]|INT\b|EXT\b|Scene\b|Chapter\b)")
+BANNED_START_RE = re.compile(r"^\s*($|[0-9#*\-•>\[\]{}<|=_~`/\\:(\"'“”.…]|INT\b|EXT\b|Scene\b|Chapter\b)")
 # Two or more capitals and nothing else: the start of a cue, a heading or a shouted title, not of
 # an action line or a speech.
-CAPS_START_RE = re.compile(r"^\s*[A-Z]{2,}$")
+CAPS_START_RE = re.compile(r"^\s*(?:[A-Z]{2,}|[B-HJ-NP-Z])$")  # a lone capital (not I, A, O) starts a
+# shouted word ("J" + "ONES"): words that start a sentence come whole from the tokenizer
 # "Mara: Hello." / "Narrator: ..." inside a line: the speaker is already laid out, so drop the label.
 LABEL_RE = re.compile(r"^\s*\**[A-Z][A-Za-z0-9.'\-]*(?: [A-Za-z0-9][A-Za-z0-9.'\-]*){0,2}\**\s*(?:\([^)]{0,30}\))?\s*:\s+(?=\S)")
 # "She looked at him." under a cue is narration, not speech: a pronoun or a cast name, then a verb
@@ -121,6 +122,21 @@ def usable(kind: str, line: str, names: Sequence[str] = ()) -> bool:
     return not narrates(line, names)
 
 
+TOPIC_DRAFTS = 3  # drafts of a planned scene's opening action, the one closest to the plan kept
+TOPIC_STOP = {"that", "this", "with", "from", "into", "their", "there", "they", "them", "then", "than", "what",
+              "when", "where", "which", "while", "about", "after", "before", "must", "have", "has", "been",
+              "will", "would", "could", "should", "your", "over", "under", "until", "between"}
+
+
+def _stems(text: str) -> set[str]:
+    return {w[:5] for w in re.findall(r"[a-z]{4,}", text.lower()) if w not in TOPIC_STOP}
+
+
+def overlap(line: str, topic: str) -> int:
+    """How many of a topic's content words (by 5-letter stem) a line uses."""
+    return len(_stems(line) & _stems(topic))
+
+
 def _trim(text: str) -> str:
     """A line cut by its token limit ends at its last full sentence, where it has one."""
     text = text.strip()
@@ -132,7 +148,7 @@ def _trim(text: str) -> str:
 
 def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: Any, rng: Any,
                 banned: Sequence[int], on_text: Callable[[str], None] = lambda _t: None,
-                must_appear: bool = False) -> Written:
+                must_appear: bool = False, topic: str = "") -> Written:
     """Write a scene after the decoder's prompt within settings.max_new_tokens tokens.
 
     `decoder` is a sampling.Decoder whose prompt ends where the scene's first element starts;
@@ -140,6 +156,8 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
     `must_appear` (a planned scene: `cues` are the characters the plan puts in it): the scene does
     not end before each of them has spoken or been named in an action line, and when the budget
     left is only enough for the speeches still owed, the next speaker is one who owes one.
+    `topic` (the planned beat and what happens): the opening action line is the best of
+    TOPIC_DRAFTS usable drafts by the words it shares with the topic, so the scene opens on its beat.
     """
     from dataclasses import replace
 
@@ -161,9 +179,34 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
         out.text += text
         on_text(text)
 
-    def write_line(kind: str, limit: int) -> str:
+    def write_line(kind: str, limit: int, best_of: int = 1) -> str:
         """One sampled line the form accepts (up to LINE_TRIES drafts), cleaned, in the text the
-        model reads and streamed whole; "" when no draft was usable."""
+        model reads and streamed whole; "" when no draft was usable. With best_of > 1, that many
+        usable drafts are written and the one sharing most words with `topic` is kept."""
+        if best_of > 1:
+            drafts: list[tuple[str, Any]] = []
+            for _ in range(LINE_TRIES + best_of - 1):
+                got = decoder.sample(replace(settings, max_new_tokens=limit, stop=("\n",)), generator=generator,
+                                     ban_first=banned)
+                if out.first_token_seconds is None:
+                    out.first_token_seconds = got.first_token_seconds
+                out.tokens += len(got.token_ids)  # drafts cost time, but only the kept one uses the budget
+                line = LABEL_RE.sub("", re.sub(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]", "", got.text).strip(), count=1)
+                line = _trim(line) if got.finish == "length" else line
+                decoder.rewind(len(got.token_ids))
+                if usable(kind, line, names):
+                    drafts.append((line, got))
+                    if len(drafts) >= best_of:
+                        break
+            if not drafts:
+                return ""
+            line, got = max(drafts, key=lambda d: overlap(d[0], topic))  # the first of equals
+            spent[0] += len(got.token_ids)
+            out.tokens -= len(got.token_ids)
+            out.finish = "eos" if got.finish == "eos" else out.finish
+            decoder.feed(encode(line + "\n\n"))
+            on_text(line)
+            return line
         for _ in range(LINE_TRIES):
             got = decoder.sample(replace(settings, max_new_tokens=limit, stop=("\n",)), generator=generator,
                                  ban_first=banned)
@@ -202,7 +245,9 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
         if owed and spent[0] >= budget - 8 - reserve():
             kind = "dialogue"  # the budget left goes to the planned characters still owed a line
         if kind == "action":
-            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())))
+            opening = topic and not out.elements
+            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())),
+                              TOPIC_DRAFTS if opening else 1)
             if line:
                 owed -= {c for c, n in zip(cues, names) if re.search(rf"\b{re.escape(n)}\b", line, re.IGNORECASE)}
                 out.elements.append("action")
@@ -232,7 +277,7 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
             break  # the model ended the scene
         out.finish = "length"
         kind = "action" if kind == "dialogue" and rng.random() < ACTION_SHARE or not cues else "dialogue"
-    out.tokens = spent[0]
+    out.tokens += spent[0]  # tokens sampled or laid out, thrown-away drafts included
     out.text = out.text.rstrip("\n")
     out.seconds = time.perf_counter() - start
     return out
