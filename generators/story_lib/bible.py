@@ -22,10 +22,15 @@ BEATS_DIR = PROMPTS_DIR / "beats"
 MAX_BIBLE_CHARS = 8000  # the whole bible as JSON; it goes into every prompt
 MAX_CHARACTERS = 12
 LIMITS = {"title": 120, "logline": 400, "genre": 80, "tone": 80, "setting": 600, "notes": 1000,
-          "name": 40, "trait": 40, "goal": 300, "beat_name": 60, "beat_description": 300}
+          "name": 40, "trait": 40, "goal": 300, "role": 40, "beat_name": 60, "beat_description": 300,
+          "location": 60, "what": 300}
 MAX_TRAITS = 8
 MAX_BEATS = 30
-BIBLE_KEYS = ("title", "logline", "genre", "tone", "setting", "characters", "structure", "beats", "notes")
+MAX_LOCATIONS = 20
+MAX_SCENES = 40  # the scene plan (story_lib/hierarchy.py): a feature runs ~40-60 scenes, a short ~12
+BIBLE_KEYS = ("title", "logline", "genre", "tone", "setting", "characters", "structure", "beats", "notes",
+              "locations", "scenes")
+TIMES = ("DAY", "NIGHT", "DAWN", "DUSK", "MORNING", "EVENING", "CONTINUOUS", "LATER")
 
 
 @dataclass(frozen=True)
@@ -33,11 +38,45 @@ class Character:
     name: str
     traits: tuple[str, ...] = ()
     goal: str = ""
+    role: str = ""  # "protagonist", "antagonist", "ally", ... (Dramatron's character level)
 
     @property
     def cue(self) -> str:
         """The name as a Fountain character cue."""
         return self.name.upper()
+
+
+@dataclass(frozen=True)
+class Location:
+    """A place of the setting; interior or exterior decides the scene heading's INT./EXT."""
+
+    name: str
+    exterior: bool = False
+
+    @property
+    def int_ext(self) -> str:
+        return "EXT" if self.exterior else "INT"
+
+
+@dataclass(frozen=True)
+class ScenePlan:
+    """One scene of the beat-by-beat plan (Dramatron's plot level): where, who, what happens."""
+
+    beat: str
+    location: str
+    int_ext: str = "INT"  # "INT" | "EXT"
+    time: str = "DAY"
+    characters: tuple[str, ...] = ()  # names from the bible's cast; only they speak in the scene
+    what: str = ""  # what happens, one or two sentences
+
+    @property
+    def heading(self) -> str:
+        place = re.sub(r"\s+", " ", re.sub(r"[^A-Za-z0-9' \-]+", " ", self.location)).strip().upper()
+        return f"{self.int_ext}. {place} - {self.time}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"beat": self.beat, "location": self.location, "int_ext": self.int_ext, "time": self.time,
+                "characters": list(self.characters), "what": self.what}
 
 
 @dataclass(frozen=True)
@@ -58,6 +97,26 @@ class StoryBible:
     structure: str = "three_act"
     beats: tuple[Beat, ...] = field(default_factory=tuple)
     notes: str = ""
+    locations: tuple[Location, ...] = ()  # empty: taken from the setting (places())
+    scenes: tuple[ScenePlan, ...] = ()  # the scene plan, once written or planned
+
+    def places(self) -> tuple[Location, ...]:
+        """The locations a scene may be set in: the bible's list, else the setting's places."""
+        return self.locations or locations_from_setting(self.setting or self.title)
+
+    def character(self, name: str) -> Character:
+        for c in self.characters:
+            if c.name.lower() == name.strip().lower():
+                return c
+        raise InvalidInput(f"{name!r} is not in the bible's cast ({', '.join(c.name for c in self.characters)})")
+
+    def scene(self, number: int) -> ScenePlan:
+        """A planned scene by 1-based number."""
+        if not self.scenes:
+            raise InvalidInput("the bible has no scene plan yet: plan the scenes first (mode 'plan')")
+        if not 1 <= number <= len(self.scenes):
+            raise InvalidInput(f"scene {number} is not in the plan; it has scenes 1 to {len(self.scenes)}")
+        return self.scenes[number - 1]
 
     @property
     def empty(self) -> bool:
@@ -90,11 +149,47 @@ class StoryBible:
         return self.beats[index + 1]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"title": self.title, "logline": self.logline, "genre": self.genre, "tone": self.tone,
-                "setting": self.setting, "structure": self.structure, "notes": self.notes,
-                "characters": [{"name": c.name, "traits": list(c.traits), "goal": c.goal}
-                               for c in self.characters],
-                "beats": [{"name": b.name, "description": b.description, "act": b.act} for b in self.beats]}
+        out: dict[str, Any] = {
+            "title": self.title, "logline": self.logline, "genre": self.genre, "tone": self.tone,
+            "setting": self.setting, "structure": self.structure, "notes": self.notes,
+            "characters": [{"name": c.name, "traits": list(c.traits), "goal": c.goal,
+                            **({"role": c.role} if c.role else {})} for c in self.characters],
+            "beats": [{"name": b.name, "description": b.description, "act": b.act} for b in self.beats]}
+        if self.locations:
+            out["locations"] = [{"name": loc.name, "int_ext": loc.int_ext} for loc in self.locations]
+        if self.scenes:
+            out["scenes"] = [sc.to_dict() for sc in self.scenes]
+        return out
+
+
+# Words that put a place outdoors (EXT.); anything else is a room or a building (INT.).
+OUTDOOR_WORDS = {"island", "beach", "shore", "street", "road", "forest", "woods", "harbour", "harbor", "dock",
+                 "docks", "pier", "garden", "field", "fields", "sea", "deck", "cliff", "cliffs", "roof", "rooftop",
+                 "yard", "courtyard", "square", "park", "river", "lake", "mountain", "hill", "desert", "valley",
+                 "bridge", "alley", "plaza", "market", "camp", "coast", "jetty", "orchard", "meadow", "outside",
+                 "outdoors", "sky", "city", "town", "village", "ridge", "trail", "platform", "runway", "port"}
+
+
+def guess_exterior(name: str) -> bool:
+    """Whether a free-text place is outdoors, from its last noun-like words (a 'garden shed' is inside)."""
+    words = re.findall(r"[a-z]+", name.lower())
+    return bool(words) and words[-1] in OUTDOOR_WORDS
+
+
+def locations_from_setting(setting: str) -> tuple[Location, ...]:
+    """Places named in a free-text setting: 'a lighthouse on a rocky island; the keeper's cottage and
+    the harbour' -> lighthouse, rocky island, keeper's cottage, harbour (INT/EXT guessed)."""
+    parts = re.split(r"[;,.:]|\band\b|\bwith\b|\bon\b|\bnear\b|\bat\b|\bin\b|\bby\b|\boff\b",
+                     setting, flags=re.IGNORECASE)
+    out: list[Location] = []
+    for part in parts:
+        words = [w for w in re.findall(r"[A-Za-z0-9'\-]+", part)
+                 if w.lower() not in {"a", "an", "the", "of", "its", "their", "his", "her"}
+                 and w.upper() not in TIMES]
+        name = " ".join(words[-3:]).strip()
+        if name and name.lower() not in {loc.name.lower() for loc in out}:
+            out.append(Location(name.lower(), guess_exterior(name)))
+    return tuple(out[:MAX_LOCATIONS])
 
 
 def beat_sheets() -> dict[str, Path]:
@@ -130,9 +225,9 @@ def _character(item: Any, index: int) -> Character:
         item = {"name": name, "traits": [t for t in (s.strip() for s in traits.split(",")) if t]}
     if not isinstance(item, Mapping):
         raise InvalidInput(f"{where} must be an object with name, traits and goal")
-    unknown = sorted(set(item) - {"name", "traits", "goal"})
+    unknown = sorted(set(item) - {"name", "traits", "goal", "role"})
     if unknown:
-        raise InvalidInput(f"{where} has unknown field(s) {', '.join(unknown)}; use name, traits, goal")
+        raise InvalidInput(f"{where} has unknown field(s) {', '.join(unknown)}; use name, traits, goal, role")
     name = _text(item, "name", where)
     if not name:
         raise InvalidInput(f"{where} needs a name")
@@ -147,7 +242,66 @@ def _character(item: Any, index: int) -> Character:
     if len(traits) > MAX_TRAITS:
         raise InvalidInput(f"{where} has {len(traits)} traits; the limit is {MAX_TRAITS}")
     clean = tuple(_text({"trait": t}, "trait", where) for t in traits)
-    return Character(name=name, traits=tuple(t for t in clean if t), goal=_text(item, "goal", where))
+    return Character(name=name, traits=tuple(t for t in clean if t), goal=_text(item, "goal", where),
+                     role=_text(item, "role", where).lower())
+
+
+def _int_ext(value: Any, where: str) -> str:
+    key = str(value or "INT").strip().upper().rstrip(".")
+    if key not in ("INT", "EXT"):
+        raise InvalidInput(f"{where}'s int_ext must be INT (inside) or EXT (outside), got {value!r}")
+    return key
+
+
+def _location(item: Any, index: int) -> Location:
+    where = f"location {index + 1}"
+    if isinstance(item, str):  # "EXT. HARBOUR" or "harbour"
+        m = re.match(r"^\s*(INT|EXT)\.?\s+(.+)$", item, re.IGNORECASE)
+        item = {"name": m.group(2), "int_ext": m.group(1)} if m else {"name": item, "int_ext": (
+            "EXT" if guess_exterior(item) else "INT")}
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"{where} must be a place name or an object with name and int_ext")
+    unknown = sorted(set(item) - {"name", "int_ext"})
+    if unknown:
+        raise InvalidInput(f"{where} has unknown field(s) {', '.join(unknown)}; use name, int_ext")
+    name = _text(item, "name", where, "location")
+    if not re.search(r"[A-Za-z]", name):
+        raise InvalidInput(f"{where} needs a name")
+    return Location(name, _int_ext(item.get("int_ext"), where) == "EXT")
+
+
+def _scene(item: Any, index: int, cast: tuple[Character, ...], beats: tuple[Beat, ...]) -> ScenePlan:
+    where = f"scene {index + 1} of the plan"
+    if not isinstance(item, Mapping):
+        raise InvalidInput(f"{where} must be an object with beat, location, int_ext, time, characters, what")
+    unknown = sorted(set(item) - {"beat", "location", "int_ext", "time", "characters", "what"})
+    if unknown:
+        raise InvalidInput(f"{where} has unknown field(s) {', '.join(unknown)}; "
+                           "use beat, location, int_ext, time, characters, what")
+    beat = _text(item, "beat", where, "beat_name")
+    if beat and beat.lower() not in {b.name.lower() for b in beats}:
+        raise InvalidInput(f"{where}'s beat {beat!r} is not on the beat sheet ({', '.join(b.name for b in beats)})")
+    location = _text(item, "location", where)
+    if not re.search(r"[A-Za-z]", location):
+        raise InvalidInput(f"{where} needs a location")
+    time = _text({"location": item.get("time") or "DAY"}, "location", where).upper()
+    if time not in TIMES:
+        raise InvalidInput(f"{where}'s time must be one of {', '.join(TIMES)}, got {time!r}")
+    names = item.get("characters") or []
+    if isinstance(names, str):
+        names = [n.strip() for n in names.split(",") if n.strip()]
+    if not isinstance(names, (list, tuple)):
+        raise InvalidInput(f"{where}'s characters must be a list of names from the cast")
+    by_name = {c.name.lower(): c.name for c in cast}
+    present = []
+    for n in names:
+        if not isinstance(n, str) or n.strip().lower() not in by_name:
+            raise InvalidInput(f"{where} names {n!r}, who is not in the bible's cast "
+                               f"({', '.join(c.name for c in cast) or 'no characters yet'})")
+        if by_name[n.strip().lower()] not in present:
+            present.append(by_name[n.strip().lower()])
+    return ScenePlan(beat=beat, location=location, int_ext=_int_ext(item.get("int_ext"), where), time=time,
+                     characters=tuple(present), what=_text(item, "what", where))
 
 
 def parse_bible(data: Mapping[str, Any] | None) -> StoryBible:
@@ -193,9 +347,21 @@ def parse_bible(data: Mapping[str, Any] | None) -> StoryBible:
         structure = structure if structure in beat_sheets() else "custom"
     else:
         beat_tuple = load_beat_sheet(structure)
+    places = data.get("locations") or []
+    if not isinstance(places, (list, tuple)):
+        raise InvalidInput("the story bible's locations must be a list")
+    if len(places) > MAX_LOCATIONS:
+        raise InvalidInput(f"the story bible has {len(places)} locations; the limit is {MAX_LOCATIONS}")
+    plan = data.get("scenes") or []
+    if not isinstance(plan, (list, tuple)):
+        raise InvalidInput("the story bible's scenes must be a list")
+    if len(plan) > MAX_SCENES:
+        raise InvalidInput(f"the scene plan has {len(plan)} scenes; the limit is {MAX_SCENES}")
     return StoryBible(title=_text(data, "title"), logline=_text(data, "logline"), genre=_text(data, "genre"),
                       tone=_text(data, "tone"), setting=_text(data, "setting"), characters=characters,
-                      structure=structure, beats=beat_tuple, notes=_text(data, "notes"))
+                      structure=structure, beats=beat_tuple, notes=_text(data, "notes"),
+                      locations=tuple(_location(p, i) for i, p in enumerate(places)),
+                      scenes=tuple(_scene(sc, i, characters, beat_tuple) for i, sc in enumerate(plan)))
 
 
 BEAT_MARK_RE = re.compile(r"\[\[beat:\s*([^\]]+?)\s*\]\]|<!--\s*beat:\s*(.+?)\s*-->")

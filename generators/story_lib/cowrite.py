@@ -4,7 +4,9 @@ The lesson of Sunspring vs It's No Game (Sharp & Goodwin, 2016-17): a network wr
 film alone produced nonsense, while the same kind of model used in places, with people around it,
 worked. So every mode here edits a document a writer owns, at a place the writer chose:
 
-  scene      write the scene for a chosen beat of the beat sheet, appended at the end
+  scene      write the scene for a chosen beat of the beat sheet, appended at the end; with a scene
+             number, the planned scene (story_lib/hierarchy.py): it replaces that scene where the
+             document already has it, so one scene is regenerated and the others stay
   next_beat  the same, for the beat after the last one written (beats are marked in the text)
   continue   continue from the cursor; text after the cursor stays after the new passage
   regenerate replace the selection with a new passage written from the text before it
@@ -48,6 +50,29 @@ def _selection(text: str, start: int, end: int, mode: str) -> tuple[int, int]:
 
 
 NOTE_RE = re.compile(r"\[\[.*?\]\]\n*|<!--.*?-->\n*", re.DOTALL)
+SECTION_RE = re.compile(r"\[\[(?:scene|beat):[^\]]*\]\]|<!--\s*(?:scene|beat):.*?-->")
+
+
+def scene_marker(number: int, fmt: str) -> str:
+    """An invisible marker for a planned scene: regenerating scene N replaces its section."""
+    return f"[[scene: {number}]]" if fmt == "fountain" else f"<!-- scene: {number} -->"
+
+
+def scene_span(text: str, number: int) -> tuple[int, int] | None:
+    """Where planned scene `number` is in the document: from its marker to the next scene or beat
+    marker (trailing blank lines excluded), or None when it is not written yet."""
+    m = re.search(rf"\[\[scene:\s*{number}\s*\]\]|<!--\s*scene:\s*{number}\s*-->", text)
+    if m is None:
+        return None
+    nxt = SECTION_RE.search(text, m.end())
+    end = len(text[:nxt.start()].rstrip()) if nxt else len(text.rstrip())
+    return m.start(), end
+
+
+def written_scenes(text: str) -> list[int]:
+    """Planned scene numbers marked in a document, in order."""
+    found = re.findall(r"\[\[scene:\s*(\d+)\s*\]\]|<!--\s*scene:\s*(\d+)\s*-->", text)
+    return [int(a or b) for a, b in found]
 
 
 def _primer(context: str, chars: int = 300) -> str:
@@ -72,11 +97,28 @@ def _tail(text: str, chars: int) -> str:
 
 
 def plan(mode: str, text: str, *, bible: StoryBible, fmt: str, prompt: str, beat: str, cursor: int,
-         selection_start: int, selection_end: int, tone: str, action: str, context_chars: int) -> Plan:
+         selection_start: int, selection_end: int, tone: str, action: str, context_chars: int,
+         scene_number: int = 0) -> Plan:
     """Decide the prompt variables and the edit for one co-writing request."""
     if mode not in MODES:
         raise InvalidInput(f"unknown mode {mode!r}; choose one of: {', '.join(MODES)}")
     sep = "\n\n" if text.strip() else ""
+    if mode == "scene" and scene_number:
+        if beat:
+            raise InvalidInput("give a beat or a scene number, not both (the plan says which beat a scene is for)")
+        planned = bible.scene(scene_number)
+        chosen = bible.beat(planned.beat) if planned.beat else None
+        span = scene_span(text, scene_number)
+        start, end = span if span else (len(text), len(text))
+        context = _tail(text[:start].rstrip(), context_chars)
+        lead = ("\n\n" if text[:start].strip() else "") + scene_marker(scene_number, fmt) + "\n\n"
+        if span:
+            start = len(text[:start].rstrip())
+        prefix = planned.heading + "\n\n" if fmt == "fountain" else ""
+        cast = [bible.character(n) for n in planned.characters]
+        return Plan(mode, "task_plan_scene.j2", {"scene": planned, "number": scene_number, "beat": chosen,
+                                                 "cast": cast, "context": context, "prompt": prompt, "fmt": fmt},
+                    start, end, lead, prefix, chosen, len(context))
     if mode in ("scene", "next_beat"):
         if mode == "next_beat":
             if beat:
@@ -124,8 +166,25 @@ def plan(mode: str, text: str, *, bible: StoryBible, fmt: str, prompt: str, beat
     context = _tail(text.rstrip(), context_chars)
     shown = action.strip()
     lead = sep + (f"!> {shown}" if fmt == "fountain" else f"> **{shown}**") + "\n\n"
-    return Plan(mode, "task_turn.j2", {"context": context, "action": shown, "prompt": prompt, "fmt": fmt},
-                len(text), len(text), lead, "", None, len(context))
+    # A prose answer starts "You": the narrator tells the player's character what happens (AI Dungeon's
+    # second person), which keeps a small model on the action instead of a first-person diary.
+    return Plan(mode, "task_turn.j2", {"context": context, "action": shown, "you": second_person(shown),
+                                       "prompt": prompt, "fmt": fmt},
+                len(text), len(text), lead, "You" if fmt == "prose" else "", None, len(context))
+
+
+PERSON = {"i": "you", "i'm": "you're", "i've": "you've", "i'll": "you'll", "i'd": "you'd", "me": "you",
+          "my": "your", "mine": "yours", "myself": "yourself", "am": "are", "we": "you", "our": "your", "us": "you"}
+
+
+def second_person(action: str) -> str:
+    """The player's action as the narrator tells it: 'I open my bag' -> 'you open your bag'."""
+    text = re.sub(r"\bI(['’](?:m|ve|ll|d))\b", lambda m: PERSON["i" + m.group(1).lower().replace("’", "'")],
+                  action.strip().rstrip(".!"))
+    words = re.split(r"([^\w']+)", text)
+    out = [PERSON.get(w.lower(), w) if re.match(r"\w", w) else w for w in words]
+    text = "".join(out)
+    return text if text.lower().startswith("you") else "you " + text[:1].lower() + text[1:]
 
 
 def apply(text: str, p: Plan, passage: str) -> str:

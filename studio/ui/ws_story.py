@@ -22,6 +22,7 @@ from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.panel import parse_seed, progress_html
 from studio.ui.ws_common import Outcome, cancel_job, run_job
+from studio.ui.ws_story_plan import PlanPanel
 
 GENERATOR = "story"
 NEXT_BEAT = "(the next unwritten beat)"
@@ -164,6 +165,7 @@ class StoryWorkspace:
                 self.exported = gr.File(label="Exported bible", visible=False, interactive=False,
                                         elem_id=f"{p}-exported")
                 self.bible_status = gr.Markdown("", elem_id=f"{p}-bible-status")
+                self.plan = PlanPanel(self)  # the hierarchy: logline, characters, beats, places, scene plan
             with gr.Column(scale=3, min_width=420):
                 self.prompt = gr.Textbox(label="What should happen (optional)", lines=2, elem_id=f"{p}-prompt")
                 with gr.Row():
@@ -213,10 +215,11 @@ class StoryWorkspace:
     # -- running ----------------------------------------------------------------------------
     def _go(self, request: gr.Request | None, mode: str, tree: dict[str, Any], doc: str, bible_values: list[Any],
             prompt: str, beat: str, fmt: str, length: float, temperature: float, seed_text: str,
-            base: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> Iterator[dict[Any, Any]]:
+            base: dict[str, Any] | None = None, extra: dict[str, Any] | None = None,
+            bible_override: dict[str, Any] | None = None) -> Iterator[dict[Any, Any]]:
         title = bible_values[0] or ""
         try:
-            bible = bible_from_form(*bible_values)
+            bible = bible_override or bible_from_form(*bible_values)  # the plan panel's bible carries the plan
             seed = parse_seed(seed_text)
         except (ValueError, gr.Error) as exc:
             message = exc.message if isinstance(exc, gr.Error) else str(exc)
@@ -271,7 +274,8 @@ class StoryWorkspace:
         r = outcome.result
         asset = _asset_id(self.ctx, r.assets[0]) if r.assets else None
         docs = r.data.get("alternatives") or [r.data["text"]]
-        what = {"scene": f"beat {r.data.get('beat') or ''}".strip(), "continue": "continued",
+        what = {"scene": f"scene {extra['scene_number']}" if (extra or {}).get("scene_number")
+                else f"beat {r.data.get('beat') or ''}".strip(), "continue": "continued",
                 "branch": "branch", "regenerate": "regenerated",
                 "rewrite": f"rewritten ({(extra or {}).get('tone', '')})"}.get(mode, mode)
         for i, document in enumerate(docs):
@@ -431,6 +435,7 @@ class StoryWorkspace:
                          "rewrite": self.rewrite, "selected": self.selected,
                          "branch": self.branch, "pick_version": self.pick_version, "cancel": self.cancel,
                          "export": self.export, "import": self.import_bible, "preview": self.refresh_preview}
+        self.plan.wire()
 
 
 def _asset_id(ctx: UIContext, path: Any) -> str | None:
