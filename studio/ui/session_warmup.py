@@ -13,11 +13,12 @@ This middleware sees the first request of a session, builds its state through Gr
 ready; the loop stays free meanwhile), and then passes the request on: Gradio finds the state
 made. A new session's `queue/join` that would not have its state within `busy_after_s` (its
 wait so far plus the measured build time, which grows with the machine's load; checked on
-arrival and again when its turn comes) is answered with 503 and a sentence instead (gradio_client raises "Queue is full! Please
-try again."), never left to time out; a browser's page opens its session through `run/predict`
-and just waits its turn. It sits behind `studio.ui.guard` (refused requests never get here) and, when the studio has
-sign-in, builds only for a signed-in request (Gradio's login check would refuse the others before
-building anything, and so must this).
+arrival and again when its turn comes) is answered with 503 and a sentence instead
+(gradio_client raises "Queue is full! Please try again."), never left to time out; a browser's
+page opens its session through `run/predict` and just waits its turn. It sits behind
+`studio.ui.guard` (refused requests never get here) and, when the studio has sign-in, builds
+only for a signed-in request (Gradio's login check would refuse the others before building
+anything, and so must this).
 """
 from __future__ import annotations
 

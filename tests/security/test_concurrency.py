@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import httpx
 
-CLIENTS = 24
+CLIENTS = 16
 # The clients run in their own process, as remote programs do: in the server's process their
 # threads would take the server's interpreter lock and the test would measure that instead.
 CROWD = r'''
