@@ -16,8 +16,15 @@ Recorded:
   total_s   p50 / p95   seconds from release to the job's result;
   config_bytes          `/config` as served raw, and with `Accept-Encoding: gzip` (what the wire
                         carries for a browser or httpx, which both ask for gzip);
+  clients_cpu_s         CPU seconds the clients' own process spent (gradio_client makes a fresh
+                        TLS context for every request, ~0.2 s each: with 40 threads in one
+                        process that is seconds of client-side work, beside the server's);
+  server_cpu_s          CPU seconds the studio process spent during the run;
   load_1min             the machine's load average when the run started: on a shared machine
                         compare runs taken under similar load.
+One warm-up job runs first (the breeder's first load imports torch: start-up, not concurrency).
+To measure the code before a change, run this file from a checkout of that commit
+(`git archive <commit> | tar -x -C /tmp/old`, copy this file in, `--label before`).
 """
 from __future__ import annotations
 

@@ -28,6 +28,7 @@ from typing import Any, Awaitable, Callable
 
 CONFIG_PATHS = ("/config", "/config/", "/gradio_api/info", "/gradio_api/info/")
 KEY_HEADERS = (b"host", b"x-forwarded-host", b"x-forwarded-proto", b"x-gradio-server")
+QUERY_KEYS = ("deep_link", "page", "all_endpoints")  # all that /config and /info read (Gradio 6.31)
 MAX_ENTRIES = 32  # distinct host names / queries remembered (oldest dropped first)
 GZIP_LEVEL = 6
 
@@ -105,9 +106,13 @@ def _signed_in(scope: Scope) -> bool:
 
 
 def _key(scope: Scope) -> tuple:
+    from urllib.parse import parse_qsl
+
     headers = tuple(v for k, v in scope.get("headers", []) if k in KEY_HEADERS)
-    return (scope.get("scheme"), scope.get("server"), scope.get("root_path"), scope.get("path"),
-            scope.get("query_string"), headers)
+    # only the query parameters the two routes read: made-up ones cannot force a rebuild each
+    query = tuple(sorted((k, v) for k, v in parse_qsl(scope.get("query_string", b"").decode("latin-1"))
+                         if k in QUERY_KEYS))
+    return (scope.get("scheme"), scope.get("server"), scope.get("root_path"), scope.get("path"), query, headers)
 
 
 async def _serve(entry: _Entry, scope: Scope, send: Send) -> None:

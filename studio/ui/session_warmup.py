@@ -11,13 +11,14 @@ break 9; a py-spy profile of the server put 87% of its samples in that dict comp
 This middleware sees the first request of a session, builds its state through Gradio's own
 `state_holder[session_hash]` in a worker thread, one session at a time (first come, first
 ready; the loop stays free meanwhile), and then passes the request on: Gradio finds the state
-made. When so many new sessions wait that a new `queue/join` would wait longer than
-`busy_after_s` (from the measured build time, which grows with the machine's load), or when
-its turn comes after that long all the same, it is answered with 503 and a sentence instead (gradio_client raises "Queue is full! Please
-try again."), never left to time out; a browser's page opens its session through `run/predict`
-and just waits its turn. It sits behind `studio.ui.guard` (refused requests never get here) and, when the studio has
-sign-in, builds only for a signed-in request (Gradio's login check would refuse the others before
-building anything, and so must this).
+made. A new session's `queue/join` that would not have its state within `busy_after_s` (its
+wait so far plus the measured build time, which grows with the machine's load; checked on
+arrival and again when its turn comes) is answered with 503 and a sentence instead
+(gradio_client raises "Queue is full! Please try again."), never left to time out; a browser's
+page opens its session through `run/predict` and just waits its turn. It sits behind
+`studio.ui.guard` (refused requests never get here) and, when the studio has sign-in, builds
+only for a signed-in request (Gradio's login check would refuse the others before building
+anything, and so must this).
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from typing import Any, Awaitable, Callable
 
 SESSION_PATHS = ("/queue/join", "/run/predict")
 MAX_BODY = 1 << 20  # bodies read to find the session hash; a larger one is passed on unread
-BUSY_AFTER_S = 2.0  # gradio_client gives queue/join 5 s; the join itself needs some of them
+BUSY_AFTER_S = 3.0  # a new session's state ready within this (gradio_client gives queue/join 5 s)
 FIRST_GUESS_S = 0.25  # a session build before any was measured (0.13 s measured on an idle 2-core box)
 BUSY = "The studio is busy opening {n} other sessions; try again in a few seconds."
 
@@ -54,7 +55,8 @@ class SessionWarmup:
                 session_hash = _session_hash(body)
                 if session_hash is not None and session_hash not in holder:
                     joining = scope["path"].rstrip("/").endswith("/queue/join")
-                    # the first in line is always let in: so a slow estimate is measured again
+                    # refused at once when the builds ahead and its own would outlast the time allowed;
+                    # the first in line is always let in, so a slow estimate is measured again
                     if joining and self._waiting and (self._waiting + 1) * self._build_s > self.busy_after_s:
                         await _busy(send, self._waiting)
                         return
@@ -66,8 +68,8 @@ class SessionWarmup:
         await self.app(scope, receive, send)
 
     async def _build(self, holder: Any, session_hash: str, give_up_after_s: float | None) -> bool:
-        """Build the session's state in turn; False if its turn came after `give_up_after_s`
-        (the estimate was too hopeful: the machine got busier), so the caller hears at once."""
+        """Build the session's state in turn; False if, when its turn came, it could not be ready
+        within `give_up_after_s` of asking (the machine got busier), so the caller hears at once."""
         import time
 
         import anyio
@@ -78,8 +80,8 @@ class SessionWarmup:
 
         def build() -> float | None:
             start = time.monotonic()
-            if give_up_after_s is not None and start - asked > give_up_after_s:
-                return None
+            if give_up_after_s is not None and start - asked + self._build_s > give_up_after_s:
+                return None  # it would be ready too late: say so now
             _ = holder[session_hash]  # Gradio's StateHolder makes the session's state on first access
             return time.monotonic() - start
 
@@ -90,7 +92,7 @@ class SessionWarmup:
             self._waiting -= 1
         if took is None:
             return False
-        self._build_s = max(took, 0.7 * self._build_s + 0.3 * took)  # up at once, down slowly
+        self._build_s = 0.7 * self._build_s + 0.3 * took
         return True
 
 

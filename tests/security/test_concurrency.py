@@ -15,7 +15,7 @@ from types import SimpleNamespace
 
 import httpx
 
-CLIENTS = 24
+CLIENTS = 16
 # The clients run in their own process, as remote programs do: in the server's process their
 # threads would take the server's interpreter lock and the test would measure that instead.
 CROWD = r'''
@@ -192,7 +192,9 @@ def test_a_long_line_of_new_sessions_is_told_busy_at_once_and_the_next_is_let_in
 
     anyio.run(crowd)
     assert statuses["s0"] == 200 and "s0" in holder  # first in line: built, then passed on
-    assert [statuses[f"s{i}"] for i in (2, 3, 4)] == [503] * 3  # told at once, nothing built
-    assert not {"s2", "s3", "s4"} & set(holder) and not {"s2", "s3", "s4"} & set(passed)
-    assert statuses["s1"] in (200, 503)  # second in line: built unless its turn came too late
+    assert [statuses["s3"], statuses["s4"]] == [503, 503]  # 3 and 4 builds ahead: told at once
+    assert not {"s3", "s4"} & set(holder) and not {"s3", "s4"} & set(passed)
+    for s in ("s1", "s2"):  # built if their turn came within 0.5 s (s1: yes unless the box stalls)
+        assert statuses[s] == (200 if s in holder else 503)
+    assert statuses["s1"] == 200 or statuses["s2"] == 503  # never a later one served before s1
     assert statuses["later"] == 200 and "later" in passed
