@@ -67,7 +67,9 @@ def start_local(num_cpus: int = 0, object_store: int = 256 << 20) -> None:
     paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
     if root not in paths:
         os.environ["PYTHONPATH"] = os.pathsep.join([root, *paths])
-    ray.init(num_cpus=num_cpus or None, object_store_memory=object_store, include_dashboard=False,
+    # address="local": a new instance even when a `ray start` head on this machine (or a stale
+    # /tmp/ray/ray_current_cluster it left) would make a bare ray.init() join that one instead
+    ray.init(address="local", num_cpus=num_cpus or None, object_store_memory=object_store, include_dashboard=False,
              log_to_driver=False, configure_logging=False, namespace="studio",
              _node_ip_address="127.0.0.1")
 
