@@ -129,15 +129,22 @@ def build(ctx: UIContext) -> GalleryHandles:
     search_outputs = [summary, pictures, table, pick, records_state, compare.a, compare.b, seen]
     refresh.click(search, search_inputs, search_outputs, api_visibility="private")
 
-    def poll(mark: Any, gen: str, needle: str, seed_value: str | None, wanted: str, picked: str | None,
-             a: str | None, b: str | None, request: gr.Request = None) -> Any:  # type: ignore[assignment]
-        """A timer tick: search again only when the output index changed since the last search."""
-        if _index_mark(ctx) == (tuple(mark) if mark else None):
-            return [gr.skip()] * len(search_outputs)
+    def poll() -> Any:
+        """A timer tick: the output index's mark; the next step searches again only when it moved
+        since the last search (a new or deleted output), and otherwise changes nothing on the page."""
+        return _index_mark(ctx)
+
+    def on_new_outputs(mark: Any, last: Any, gen: str, needle: str, seed_value: str | None, wanted: str,
+                picked: str | None, a: str | None, b: str | None,
+                request: gr.Request = None) -> Any:  # type: ignore[assignment]
+        if mark is None or tuple(mark) == (tuple(last) if last else None):
+            return [gr.skip()] * len(search_outputs)  # the last search already saw this index
         return search(gen, needle, seed_value, wanted, picked, a, b, request=request)
 
-    timer.tick(poll, [seen, *search_inputs], search_outputs, queue=False, show_progress="hidden",
-               api_visibility="private")
+    live_mark = gr.State(None)
+    timer.tick(poll, None, live_mark, queue=False, show_progress="hidden", api_visibility="private") \
+        .then(on_new_outputs, [live_mark, seen, *search_inputs], search_outputs, queue=False,
+              show_progress="hidden", api_visibility="private")
 
     def card_clicked(kept: list[dict], mode: bool, a: str | None, b: str | None, evt: gr.SelectData) -> Any:
         with_thumbs = [r for r in kept if _thumb_of(r)]
@@ -268,7 +275,8 @@ def build(ctx: UIContext) -> GalleryHandles:
     return GalleryHandles(restored=restored, open_button=open_button, status=status,
                           handlers={"search": search, "show": show, "dropped": dropped, "run_again": run_again,
                                     "cancel_rerun": cancel_rerun, "delete": delete_job, "undo_delete": undo_delete,
-                                    "compare": compare_jobs, "poll": poll, "card_clicked": card_clicked},
+                                    "compare": compare_jobs, "gallery_poll": poll, "on_new_outputs": on_new_outputs,
+                                    "card_clicked": card_clicked},
                           refresh=(search, search_inputs, search_outputs), timer=timer)
 
 
