@@ -323,10 +323,14 @@ def test_gallery_compares_two_jobs_and_refreshes_on_new_outputs(app) -> None:
     pen = ctx.panels["pixels"]
     first = Path(run_all(pen, ["compare me", 8, None], 5, False)[-1][pen.components["current"]]["paths"][0])
     out = h["search"]("pixels", "compare me", "", "any")
-    mark = out[-1]
-    assert h["poll"](mark, "pixels", "compare me", "", "any", None, None, None)[0] == {"__type__": "update"}  # nothing new
+    seen = out[-1]
+    assert h["gallery_poll"]() == seen  # nothing new since the search
+    assert h["on_new_outputs"](h["gallery_poll"](), seen, "pixels", "compare me", "", "any", None, None, None)[0] \
+        == {"__type__": "update"}  # (skipped)
     second = Path(run_all(pen, ["compare me too", 8, None], 6, False)[-1][pen.components["current"]]["paths"][0])
-    fresh = h["poll"](mark, "pixels", "compare me", "", "any", str(first), None, None)
+    moved = h["gallery_poll"]()
+    assert moved != seen
+    fresh = h["on_new_outputs"](moved, seen, "pixels", "compare me", "", "any", str(first), None, None)
     assert fresh[0] == "2 job(s)" and fresh[3]["value"] == str(first)  # new job listed, the pick kept
     kept = fresh[4]
     # compare mode: the first card clicked is A, the second B

@@ -326,11 +326,11 @@ class OutputView:
         # Audio plays over its waveform (seek by clicking it); video in the browser's player.
         self.audio = gr.Audio(label=f"{label}: audio", visible=False, type="filepath", interactive=False,
                               waveform_options=gr.WaveformOptions(show_recording_waveform=True),
-                              elem_id=f"{p}audio" if prefix else None)
+                              elem_id=f"{p}result-audio" if prefix else None)
         self.video = gr.Video(label=f"{label}: video", visible=False, interactive=False,
-                              elem_id=f"{p}video" if prefix else None)
+                              elem_id=f"{p}result-video" if prefix else None)
         # Scores (SVG) with zoom buttons: a 1280 px score is unreadable shrunk to the column.
-        self.svg = gr.HTML(visible=False, js_on_load=SVG_ZOOM_JS, elem_id=f"{p}svg" if prefix else None)
+        self.svg = gr.HTML(visible=False, js_on_load=SVG_ZOOM_JS, elem_id=f"{p}result-svg" if prefix else None)
         self.text = gr.Textbox(label=f"{label}: text", visible=False, lines=8, max_lines=40, interactive=False,
                                elem_id=f"{p}text" if prefix else None)
         self.files = gr.File(label=f"{label}: downloads", visible=False, file_count="multiple",

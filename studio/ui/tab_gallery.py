@@ -129,15 +129,22 @@ def build(ctx: UIContext) -> GalleryHandles:
     search_outputs = [summary, pictures, table, pick, records_state, compare.a, compare.b, seen]
     refresh.click(search, search_inputs, search_outputs, api_visibility="private")
 
-    def poll(mark: Any, gen: str, needle: str, seed_value: str | None, wanted: str, picked: str | None,
-             a: str | None, b: str | None, request: gr.Request = None) -> Any:  # type: ignore[assignment]
-        """A timer tick: search again only when the output index changed since the last search."""
-        if _index_mark(ctx) == (tuple(mark) if mark else None):
-            return [gr.skip()] * len(search_outputs)
+    def poll() -> Any:
+        """A timer tick: the output index's mark; the next step searches again only when it moved
+        since the last search (a new or deleted output), and otherwise changes nothing on the page."""
+        return _index_mark(ctx)
+
+    def on_new_outputs(mark: Any, last: Any, gen: str, needle: str, seed_value: str | None, wanted: str,
+                       picked: str | None, a: str | None, b: str | None,
+                       request: gr.Request = None) -> Any:  # type: ignore[assignment]
+        if mark is None or tuple(mark) == (tuple(last) if last else None):
+            return [gr.skip()] * len(search_outputs)  # the last search already saw this index
         return search(gen, needle, seed_value, wanted, picked, a, b, request=request)
 
-    timer.tick(poll, [seen, *search_inputs], search_outputs, queue=False, show_progress="hidden",
-               api_visibility="private")
+    live_mark = gr.State(None)
+    timer.tick(poll, None, live_mark, queue=False, show_progress="hidden", api_visibility="private") \
+        .then(on_new_outputs, [live_mark, seen, *search_inputs], search_outputs, queue=False,
+              show_progress="hidden", api_visibility="private")
 
     def card_clicked(kept: list[dict], mode: bool, a: str | None, b: str | None, evt: gr.SelectData) -> Any:
         with_thumbs = [r for r in kept if _thumb_of(r)]
@@ -245,30 +252,39 @@ def build(ctx: UIContext) -> GalleryHandles:
             yield {rerun_progress: progress_html(0, f"not started: {message}", "failed"),
                    rerun_error: error_update(message)}
             return
+        # One re-run at a time from this page: the button is off while it runs, back on however it
+        # ends (refused, failed, cancelled or done).
+        yield {rerun: gr.update(interactive=False)}
         outcome = Outcome()
         # a dropped file's provenance is whatever its author wrote: it passes the gate as remote input
-        yield from run_job(ctx, request, state["generator"], state["params"], state["seed"], rerun_progress,
-                           rerun_error, rerun_job, outcome)
-        if outcome.result is None:
+        last: dict[Any, Any] = {}
+        for update in run_job(ctx, request, state["generator"], state["params"], state["seed"], rerun_progress,
+                              rerun_error, rerun_job, outcome):
+            if last:
+                yield last
+            last = update
+        if outcome.result is None:  # why, in place (the last update), with the button back on
+            yield {**last, rerun: gr.update(interactive=True)}
             return
+        if last:
+            yield last
         result = outcome.result
         yield {status: f"Ran **{html.escape(state['generator'])}** again with seed {result.seed}.",
+               rerun: gr.update(interactive=True),
                **dict(zip(rerun_view.components, rerun_view.show(result.assets, result.provenance)))}
 
     def cancel_rerun(job_id: str | None, request: gr.Request = None) -> str:  # type: ignore[assignment]
         return cancel_job(ctx, job_id, request)
 
-    rerun_outputs = [status, rerun_progress, rerun_error, rerun_job, *rerun_view.components]
-    # One re-run at a time from this page: the button is off while it runs, back on however it ends.
-    rerun.click(lambda: gr.update(interactive=False), None, rerun, queue=False, api_visibility="private") \
-        .then(cancel_with_event(run_again), restored, rerun_outputs, api_visibility="private",
-              concurrency_id="gallery-rerun", concurrency_limit=ctx.concurrency_limit) \
-        .then(lambda: gr.update(interactive=True), None, rerun, queue=False, api_visibility="private")
+    rerun_outputs = [status, rerun, rerun_progress, rerun_error, rerun_job, *rerun_view.components]
+    rerun.click(cancel_with_event(run_again), restored, rerun_outputs, api_visibility="private",
+                concurrency_id="gallery-rerun", concurrency_limit=ctx.concurrency_limit)
     rerun_cancel.click(cancel_rerun, rerun_job, rerun_progress, queue=False, api_visibility="private")
     return GalleryHandles(restored=restored, open_button=open_button, status=status,
                           handlers={"search": search, "show": show, "dropped": dropped, "run_again": run_again,
                                     "cancel_rerun": cancel_rerun, "delete": delete_job, "undo_delete": undo_delete,
-                                    "compare": compare_jobs, "poll": poll, "card_clicked": card_clicked},
+                                    "compare": compare_jobs, "gallery_poll": poll, "on_new_outputs": on_new_outputs,
+                                    "card_clicked": card_clicked},
                           refresh=(search, search_inputs, search_outputs), timer=timer)
 
 

@@ -81,25 +81,6 @@ class Browser:
                 return msg
         raise AssertionError("the event never completed")
 
-    def call_streamed(self, fn_index: int, data: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        """Run a generator event to its end: (`process_completed`, every message it streamed)."""
-        event_id = self.join(fn_index, data)
-        seen = []
-        for msg in self.messages():
-            if msg.get("event_id") != event_id:
-                continue
-            seen.append(msg)
-            if msg.get("msg") == "process_completed":
-                return msg, seen
-        raise AssertionError("the event never completed")
-
-    def then_index(self, fn_index: int) -> int:
-        """The event chained with `.then()` after `fn_index` (e.g. the job after a button turns off)."""
-        for i, dep in enumerate(self.config()["dependencies"]):
-            if dep.get("trigger_after") == fn_index:
-                return dep.get("id", i)
-        raise KeyError(f"nothing runs after event {fn_index}")
-
     def predict(self, fn_index: int, data: list[Any]) -> httpx.Response:
         """Run a `queue=False` event directly (POST /gradio_api/run/predict), as the page does."""
         return self.http.post("/gradio_api/run/predict", json={
