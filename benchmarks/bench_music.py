@@ -140,7 +140,7 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
             pm = pretty_midi.PrettyMIDI(io.BytesIO(mid))
             played = sum(1 for j in codec.played_order(tune) for p_, _q in tune.measures[j] if p_ is not None)
             ok = played == sum(len(inst.notes) for inst in pm.instruments) > 0
-            ok = ok and all(sum(q for _, q in m) == V.METERS[meter] for m in tune.measures)
+            ok = ok and V.bars_in_meter(codec.tune_to_tokens(tune), V.METERS[meter])  # whole, or pickups
         except Exception:  # noqa: BLE001 - any failure to parse counts as invalid
             ok = False
         if not ok:

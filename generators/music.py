@@ -218,14 +218,15 @@ class MusicComposer(Generator):
         expected = params.bars * 16 + 1
         on_step = lambda s: progress(0.05 + 0.6 * min(1.0, s / expected), "composing")  # noqa: E731
         kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, pitches=pitches)
+        form_kw = dict(prefer_tonic=params.end_on_tonic)  # drafts ranked by form (compose.select)
 
         def draw(k: int) -> list[list[str]]:
             if params.action == "compose":
                 return compose.compose(self._model, cond, meter, params.bars, k, on_step=on_step,
-                                       min_dur=min_dur, **kw)
+                                       min_dur=min_dur, **form_kw, **kw)
             if params.action == "continue":
                 return compose.continue_primer(self._model, cond, primer, meter, params.bars, k,
-                                               on_step=on_step, min_dur=min_dur, **kw)
+                                               on_step=on_step, min_dur=min_dur, **form_kw, **kw)
             return [compose.infill(self._model, cond, primer, masked, on_step=on_step, min_dur=min_dur, **kw)
                     for _ in range(k)]
 

@@ -270,6 +270,10 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
     body: list[str] = []
     marks = canonical_marks(tune) if tune.measures else []
     line = "|: " if marks and _opens_of(marks, 0) == [V.REPEAT_START] else ""
+    # lines of `bars_per_line` bars' worth of music (a pickup and its complement share a line's
+    # room): abcm2ps warns "Line underfull" when a line is much shorter than the others
+    bar_len = V.METERS.get(tune.meter) or sum((q for _p, q in tune.measures[0]), Fraction(0)) or Fraction(1)
+    line_len = Fraction(0)
     for i, text in enumerate(bars):
         close = _close_of(marks, i)
         if i == len(bars) - 1:
@@ -278,9 +282,10 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
             break
         opens = _opens_of(marks, i + 1)
         line += text + " " + _ABC_SEP[(close, opens[0] if opens else "")]
-        if (i + 1) % bars_per_line == 0:
+        line_len += sum((q for _p, q in tune.measures[i]), Fraction(0))
+        if line_len >= bars_per_line * bar_len:
             body.append(line)
-            line = ""
+            line, line_len = "", Fraction(0)
         else:
             line += " "
     return "\n".join(lines + body) + "\n"
