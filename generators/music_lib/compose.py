@@ -73,6 +73,14 @@ def max_bars_for(bars: int) -> int:
     return bars + max(4, bars // 2)
 
 
+def forced_end(body: list[str], meter: str, bars: int) -> bool:
+    """Whether the length control, not the model, closed this composed tune's last part (it
+    reached max_bars_for(bars) bars)."""
+    r = decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars))
+    r.replay(body)
+    return r.forced
+
+
 def select(rows: list[decode.RowState], bodies: list[list[str]], n: int, meter: str,
            prefer_tonic: bool) -> list[list[str]]:
     """n bodies out of n groups of drafts: in each group the first the model ended itself (and,
@@ -89,8 +97,9 @@ def select(rows: list[decode.RowState], bodies: list[list[str]], n: int, meter: 
 def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, temperature: float,
             top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
             min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None,
-            drafts: int = FORM_DRAWS, prefer_tonic: bool = False) -> list[list[str]]:
+            drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
     """n bodies of at least `bars` bars, each ending at the end of a part (`select`)."""
+    drafts = drafts or FORM_DRAWS
     rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
                             pitches=pitches) for _ in range(n * drafts)]
     bodies = decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
@@ -110,7 +119,7 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
                     *, temperature: float, top_k: int, gen: torch.Generator,
                     on_step: Callable[[int], None] | None = None, min_dur: Fraction = Fraction(0),
                     keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None,
-                    drafts: int = FORM_DRAWS, prefer_tonic: bool = False) -> list[list[str]]:
+                    drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
     """Bodies that start with `primer` (a body from `codec.tune_to_tokens`) and go on for at
     least `bars` more bars, to the end of a part (after finishing the primer's last bar if it
     stopped part-way)."""
@@ -119,7 +128,7 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
     probe.replay(prefix)
     start = probe.counted + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
     rows = []
-    for _ in range(n * drafts):
+    for _ in range(n * (drafts or FORM_DRAWS)):
         r = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
                             min_dur=min_dur, pitches=pitches)
         r.replay(prefix)
