@@ -266,6 +266,8 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
     lines = [f"X:{index}", f"T:{title or tune.title or 'Untitled'}", f"M:{tune.meter}", "L:1/8"]
     if tempo:
         lines.append(f"Q:1/4={tempo}")
+    # abcm2ps breaks the lines itself by width: our 4-bar lines of few notes drew "Line underfull"
+    lines.append("%%continueall")
     lines.append(f"K:{tune.tonic}{MODE_ABC[tune.mode]}")
     body: list[str] = []
     marks = canonical_marks(tune) if tune.measures else []
@@ -296,7 +298,7 @@ _ABC_BAR_RE = re.compile(r"::|:\|[12]?|\|[12:\]|]?|\|")
 
 def abc_bar_texts(abc: str) -> list[str]:
     """The bar texts of an ABC body written by `tune_to_abc` (for tests and infill checks)."""
-    body = "\n".join(line for line in abc.splitlines() if not re.match(r"^[A-Za-z]:", line))
+    body = "\n".join(line for line in abc.splitlines() if not re.match(r"^([A-Za-z]:|%)", line))
     return [b.strip() for b in _ABC_BAR_RE.split(body.replace("\n", " ")) if b.strip()]
 
 
