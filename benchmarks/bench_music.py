@@ -81,7 +81,26 @@ def real_tunes(rows: list[dict]) -> dict:
         measured = [metrics.measure(t, ranges[r["style"]]["low"], ranges[r["style"]]["high"])
                     for t, r in zip(tunes, sel)]
         out[label] = metrics.summarise(measured, [t.mode for t in tunes])
+        out[label].update(real_key_match(tunes))
     return out
+
+
+def real_key_match(tunes: list) -> dict:
+    """How often music21's key estimate matches the real tunes' own key signature, per mode, read
+    the same way as the generated tunes (our ABC, parsed by music21): the estimator's own ceiling,
+    e.g. for dorian tunes, which it often calls the relative major."""
+    from music21 import converter
+
+    from generators.music_lib import codec
+
+    by_mode: dict[str, list[int]] = {}
+    for t in tunes:
+        estimated = converter.parse(codec.tune_to_abc(t), format="abc").analyze("key")
+        by_mode.setdefault(t.mode, []).append(int(key_matches(estimated, t.tonic, t.mode)[0]))
+    hits = [x for v in by_mode.values() for x in v]
+    return {"key_match_share": round(sum(hits) / max(1, len(hits)), 3),
+            "key_match_share_by_mode": {m: round(sum(v) / len(v), 3) for m, v in sorted(by_mode.items())},
+            "tunes_by_mode": {m: len(v) for m, v in sorted(by_mode.items())}}
 
 
 def key_matches(estimated, tonic: str, mode: str) -> tuple[bool, bool]:
@@ -112,14 +131,14 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
 
     from generators.base import Progress, Rng
     from generators.music import MusicComposer, MusicParams
-    from generators.music_lib import codec, register
+    from generators.music_lib import codec, compose, register
     from generators.music_lib import vocab as V
     from training.music import metrics
 
     g = MusicComposer(model=model_name)
     g.load(torch.device("cpu"))
     lo, hi, _ = register.style_range({STYLE: 1.0})
-    valid = key_ok = tonic_ok = clean = redrawn = 0
+    valid = key_ok = tonic_ok = clean = redrawn = forced = 0
     by_mode: dict[str, list[int]] = {}
     measured, modes, sample_s, failures = [], [], [], []
     for i in range(n):
@@ -140,13 +159,14 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
             pm = pretty_midi.PrettyMIDI(io.BytesIO(mid))
             played = sum(1 for j in codec.played_order(tune) for p_, _q in tune.measures[j] if p_ is not None)
             ok = played == sum(len(inst.notes) for inst in pm.instruments) > 0
-            ok = ok and all(sum(q for _, q in m) == V.METERS[meter] for m in tune.measures)
+            ok = ok and V.bars_in_meter(codec.tune_to_tokens(tune), V.METERS[meter])  # whole, or pickups
         except Exception:  # noqa: BLE001 - any failure to parse counts as invalid
             ok = False
         if not ok:
             continue
         valid += 1
         redrawn += bool(r.data["ending_redrawn"][0])
+        forced += compose.forced_end(codec.tune_to_tokens(tune), meter, bars)
         measured.append(metrics.measure(tune, lo, hi))
         modes.append(mode)
         clean += bool(abc_tools_clean(abc))
@@ -161,6 +181,7 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
            "tonic_match_share": tonic_ok / n,
            "key_match_share_by_requested_mode": {m: round(sum(v) / len(v), 3) for m, v in by_mode.items()},
            "ending_redrawn_share": round(redrawn / max(1, valid), 3),
+           "length_forced_end_share": round(forced / max(1, valid), 3),
            "median_generate_s_no_render": round(statistics.median(sample_s), 4) if sample_s else None}
     out.update(metrics.summarise(measured, modes))
     return out

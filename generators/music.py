@@ -8,8 +8,9 @@ here on the music21 corpus (folk tunes and Bach chorale melodies) in folk-rnn-st
 a MIDI upload or a previous output), or infill chosen bars Coconet-style (Huang et al., 2017).
 The tokens carry form, as folk-rnn's do (bar lines, `||`, repeats `|: :|`, first and second
 endings): the model writes AABB tunes, and a tune ends at the end of a part once the requested
-bars are written. A grammar mask makes every bar exactly as long as the meter asks, with no note
-shorter than the corpus uses in that meter; the tonic ending is the model's own (its last bar is
+bars are written. A grammar mask makes every bar exactly as long as the meter asks (or a pickup
+and, at each part's end, its complement, as the corpus writes them), with no note shorter than
+the corpus uses in that meter; the tonic ending is the model's own (its last bar is
 redrawn until it ends on a held tonic, never squeezed); the octave is chosen so the tune sits in
 the style's real range and the instrument's (register.py). Outputs per candidate: MIDI,
 ABC, MusicXML, a WAV preview (tinysoundfont + TimGM6mb.sf2), the score as SVG (verovio) and a
@@ -218,14 +219,15 @@ class MusicComposer(Generator):
         expected = params.bars * 16 + 1
         on_step = lambda s: progress(0.05 + 0.6 * min(1.0, s / expected), "composing")  # noqa: E731
         kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, pitches=pitches)
+        form_kw = dict(prefer_tonic=params.end_on_tonic)  # drafts ranked by form (compose.select)
 
         def draw(k: int) -> list[list[str]]:
             if params.action == "compose":
                 return compose.compose(self._model, cond, meter, params.bars, k, on_step=on_step,
-                                       min_dur=min_dur, **kw)
+                                       min_dur=min_dur, **form_kw, **kw)
             if params.action == "continue":
                 return compose.continue_primer(self._model, cond, primer, meter, params.bars, k,
-                                               on_step=on_step, min_dur=min_dur, **kw)
+                                               on_step=on_step, min_dur=min_dur, **form_kw, **kw)
             return [compose.infill(self._model, cond, primer, masked, on_step=on_step, min_dur=min_dur, **kw)
                     for _ in range(k)]
 

@@ -119,17 +119,80 @@ def test_decoder_grammar_form_and_length(gen):
                              min_dur=Fraction(1, 4))
     for body in bodies:
         units = V.units_of(body)
-        assert 8 <= len(units) <= compose.max_bars_for(8)
         assert units[-1][-1] in (V.PART_END, V.REPEAT_END)  # ends at the end of a part
         assert all(u[-1] in V.CLOSES for u in units)
-        assert all(V.bar_length(b) == 3 for b in V.bars_of(body))
+        assert V.bars_in_meter(body, Fraction(3))  # whole bars, or a pickup and its complements
         assert all(V.DUR_OF_TOKEN[t] >= Fraction(1, 4) for t in body if t in V.DUR_OF_TOKEN)
         for i, t in enumerate(body):
             if t == V.ENDING2:
                 assert body[i - 1] == V.REPEAT_END
-        # the tune ends at the first part end once 8 bars are written
-        ends = [k for k, u in enumerate(units) if u[-1] in (V.PART_END, V.REPEAT_END) and k >= 7]
-        assert ends[0] == len(units) - 1 or any(V.ENDING1 in u for u in units)
+        # the tune ends at the first part end once 8 bars are written (a pickup and its
+        # complement count as one bar), and never after max_bars_for(8)
+        r = decode.RowState(Fraction(3))
+        ends = []
+        for t in body:
+            r.push(t)
+            if t in (V.PART_END, V.REPEAT_END) and not r.ending_open and not r.need_ending2:
+                ends.append(r.counted)
+        assert 8 <= ends[-1] <= compose.max_bars_for(8) and [e for e in ends if e >= 8] == [ends[-1]]
+
+
+def test_pickup_grammar_as_the_corpus_writes_it():
+    """A first bar of at most half a bar is a pickup; the tune's parts then close on its
+    complement only, and each next part opens with a pickup of the same length; the length
+    control counts a pickup and its complement as one bar and forces the close on the complement."""
+    ids = lambda *toks: {V.TOKEN_ID[t] for t in toks}  # noqa: E731
+    def at(*toks: str) -> decode.RowState:
+        r = decode.RowState(Fraction(3), min_bars=2, max_bars=3)
+        r.replay(list(toks))
+        return r
+
+    r = at("P0", "D1")
+    assert ids(V.BAR) <= set(r.allowed())  # a pickup of a quarter (6/8: at most 3/2)
+    r = at("P0", "D2")
+    assert not ids(V.BAR) & set(r.allowed())  # more than half a bar is no pickup
+    r = at("P0", "D1/2", V.BAR, "P0", "D3", V.BAR, "P0", "D2", "P2", "D1/2")
+    assert ids(V.PART_END, V.REPEAT_END) <= set(r.allowed())  # 5/2: the complement of 1/2
+    assert r.counted == 1 and r.pickup == Fraction(1, 2)
+    r = at("P0", "D1/2", V.BAR, "P0", "D3")
+    assert set(r.allowed()) == ids(V.BAR)  # a whole bar never closes a part of a pickup tune
+    r.push(V.BAR)
+    assert not ids(V.REPEAT_START, V.ENDING1) & set(r.allowed())  # a repeat opens only with a part
+    r = at("P0", "D1/2", V.BAR, "P0", "D2", "P2", "D1/2", V.PART_END)
+    assert r.need_pickup and r.target == Fraction(1, 2) and not ids(V.ENDING1) & set(r.allowed())
+    assert ids(V.REPEAT_START) <= set(r.allowed())
+    r = at("P0", "D1/2", V.BAR, "P0", "D3", V.BAR, "P0", "D3", V.BAR)
+    assert r.target == Fraction(5, 2)  # the third counted bar reaches max_bars: close on the complement
+    r = at("P0", "D1/2", V.BAR, "P0", "D3", V.BAR, "P0", "D3", V.BAR, "P0", "D5/2")
+    assert set(r.allowed()) == ids(V.PART_END, V.REPEAT_END)
+    r.push(V.PART_END)
+    assert r.forced and r.final
+
+
+def test_bars_in_meter_accepts_pickups_and_refuses_broken_bars():
+    full, half = ["P0", "D3"], ["P0", "D3/2"]
+    pick, comp = ["P0", "D1/2"], ["P0", "D5/2"]
+    ok = [*pick, V.BAR, *full, V.BAR, *comp, V.PART_END, *pick, V.BAR, *full, V.BAR, *comp, V.PART_END]
+    assert V.bars_in_meter(ok, Fraction(3)) and V.bars_in_meter([*full, V.BAR, *full, V.PART_END], Fraction(3))
+    assert not V.bars_in_meter([*full, V.BAR, *half, V.BAR, *full, V.PART_END], Fraction(3))
+    assert not V.bars_in_meter([*pick, V.BAR, *full, V.BAR, *comp, V.PART_END, *full, V.PART_END],
+                               Fraction(3))  # the next part must open with the pickup again
+    assert not V.bars_in_meter([*pick, V.BAR, *full, V.BAR, *half, V.PART_END], Fraction(3))
+    # read back from ABC, a `||` before `|:` is a plain bar line: the repeat still ends the part
+    assert V.bars_in_meter([*pick, V.BAR, *comp, V.BAR, V.REPEAT_START, *pick, V.BAR, *comp, V.REPEAT_END],
+                           Fraction(3))
+
+
+def test_drafts_the_model_ended_itself_are_preferred():
+    rows = [decode.RowState(Fraction(3)) for _ in range(4)]
+    rows[0].forced = True
+    bodies = [["P0", "D3", V.PART_END], ["P2", "D3", V.PART_END], ["P0", "D3", V.PART_END],
+              ["P4", "D3", V.PART_END]]
+    # per group of two: the first draft the model closed itself; with prefer_tonic, the first
+    # of those that also ends on a held tonic
+    assert compose.select(rows, bodies, 2, "6/8", prefer_tonic=False) == [bodies[1], bodies[2]]
+    assert compose.select(rows, bodies, 1, "6/8", prefer_tonic=False) == [bodies[1]]
+    assert compose.select(rows, bodies, 1, "6/8", prefer_tonic=True) == [bodies[2]]
 
 
 def test_row_state_refuses_ending_without_first_ending():

@@ -266,10 +266,16 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
     lines = [f"X:{index}", f"T:{title or tune.title or 'Untitled'}", f"M:{tune.meter}", "L:1/8"]
     if tempo:
         lines.append(f"Q:1/4={tempo}")
+    # abcm2ps breaks the lines itself by width: our 4-bar lines of few notes drew "Line underfull"
+    lines.append("%%continueall")
     lines.append(f"K:{tune.tonic}{MODE_ABC[tune.mode]}")
     body: list[str] = []
     marks = canonical_marks(tune) if tune.measures else []
     line = "|: " if marks and _opens_of(marks, 0) == [V.REPEAT_START] else ""
+    # lines of `bars_per_line` bars' worth of music (a pickup and its complement share a line's
+    # room): abcm2ps warns "Line underfull" when a line is much shorter than the others
+    bar_len = V.METERS.get(tune.meter) or sum((q for _p, q in tune.measures[0]), Fraction(0)) or Fraction(1)
+    line_len = Fraction(0)
     for i, text in enumerate(bars):
         close = _close_of(marks, i)
         if i == len(bars) - 1:
@@ -278,9 +284,10 @@ def tune_to_abc(tune: Tune, *, title: str = "", tempo: int | None = None, index:
             break
         opens = _opens_of(marks, i + 1)
         line += text + " " + _ABC_SEP[(close, opens[0] if opens else "")]
-        if (i + 1) % bars_per_line == 0:
+        line_len += sum((q for _p, q in tune.measures[i]), Fraction(0))
+        if line_len >= bars_per_line * bar_len:
             body.append(line)
-            line = ""
+            line, line_len = "", Fraction(0)
         else:
             line += " "
     return "\n".join(lines + body) + "\n"
@@ -291,7 +298,7 @@ _ABC_BAR_RE = re.compile(r"::|:\|[12]?|\|[12:\]|]?|\|")
 
 def abc_bar_texts(abc: str) -> list[str]:
     """The bar texts of an ABC body written by `tune_to_abc` (for tests and infill checks)."""
-    body = "\n".join(line for line in abc.splitlines() if not re.match(r"^[A-Za-z]:", line))
+    body = "\n".join(line for line in abc.splitlines() if not re.match(r"^([A-Za-z]:|%)", line))
     return [b.strip() for b in _ABC_BAR_RE.split(body.replace("\n", " ")) if b.strip()]
 
 

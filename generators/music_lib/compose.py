@@ -29,6 +29,10 @@ from generators.music_lib.model import ModelConfig, build
 INFILL_CANDIDATES = 8  # K draws per masked span, resampled by how well they lead into the rest
 ENDING_CANDIDATES = 16  # last bars drawn per round when the tune must end on the tonic
 ENDING_ROUNDS = 4
+# Drafts drawn side by side per tune (one batched pass): the first whose part the model closed
+# itself (not the length control at max_bars) is kept, and with end_on_tonic the first that also
+# ends on a held tonic: rejection sampling of whole tunes, conditioned on the requested length.
+FORM_DRAWS = 4
 OLD_VOCAB = 74  # models trained before the form tokens existed: ids 0..73 of today's vocabulary
 
 
@@ -69,14 +73,38 @@ def max_bars_for(bars: int) -> int:
     return bars + max(4, bars // 2)
 
 
+def forced_end(body: list[str], meter: str, bars: int) -> bool:
+    """Whether the length control, not the model, closed this composed tune's last part (it
+    reached max_bars_for(bars) bars)."""
+    r = decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars))
+    r.replay(body)
+    return r.forced
+
+
+def select(rows: list[decode.RowState], bodies: list[list[str]], n: int, meter: str,
+           prefer_tonic: bool) -> list[list[str]]:
+    """n bodies out of n groups of drafts: in each group the first the model ended itself (and,
+    with prefer_tonic, that ends well), else the first draft."""
+    size = len(rows) // n
+    out = []
+    for g in range(n):
+        group = list(range(g * size, (g + 1) * size))
+        rank = lambda i: (not rows[i].forced, prefer_tonic and ends_well(bodies[i], meter))  # noqa: E731
+        out.append(bodies[max(group, key=rank)])  # max keeps the first of equals
+    return out
+
+
 def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, temperature: float,
             top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
-            min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None) -> list[list[str]]:
-    """n bodies of at least `bars` bars, each ending at the end of a part."""
+            min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None,
+            drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
+    """n bodies of at least `bars` bars, each ending at the end of a part (`select`)."""
+    drafts = drafts or FORM_DRAWS
     rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
-                            pitches=pitches) for _ in range(n)]
-    return decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
-                         on_step=on_step)
+                            pitches=pitches) for _ in range(n * drafts)]
+    bodies = decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
+                           on_step=on_step)
+    return select(rows, bodies, n, meter, prefer_tonic)
 
 
 def primer_prefix(primer: list[str], tune_ends_here: bool) -> list[str]:
@@ -90,23 +118,24 @@ def primer_prefix(primer: list[str], tune_ends_here: bool) -> list[str]:
 def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: str, bars: int, n: int,
                     *, temperature: float, top_k: int, gen: torch.Generator,
                     on_step: Callable[[int], None] | None = None, min_dur: Fraction = Fraction(0),
-                    keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None) -> list[list[str]]:
+                    keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None,
+                    drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
     """Bodies that start with `primer` (a body from `codec.tune_to_tokens`) and go on for at
     least `bars` more bars, to the end of a part (after finishing the primer's last bar if it
     stopped part-way)."""
     prefix = primer_prefix(primer, keep_final_repeat)
     probe = decode.RowState(V.METERS[meter])
     probe.replay(prefix)
-    start = probe.bars_done + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
+    start = probe.counted + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
     rows = []
-    for _ in range(n):
+    for _ in range(n * (drafts or FORM_DRAWS)):
         r = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
                             min_dur=min_dur, pitches=pitches)
         r.replay(prefix)
         rows.append(r)
     new = decode.sample(model, cond, [V.BOS, *prefix], rows, temperature=temperature, top_k=top_k,
                        gen=gen, on_step=on_step)
-    return [prefix + t for t in new]
+    return select(rows, [prefix + t for t in new], n, meter, prefer_tonic)
 
 
 def ends_well(body: list[str], meter: str) -> bool:

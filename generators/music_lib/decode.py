@@ -5,8 +5,12 @@ duration; a duration is allowed only if the bar can still be filled exactly with
 durations (none shorter than the corpus's shortest for the meter); a bar line only when the bar
 is full; opening marks only at a bar's start (`|2` only right after the `:|` that closes a first
 ending; a `|:` is closed by `:|` before another `|:`, a `||` or the end, as abc2midi
-requires). Form is the model's: it chooses `|`, `||` or `:|`, repeats and endings. Length control
-counts bars and parts: the tune may end only at the end of a part (`||` or `:|`, no ending left
+requires). Pickups, as the corpus writes them (78% of O'Neill's tunes open with one and close
+each part on its complement): the tune's first bar may end early (at most half a bar) as a
+pickup; a part may then close on the complement (bar - pickup), and the next part opens with a
+pickup of the same length, so played through, every bar is whole. The models were trained on
+these bars; forcing only whole bars kept them out of the states where they close a part. Form is the model's: it chooses `|`, `||` or `:|`, repeats and endings. Length control
+counts bars (a pickup and its complement count as one) and parts: the tune may end only at the end of a part (`||` or `:|`, no ending left
 open) once `min_bars` bars are written, and does end at the first such point; past `max_bars`
 the next bar line must close the part.
 
@@ -68,6 +72,10 @@ class RowState:
     ending_open: bool = False  # a |1 is open and its :| not yet written
     need_ending2: bool = False  # the :| of a first ending was just written: |2 must follow
     repeat_open: bool = False  # a |: is written and its :| not yet: no second |:, no || (ABC)
+    pickup: Fraction = Fraction(0)  # the tune's pickup (its first bar, when short)
+    need_pickup: bool = False  # a part closed on the pickup's complement: the next bar is a pickup
+    counted: int = 0  # bars for the length control: a pickup and its complement count as one
+    forced: bool = False  # the length control closed the part (max_bars), not the model
     tokens: list[str] = field(default_factory=list)  # tokens written by this row (not the prefix)
     tracker: V.Positions = field(default_factory=V.Positions)
 
@@ -79,7 +87,13 @@ class RowState:
 
     @property
     def target(self) -> Fraction:
-        return self.fixed[0][1] if self.fixed else self.bar_len
+        if self.fixed:
+            return self.fixed[0][1]
+        if self.need_pickup:
+            return self.pickup
+        if self.pickup and self.counted + 1 >= self.max_bars:  # the part must close: on the complement
+            return self.bar_len - self.pickup
+        return self.bar_len
 
     def replay(self, prefix: list[str]) -> None:
         """Bring the state to the end of an existing prefix (after <s>), checking nothing."""
@@ -104,7 +118,22 @@ class RowState:
             return self.note_ids + [ID[t] for t in self._opens()]
         if self.pos == 0 and self.fixed and len(self.opens_here) < len(self.fixed[0][0]):
             return [ID[self.fixed[0][0][len(self.opens_here)]]]
-        return self.note_ids
+        return self.note_ids + [ID[t] for t in self._early_closes()]
+
+    def _early_closes(self) -> list[str]:
+        """Bar lines before the bar is whole: the tune's pickup, or a part closing on the
+        pickup's complement (free mode only; see the module docstring)."""
+        if self.fixed is not None or self.pos == 0 or self.need_pickup:
+            return []
+        if self.bars_done == 0 and self.pos <= self.bar_len / 2:
+            return [V.BAR]
+        if self.pickup and self.pos == self.bar_len - self.pickup:
+            return self._part_closes()
+        return []
+
+    def _part_closes(self) -> list[str]:
+        # abc2midi: a |: must be closed by :| before a || or the end
+        return [V.REPEAT_END] if self.repeat_open or self.ending_open else [V.PART_END, V.REPEAT_END]
 
     def _opens(self) -> list[str]:
         if self.need_ending2:
@@ -112,24 +141,27 @@ class RowState:
         if self.opens_here:
             return []
         out = []
-        if not self.ending_open and not self.repeat_open:
+        # in a tune with a pickup a repeat starts only with a part (at its pickup): the repeat
+        # comes back to it right after the part's complement
+        starts_part = not self.pickup or self.need_pickup
+        if not self.ending_open and not self.repeat_open and starts_part:
             out.append(V.REPEAT_START)
-            if self.bars_done:
+            if self.bars_done and not self.pickup:  # (a tune with a pickup has none: see _closes)
                 out.append(V.ENDING1)
         return out
 
     def _closes(self) -> list[str]:
         if self.fixed:
             return [self.fixed[0][2]]
-        if self.need_ending2:  # cannot happen: a bar starts with |2 then
+        if self.need_ending2 or self.need_pickup:  # (the first cannot happen: a bar starts with |2 then)
             return [V.BAR]
-        n = self.bars_done + 1
-        if self.ending_open:  # a first ending closes with :| (or runs on for another bar)
-            return [V.REPEAT_END] if n >= self.max_bars else [V.BAR, V.REPEAT_END]
-        if self.repeat_open:  # abc2midi: a |: must be closed by :| before a || or the end
-            return [V.REPEAT_END] if n >= self.max_bars else [V.BAR, V.REPEAT_END]
-        if n >= self.max_bars:
-            return [V.PART_END, V.REPEAT_END]
+        if self.pickup:  # a tune with a pickup closes its parts on the complement only (_early_closes),
+            # so that played through, with its repeats, every bar is whole (abc2midi checks it)
+            return self._part_closes() if self.pos < self.bar_len else [V.BAR]
+        if self.counted + 1 >= self.max_bars:
+            return self._part_closes()
+        if self.ending_open or self.repeat_open:  # a first ending closes with :| (or runs on a bar)
+            return [V.BAR, V.REPEAT_END]
         return [V.BAR, V.PART_END, V.REPEAT_END]
 
     def push(self, tok: str) -> int:
@@ -146,6 +178,15 @@ class RowState:
         if tok == V.EOS:
             self.done = True
         elif tok in V.CLOSES:
+            if self.fixed is None and tok in (V.PART_END, V.REPEAT_END) and self.counted + 1 >= self.max_bars:
+                self.forced = True
+            short = self.pos < self.bar_len
+            if self.bars_done == 0 and short:
+                self.pickup = self.pos
+            pickup_bar = self.need_pickup or (self.bars_done == 0 and short)
+            self.counted += 0 if pickup_bar else 1
+            self.need_pickup = bool(self.pickup) and short and not pickup_bar \
+                and tok in (V.PART_END, V.REPEAT_END) and not self.ending_open
             self.bars_done += 1
             self.pos = Fraction(0)
             self.opens_here = []
@@ -154,7 +195,7 @@ class RowState:
             if tok == V.REPEAT_END and self.ending_open:
                 self.ending_open, self.need_ending2 = False, True
             part_end = tok in (V.PART_END, V.REPEAT_END) and not self.ending_open and not self.need_ending2
-            if self.fixed is None and part_end and self.bars_done >= self.min_bars:
+            if self.fixed is None and part_end and self.counted >= self.min_bars:
                 self.final = True
         elif tok in V.OPENS:
             self.opens_here.append(tok)

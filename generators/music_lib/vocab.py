@@ -152,6 +152,32 @@ def bar_length(bar: list[str]) -> Fraction:
     return sum((DUR_OF_TOKEN[t] for t in bar if t in DUR_OF_TOKEN), Fraction(0))
 
 
+def bars_in_meter(body: list[str], bar_len: Fraction) -> bool:
+    """Every bar is whole, except as the corpus writes pickups: the first bar may be a pickup of at
+    most half a bar, a part may then close (`||`, `:|` or the tune's end) on its complement, and
+    the bar after such a close is a pickup again, so played through, the bars add up."""
+    units = units_of(body)
+    pickup, after_short_close = Fraction(0), False
+    for i, u in enumerate(units):
+        n = bar_length(u)
+        # a part ends at `||`, `:|`, the tune's end, or where a repeat opens (ABC writes `||` before
+        # `|:` as a plain `|:`, so a tune read back from ABC has `|` there)
+        closes_part = i == len(units) - 1 or u[-1] in (PART_END, REPEAT_END) or REPEAT_START in units[i + 1]
+        if after_short_close:
+            if n != pickup:
+                return False
+            after_short_close = False
+        elif i == 0 and 0 < n <= bar_len / 2 and len(units) > 1:
+            pickup = n
+        elif n == bar_len:
+            continue
+        elif pickup and n == bar_len - pickup and closes_part and ENDING1 not in u:
+            after_short_close = i < len(units) - 1
+        else:
+            return False
+    return True
+
+
 def parse_style(spec: str) -> dict[str, float]:
     """"oneill" or "oneill:0.6, essen:0.4" -> normalised weights over STYLES (DeepJ mixture).
 
