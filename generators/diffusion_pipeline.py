@@ -16,7 +16,7 @@ from typing import Any, Callable
 import torch
 
 from generators.base import GeneratorUnavailable, InvalidInput
-from generators.image import HOW_TO_ADD
+from generators.image import DEFAULT_MODEL, EMBEDDED, HOW_TO_ADD
 
 # Sampler name -> (diffusers scheduler class, extra config, A1111 sampler name).
 SCHEDULERS: dict[str, tuple[str, dict[str, Any], str]] = {
@@ -36,9 +36,14 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".ckpt", ".pth", ".gguf")
 
 def resolve_model(model: str) -> Path:
     """A local diffusers folder for `model` (a folder path or a cached hub id), or a clear error."""
-    text = model.strip()
-    if not text:
-        raise GeneratorUnavailable("No image model is configured. " + HOW_TO_ADD)
+    text = model.strip() or DEFAULT_MODEL
+    if text in EMBEDDED:
+        folder = EMBEDDED[text]
+        if not (folder / "model_index.json").is_file():
+            raise GeneratorUnavailable(f"the embedded image model '{text}' is missing from {folder}; "
+                                       "train it with `studio train image`, or " + HOW_TO_ADD[0].lower()
+                                       + HOW_TO_ADD[1:])
+        return folder
     path = Path(text).expanduser()
     # Hub ids are "name" or "owner/name"; anything else that is not on disk is a wrong path.
     looks_like_path = text.startswith(("/", ".", "~")) or text.count("/") > 1 or "\\" in text
@@ -83,7 +88,7 @@ def weights_variant(folder: Path) -> str | None:
     return None
 
 
-def make_scheduler(base_config: Any, base_class: str, name: str) -> Any:
+def make_scheduler(base_config: Any, base_class: str, name: str, pipeline_class: str = "") -> Any:
     """A fresh scheduler for `name` ("default" = the model's own) built from the model's config."""
     import diffusers
 
@@ -93,7 +98,12 @@ def make_scheduler(base_config: Any, base_class: str, name: str) -> Any:
     if "FlowMatch" in base_class:
         raise InvalidInput(f"this model is a flow-matching model ({base_class}); it only works with "
                            "the 'default' sampler")
-    return getattr(diffusers, cls_name).from_config(base_config, **extra)
+    scheduler = getattr(diffusers, cls_name).from_config(base_config, **extra)
+    if pipeline_class.startswith("IF") and "variance_type" not in scheduler.config:
+        # DeepFloyd IF pipelines read `scheduler.config.variance_type` to know whether the UNet's
+        # second half is a learned variance; samplers without that notion use a fixed one.
+        scheduler.register_to_config(variance_type=base_config.get("variance_type"))
+    return scheduler
 
 
 def sampler_label(name: str, base_class: str) -> str:
@@ -111,6 +121,16 @@ class LoadedPipeline:
     scheduler_config: Any
     scheduler_class: str
     views: dict[str, Any] = field(default_factory=dict)
+
+    def native_size(self) -> tuple[int, int]:
+        """(width, height) the model was trained at: what diffusers draws when given no size."""
+        base = self.base
+        denoiser = getattr(base, "unet", None) or getattr(base, "transformer", None)
+        sample = getattr(base, "default_sample_size", None) or \
+            getattr(getattr(denoiser, "config", None), "sample_size", None) or 64
+        side = (sample[0] if isinstance(sample, (tuple, list)) else int(sample)) * \
+            int(getattr(base, "vae_scale_factor", 1) if getattr(base, "vae", None) is not None else 1)
+        return side, side
 
     def for_mode(self, mode: str) -> Any:
         """The pipeline for "text", "image" or "inpaint", made from the base with `from_pipe`."""
@@ -165,6 +185,26 @@ def count_prompt_tokens(pipe: Any, text: str) -> tuple[int, int] | None:
     if not 0 < limit < 100_000:
         return None
     return len(tokenizer(text, truncation=False).input_ids), limit
+
+
+def call_kwargs(pipe: Any, kwargs: dict[str, Any], progress: Callable[[float, str], None],
+                total: int) -> dict[str, Any]:
+    """`kwargs` for this pipeline's `__call__`: progress through `callback_on_step_end` (most
+    pipelines) or the older `callback`/`callback_steps` (DeepFloyd IF, the embedded model); a size
+    only where the pipeline takes one (IF image-to-image and inpainting keep the picture's size)."""
+    import importlib.util
+    import inspect
+
+    accepted = inspect.signature(pipe.__call__).parameters
+    out = {k: v for k, v in kwargs.items() if k in accepted or k not in ("width", "height")}
+    if "callback_on_step_end" in accepted:
+        out["callback_on_step_end"] = step_callback(progress, total)
+    elif "callback" in accepted:
+        on_end = step_callback(progress, total)
+        out.update(callback=lambda step, t, latents: on_end(pipe, step, t, {}), callback_steps=1)
+    if "clean_caption" in accepted and not (importlib.util.find_spec("bs4") and importlib.util.find_spec("ftfy")):
+        out["clean_caption"] = False  # what IF falls back to without them, minus two warnings per call
+    return out
 
 
 def step_callback(progress: Callable[[float, str], None], total: int,

@@ -4,8 +4,10 @@ Latent diffusion (Rombach et al. 2022, "High-Resolution Image Synthesis with Lat
 Models") run through Hugging Face diffusers; image-to-image is SDEdit (Meng et al. 2022), and
 classifier-free guidance (Ho & Salimans 2022) weighs the prompt against the negative prompt.
 The model is a diffusers folder or a Hugging Face id already in the local cache (this studio
-never downloads); there is no embedded default, so with no model configured the generator says
-how to add one instead of producing anything. Each image of a batch has its own seed (the job
+never downloads). With none configured it loads the embedded default, 'kanji-glyphs-64': a small
+pixel-space text-to-image model trained here on captioned KanjiVG glyphs (`studio train image`),
+saved as a standard diffusers folder (DeepFloyd IF layout) and loaded by exactly the same
+`DiffusionPipeline` code as any other model. Each image of a batch has its own seed (the job
 seed + its index, as AUTOMATIC1111 does), so any single image can be reproduced alone.
 
 This module imports no torch, numpy, PIL or diffusers; the work happens in
@@ -24,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, OutOfMemory, Params,
                              Progress, Result, Rng, file_sha256, param, tree_sha256)
+from generators.resources import assets_dir
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import torch
@@ -35,6 +38,10 @@ HOW_TO_ADD = (
     "'stabilityai/sd-turbo' that is already in the local Hugging Face cache "
     "(download it on a machine with internet using `hf download ID`, then copy ~/.cache/huggingface)."
 )
+# Models the studio ships, by name (a diffusers folder under assets/image/); the first is the
+# default when no model is configured. Made by `python -m training.image.train`.
+EMBEDDED = {"kanji-glyphs-64": assets_dir("image", "kanji-glyphs-64")}
+DEFAULT_MODEL = "kanji-glyphs-64"
 MODES = ("auto", "text-to-image", "image-to-image", "inpaint")
 SAMPLERS = ("default", "euler", "euler_a", "dpm++", "dpm++_karras", "dpm++_sde", "ddim", "pndm",
             "lms", "heun", "unipc")
@@ -43,8 +50,9 @@ OFFLOAD = ("none", "model", "sequential")
 
 @dataclass(frozen=True)
 class DiffusionParams(Params):
-    model: str = param("", "a diffusers model folder (with model_index.json) or a Hugging Face id "
-                       "already in the local cache", load=True, max_length=500)
+    model: str = param("", "a diffusers model folder (with model_index.json), a Hugging Face id "
+                       "already in the local cache, or 'kanji-glyphs-64' (embedded); empty = the "
+                       "embedded 'kanji-glyphs-64'", load=True, max_length=500)
     offload: str = param("none", "GPU only: keep idle parts of the model in CPU memory ('model') or "
                          "stream every layer ('sequential', least memory, slowest)",
                          choices=OFFLOAD, load=True)
@@ -61,8 +69,12 @@ class DiffusionParams(Params):
     steps: int = param(25, "denoising steps: more is slower and usually cleaner", min=1, max=150)
     guidance: float = param(7.5, "classifier-free guidance: how strictly to follow the prompt "
                             "(1 = off)", min=0.0, max=30.0)
-    width: int = param(512, "image width in pixels (a multiple of 8)", min=64, max=2048)
-    height: int = param(512, "image height in pixels (a multiple of 8)", min=64, max=2048)
+    # 0 = the model's own size (512 for SD 1.x, 1024 for SDXL, 64 for the embedded model): a model
+    # asked for another size than it was trained at draws worse, so the default follows the model.
+    width: int = param(0, "image width in pixels (a multiple of 8); 0 = the model's own size",
+                       min=0, max=2048)
+    height: int = param(0, "image height in pixels (a multiple of 8); 0 = the model's own size",
+                        min=0, max=2048)
     scheduler: str = param("default", "sampler; 'default' keeps the model's own", choices=SAMPLERS)
     batch: int = param(1, "how many images; image i uses seed + i", min=1, max=8)
 
@@ -71,6 +83,11 @@ class DiffusionParams(Params):
         for name in ("width", "height"):
             if getattr(self, name) % 8:
                 raise InvalidInput(f"{name} must be a multiple of 8, got {getattr(self, name)}")
+            if 0 < getattr(self, name) < 64:
+                raise InvalidInput(f"{name} must be at least 64 pixels (or 0 for the model's own size), "
+                                   f"got {getattr(self, name)}")
+        if (self.width == 0) != (self.height == 0):
+            raise InvalidInput("set both width and height, or leave both at 0 for the model's own size")
         if self.negative_prompt.strip() and self.guidance <= 1.0:
             raise InvalidInput("a negative prompt only has an effect with guidance above 1; raise the "
                                "guidance or clear the negative prompt")
@@ -191,24 +208,24 @@ class Diffusion(Generator):
             with self._lock, torch.inference_mode():
                 return self._generate(params, rng, progress)
         except torch.OutOfMemoryError as exc:
-            raise OutOfMemory(f"{params.width}x{params.height} x {params.batch} needed more GPU memory "
+            raise OutOfMemory(f"{params.width or 'native'}x{params.height or 'native'} x {params.batch} needed more GPU memory "
                               "than is free: try a smaller size or batch, or offload 'model'") from exc
         except RuntimeError as exc:
             if "can't allocate memory" not in str(exc):
                 raise
-            raise OutOfMemory(f"{params.width}x{params.height} x {params.batch} needed more memory than "
+            raise OutOfMemory(f"{params.width or 'native'}x{params.height or 'native'} x {params.batch} needed more memory than "
                               "is free: try a smaller size or batch") from exc
 
     def _generate(self, params: DiffusionParams, rng: Rng, progress: Progress) -> Result:
         import torch
         from PIL import Image
 
-        from generators.diffusion_pipeline import (count_prompt_tokens, make_scheduler, sampler_label,
-                                                   step_callback)
+        from generators.diffusion_pipeline import (call_kwargs, count_prompt_tokens, make_scheduler,
+                                                   sampler_label)
         from generators.image_io import a1111_parameters, load_image, load_mask, make_grid
 
         mode = params.resolved_mode()
-        size = (params.width, params.height)
+        size = (params.width, params.height) if params.width else self._pipe.native_size()
         # Every input is checked before any model work.
         init = mask = None
         parents: list[str] = []
@@ -229,7 +246,7 @@ class Diffusion(Generator):
                 raise InvalidInput(f"the {label} is {counted[0]} tokens long but this model reads at most "
                                    f"{counted[1]}; the end would be ignored, so shorten it")
         pipe.scheduler = make_scheduler(self._pipe.scheduler_config, self._pipe.scheduler_class,
-                                        params.scheduler)
+                                        params.scheduler, pipeline_class=type(pipe).__name__)
 
         seeds = [rng.seed + i for i in range(params.batch)]
         # One CPU generator per image: the starting noise is the same on any device.
@@ -238,21 +255,20 @@ class Diffusion(Generator):
         kwargs: dict[str, Any] = dict(
             prompt=params.prompt, negative_prompt=params.negative_prompt or None,
             num_inference_steps=params.steps, guidance_scale=params.guidance,
-            num_images_per_prompt=params.batch, generator=generators, output_type="pil",
-            callback_on_step_end=step_callback(progress, total))
+            num_images_per_prompt=params.batch, generator=generators, output_type="pil")
         if mode == "text":
-            kwargs.update(width=params.width, height=params.height)
+            kwargs.update(width=size[0], height=size[1])
         else:
             kwargs.update(image=init, strength=params.strength)
             if mode == "inpaint":
-                kwargs.update(mask_image=mask, width=params.width, height=params.height)
+                kwargs.update(mask_image=mask, width=size[0], height=size[1])
         progress(0.02, "starting")
-        out = pipe(**kwargs)
+        out = pipe(**call_kwargs(pipe, kwargs, progress, total))
         images: list[Any] = list(out.images)
         progress(0.97, "saving")
 
         sampler = sampler_label(params.scheduler, self._pipe.scheduler_class)
-        model_label = self.model.strip()
+        model_label = self.model.strip() or DEFAULT_MODEL
         mode_label = {"text": "text-to-image", "image": "image-to-image", "inpaint": "inpaint"}[mode]
 
         def infotext(seed: int, extra: dict[str, Any] | None = None) -> str:
@@ -269,7 +285,7 @@ class Diffusion(Generator):
         if len(images) > 1:
             outputs.append(Output(".png", make_grid(images), role="grid", label="grid",
                                   extra={"parameters": infotext(seeds[0], {"Batch size": len(images)})}))
-        nsfw = getattr(out, "nsfw_content_detected", None)
+        nsfw = getattr(out, "nsfw_content_detected", getattr(out, "nsfw_detected", None))
         data: dict[str, Any] = {"mode": mode_label, "seeds": seeds, "sampler": sampler,
                                 "size": list(size), "steps_run": total, "model": model_label}
         if nsfw is not None:

@@ -21,6 +21,7 @@ TRAINERS: dict[str, str] = {
     "music": "training.music.train:main",
     "sketch": "training.sketch.train:main",
     "gan": "training.gan.train:main",
+    "image": "training.image.train:main",
 }
 REPO_ROOT = Path(__file__).resolve().parent.parent
 

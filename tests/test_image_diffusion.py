@@ -66,11 +66,15 @@ def test_module_import_is_light() -> None:
     assert out.stdout.strip() == "[]"
 
 
-def test_no_model_configured_says_how_to_add_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_models_say_how_to_add_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import huggingface_hub.constants
 
+    from generators.image import DEFAULT_MODEL, EMBEDDED
+
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(GeneratorUnavailable, match="No image model is configured.*model_index.json"):
+    # no model configured = the embedded default; when its folder is gone, say how to get it back
+    monkeypatch.setitem(EMBEDDED, DEFAULT_MODEL, tmp_path / "absent")
+    with pytest.raises(GeneratorUnavailable, match="embedded image model.*studio train image.*model_index.json"):
         Diffusion().load(torch.device("cpu"))
     assert Diffusion().estimate_bytes() == 0
     with pytest.raises(GeneratorUnavailable, match="not in the local Hugging Face cache.*does not download"):

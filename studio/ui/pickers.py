@@ -6,8 +6,8 @@
 - music.instrument: the 128 General MIDI programs by name;
 - music.style: one slider per corpus style (a DeepJ-style mixture);
 - face.presets: one checkbox per expression preset (timed presets from a restore stay listed);
-- image.model: a dropdown of the diffusers pipelines installed in the Hugging Face cache (any
-  folder or id can still be typed).
+- image.model: a dropdown of the embedded model(s) and the diffusers pipelines installed in the
+  Hugging Face cache (any folder or id can still be typed).
 The choices come from the generator's schema or from data files; no model is imported.
 """
 from __future__ import annotations
@@ -157,11 +157,16 @@ def installed_pipelines() -> list[str]:
 
 
 def model_widget(name: str, schema: dict[str, Any], label: str, info: str, elem_id: str | None) -> Any:
+    from generators.image import DEFAULT_MODEL, EMBEDDED  # names and folders only: no torch
+
     installed = installed_pipelines()
+    embedded = [(f"{n} (embedded, trained here)", n) for n, folder in EMBEDDED.items()
+                if (folder / "model_index.json").is_file()]
     note = (f"{len(installed)} installed in the Hugging Face cache; a local folder can be typed too"
             if installed else "none in the Hugging Face cache yet; type a local diffusers folder, or fetch one "
                               "first (see the README)")
-    comp = gr.Dropdown(choices=[("(none chosen)", ""), *installed], value=schema.get("default", ""),
+    comp = gr.Dropdown(choices=[(f"(default: {DEFAULT_MODEL})", ""), *embedded, *installed],
+                       value=schema.get("default", ""),
                        allow_custom_value=True, label="Model", info=note, elem_id=elem_id)
     return _widget()(comp, kind="text", to_param=lambda v: v or "")
 

@@ -1,0 +1,91 @@
+"""Captioned glyphs: KanjiVG drawings (PyPI `kanjivg`, CC BY-SA 3.0) joined with KANJIDIC2
+English meanings and classical radicals (PyPI `jamdict-data`, EDRDG licence, CC BY-SA).
+
+Each KanjiVG base file (e.g. 06c34.svg = U+6C34) is looked up by code point in KANJIDIC2's
+`character` table; characters with no English meaning are skipped. The caption is
+"a character meaning '<up to three meanings>'" (lower-cased), e.g. "a character meaning 'water'".
+Glyphs are rasterised by the GAN's renderer (training.gan.data) at 64x64 and cached there.
+
+Split: the GAN's (last 10% of the sha256 space of file names is held out), so held-out captions
+and glyphs are never trained on, by either model.
+"""
+from __future__ import annotations
+
+import re
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from training.gan import data as glyph_data
+
+SIZE = 64
+STROKE_WIDTH = 6.0  # pen width in KanjiVG units (of 109), as the GAN's glyphs
+MAX_MEANINGS = 3
+
+
+@dataclass(frozen=True)
+class Captioned:
+    images: np.ndarray  # (N, S, S) float32, ink = 1
+    captions: list[str]
+    radicals: np.ndarray  # (N,) int, classical (Kangxi) radical number 1..214
+    names: list[str]  # KanjiVG file names
+    heldout: np.ndarray  # (N,) bool
+
+    def subset(self, mask: np.ndarray) -> "Captioned":
+        idx = np.flatnonzero(mask)
+        return Captioned(self.images[idx], [self.captions[i] for i in idx], self.radicals[idx],
+                         [self.names[i] for i in idx], self.heldout[idx])
+
+
+def kanjidic_db() -> Path:
+    import importlib.util
+
+    spec = importlib.util.find_spec("jamdict_data")
+    for loc in (spec.submodule_search_locations or []) if spec else []:
+        if (Path(loc) / "jamdict.db").is_file():
+            return Path(loc) / "jamdict.db"
+    raise FileNotFoundError("KANJIDIC2 was not found; install it with `pip install jamdict-data`")
+
+
+def kanjidic() -> dict[str, tuple[list[str], int]]:
+    """character -> (English meanings in dictionary order, classical radical number)."""
+    con = sqlite3.connect(f"file:{kanjidic_db()}?mode=ro", uri=True)
+    try:
+        rows = con.execute(
+            "SELECT c.literal, m.value FROM character c JOIN rm_group g ON g.cid = c.ID "
+            "JOIN meaning m ON m.gid = g.ID WHERE m.m_lang = '' ORDER BY c.ID, g.ID, m.rowid").fetchall()
+        rads = dict(con.execute("SELECT c.literal, r.value FROM character c JOIN radical r ON r.cid = c.ID "
+                                "WHERE r.rad_type = 'classical'").fetchall())
+    finally:
+        con.close()
+    out: dict[str, tuple[list[str], int]] = {}
+    for ch, meaning in rows:
+        entry = out.setdefault(ch, ([], int(rads.get(ch, 0) or 0)))
+        if meaning not in entry[0]:
+            entry[0].append(meaning)
+    return out
+
+
+def caption(meanings: list[str]) -> str:
+    # "(no. 47)"-style notes are dictionary bookkeeping, not meaning
+    words = [re.sub(r"\s*\([^)]*\)", "", m).strip().lower() for m in meanings[:MAX_MEANINGS]]
+    return f"a character meaning '{', '.join(w for w in words if w)}'"
+
+
+def load(size: int = SIZE, limit: int | None = None) -> Captioned:
+    glyphs = glyph_data.load_glyphs(size=size, stroke_width=STROKE_WIDTH, limit=limit)
+    names = glyphs.train_names + glyphs.heldout_names
+    images = np.concatenate([glyphs.train, glyphs.heldout])
+    held = np.array([False] * len(glyphs.train_names) + [True] * len(glyphs.heldout_names))
+    dic = kanjidic()
+    keep, caps, rads = [], [], []
+    for i, name in enumerate(names):
+        ch = chr(int(name[:5], 16))
+        if ch in dic and dic[ch][0]:
+            keep.append(i)
+            caps.append(caption(dic[ch][0]))
+            rads.append(dic[ch][1])
+    idx = np.array(keep, dtype=np.int64)
+    return Captioned(images[idx], caps, np.array(rads), [names[i] for i in idx], held[idx])

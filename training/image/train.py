@@ -1,0 +1,292 @@
+"""Train the image generator's embedded default: text-to-image diffusion on captioned kanji.
+
+    nice -n 5 python -m training.image.train --minutes 55        # writes assets/image/kanji-glyphs-64/
+
+Method: a pixel-space DDPM (Ho et al. 2020) with the cosine noise schedule (Nichol & Dhariwal
+2021), epsilon prediction, at 64x64, the layout of DeepFloyd IF stage I (a text-conditioned
+pixel UNet); the UNet is diffusers' `UNet2DConditionModel` cross-attending to the token features
+of the cut-down MiniLM (training.image.text_encoder). The caption is dropped 10% of the time so
+one model gives both the conditional and the unconditional prediction: classifier-free guidance
+(Ho & Salimans 2022). AdamW with warm-up, an EMA of the weights (what is saved). Sampling uses
+DPM-Solver++ (Lu et al. 2022), 20 steps.
+
+Every `--eval-every` steps: the diffusion loss (epsilon MSE) of the EMA model on a fixed batch of
+held-out glyphs (captions never trained on) and of training glyphs, with the same timesteps and
+noise, next to the trivial baseline that predicts zero noise (loss = mean squared noise = ~1.0).
+
+Outputs in --out, a standard diffusers folder that `DiffusionPipeline.from_pretrained` loads as
+an `IFPipeline`: model_index.json, unet/, text_encoder/, tokenizer/, scheduler/ (fp16
+safetensors, upcast at load). Beside it (assets/image/): training.json, samples.png and TRAINING.md.
+The full state (model, EMA, optimiser) goes to the studio cache for `--resume`.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import os
+import platform
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from training.image import data as cap_data
+from training.image import text_encoder as te
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = ROOT / "assets" / "image" / "kanji-glyphs-64"
+NUM_TRAIN_TIMESTEPS = 1000
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m training.image.train", description=__doc__.split("\n")[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help="the pipeline folder to write")
+    ap.add_argument("--minutes", type=float, default=55.0, help="wall-clock budget for training")
+    ap.add_argument("--steps", type=int, default=1_000_000, help="maximum optimiser steps")
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--lr", type=float, default=6e-4)
+    ap.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of the weights (saved model)")
+    ap.add_argument("--drop", type=float, default=0.1, help="caption dropout for classifier-free guidance")
+    ap.add_argument("--limit", type=int, default=None, help="use only the first N glyph files (smoke tests)")
+    ap.add_argument("--eval-every", type=int, default=200)
+    ap.add_argument("--eval-n", type=int, default=192, help="images in each loss evaluation")
+    ap.add_argument("--save-every-min", type=float, default=10.0, help="write the pipeline this often")
+    ap.add_argument("--log-every", type=int, default=20)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    ap.add_argument("--resume", action="store_true", help="continue from the cached training state")
+    return ap.parse_args(argv)
+
+
+def make_unet():
+    from diffusers import UNet2DConditionModel
+
+    # out_channels 6: IFPipeline splits the output into noise (trained) and a learned-variance
+    # half, which it ignores with a fixed-variance scheduler; only the noise half is trained.
+    # Four levels 64/32/16/8 px; cheap convolutions at full resolution (16 channels), attention
+    # (self + cross to the caption) only at 16 and 8 px where it is affordable on a CPU.
+    return UNet2DConditionModel(
+        sample_size=cap_data.SIZE, in_channels=3, out_channels=6, layers_per_block=1,
+        block_out_channels=(16, 32, 64, 96),
+        down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
+        cross_attention_dim=384, attention_head_dim=4, norm_num_groups=8)
+
+
+def make_schedulers():
+    from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
+
+    train = DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
+                          prediction_type="epsilon", variance_type="fixed_small", clip_sample=True)
+    # Sampling: DPM-Solver++ 2M; dynamic thresholding (Imagen) keeps guided pixels in range.
+    sample = DPMSolverMultistepScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
+                                         prediction_type="epsilon", algorithm_type="dpmsolver++",
+                                         thresholding=True, dynamic_thresholding_ratio=0.995,
+                                         sample_max_value=1.0)
+    return train, sample
+
+
+def to_pixels(ink: np.ndarray) -> torch.Tensor:
+    """(N, S, S) ink in [0, 1] -> (N, 3, S, S) in [-1, 1]: black ink on white paper, RGB."""
+    x = torch.from_numpy(1.0 - 2.0 * ink).float()[:, None]
+    return x.expand(-1, 3, -1, -1).contiguous()
+
+
+def caption_features(model, tok, captions: list[str]) -> torch.Tensor:
+    """Token features of `captions` (+ the empty caption last), cached on disk by content."""
+    from generators.paths import cache_path
+
+    key = hashlib.sha256(json.dumps([te.LAYERS, te.VOCAB, te.POSITIONS, captions]).encode()).hexdigest()[:16]
+    path = cache_path("image_train") / f"captions_{key}.pt"
+    if path.is_file():
+        return torch.load(path, weights_only=True)
+    feats = te.encode(model, tok, captions + [""])
+    torch.save(feats, path)
+    return feats
+
+
+def diffusion_loss(unet, sched, x0, emb, t, noise) -> torch.Tensor:
+    xt = sched.add_noise(x0, noise, t)
+    pred = unet(xt, t, encoder_hidden_states=emb.float()).sample[:, :x0.shape[1]]
+    return F.mse_loss(pred, noise)
+
+
+@torch.no_grad()
+def eval_loss(unet, sched, x0: torch.Tensor, emb: torch.Tensor, seed: int, batch: int = 32) -> float:
+    g = torch.Generator().manual_seed(seed)
+    t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (len(x0),), generator=g)
+    noise = torch.randn(x0.shape, generator=g)
+    total = 0.0
+    for i in range(0, len(x0), batch):
+        s = slice(i, i + batch)
+        total += float(diffusion_loss(unet, sched, x0[s], emb[s], t[s], noise[s])) * len(x0[s])
+    return total / len(x0)
+
+
+def zero_noise_baseline(x0: torch.Tensor, seed: int) -> float:
+    g = torch.Generator().manual_seed(seed)
+    torch.randint(0, NUM_TRAIN_TIMESTEPS, (len(x0),), generator=g)
+    return float(torch.randn(x0.shape, generator=g).pow(2).mean())
+
+
+def save_pipeline(out: Path, ema, text_model, tok, sample_sched) -> None:
+    """Write the diffusers folder atomically (a sibling temp folder, then a rename)."""
+    from diffusers import IFPipeline
+
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    pipe = IFPipeline(tokenizer=tok, text_encoder=copy.deepcopy(text_model).half(),
+                      unet=copy.deepcopy(ema).half(), scheduler=sample_sched, safety_checker=None,
+                      feature_extractor=None, watermarker=None, requires_safety_checker=False)
+    pipe.save_pretrained(str(tmp), safe_serialization=True)
+    old = out.with_name(out.name + ".old")
+    shutil.rmtree(old, ignore_errors=True)
+    if out.exists():
+        out.rename(old)
+    tmp.rename(out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def save_samples(ema, text_model, tok, sample_sched, captions: list[str], path: Path) -> None:
+    from diffusers import IFPipeline
+    from PIL import Image
+
+    pipe = IFPipeline(tokenizer=tok, text_encoder=text_model, unet=ema, scheduler=sample_sched,
+                      safety_checker=None, feature_extractor=None, watermarker=None,
+                      requires_safety_checker=False)
+    pipe.set_progress_bar_config(disable=True)
+    gens = [torch.Generator().manual_seed(i) for i in range(len(captions))]
+    imgs = pipe(captions, num_inference_steps=20, guidance_scale=5.0, generator=gens,
+                output_type="pil").images
+    cols = 8
+    rows = (len(imgs) + cols - 1) // cols
+    grid = Image.new("RGB", (cols * 64, rows * 64), "white")
+    for i, im in enumerate(imgs):
+        grid.paste(im.convert("RGB"), ((i % cols) * 64, (i // cols) * 64))
+    grid.save(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    t_start = time.time()
+    from generators.paths import cache_path
+
+    state_path = cache_path("image_train") / "train_state.pt"
+    enc_dir = cache_path("image_train") / "text_encoder_build"
+    text_model, tok = te.build(enc_dir / "text_encoder", enc_dir / "tokenizer")
+
+    ds = cap_data.load(limit=args.limit)
+    train, held = ds.subset(~ds.heldout), ds.subset(ds.heldout)
+    feats = caption_features(text_model, tok, ds.captions)
+    empty = feats[-1:]
+    tr_idx, he_idx = np.flatnonzero(~ds.heldout), np.flatnonzero(ds.heldout)
+    x_tr, x_he = to_pixels(train.images), to_pixels(held.images)
+    e_tr, e_he = feats[tr_idx], feats[he_idx]
+    print(f"data: {len(x_tr)} train / {len(x_he)} held-out captioned glyphs; caption features "
+          f"{tuple(feats.shape)} ({time.time() - t_start:.0f}s)", flush=True)
+
+    unet = make_unet()
+    train_sched, sample_sched = make_schedulers()
+    ema = copy.deepcopy(unet).eval().requires_grad_(False)
+    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    step, elapsed_before, sessions = 0, 0.0, 1
+    curve: list[dict[str, float]] = []
+    evals: list[dict[str, float]] = []
+    if args.resume and state_path.is_file():
+        st = torch.load(state_path, weights_only=False)  # our own file in the cache, not user input
+        unet.load_state_dict(st["unet"]); ema.load_state_dict(st["ema"]); opt.load_state_dict(st["opt"])
+        step, elapsed_before, sessions = st["step"], st["elapsed"], st["sessions"] + 1
+        curve, evals = st["curve"], st["evals"]
+        print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
+    n_params = sum(p.numel() for p in unet.parameters())
+    print(f"unet {n_params:,} parameters", flush=True)
+
+    ev_n = min(args.eval_n, len(x_he))
+    ev_he = (x_he[:ev_n], e_he[:ev_n])
+    ev_tr = (x_tr[:ev_n], e_tr[:ev_n])
+    baseline = zero_noise_baseline(ev_he[0], 1234)
+    rng = np.random.default_rng(args.seed + step)
+    t0 = time.time()
+    last_save = time.time()
+    budget = args.minutes * 60
+    stop_reason = "step limit"
+
+    def write_all() -> None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        save_pipeline(args.out, ema, text_model, tok, sample_sched)
+        torch.save({"unet": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
+                    "elapsed": elapsed_before + time.time() - t0, "sessions": sessions, "curve": curve,
+                    "evals": evals}, state_path)
+        log = {"command": "python -m training.image.train " + " ".join(argv if argv is not None else sys.argv[1:]),
+               "steps": step, "minutes": (elapsed_before + time.time() - t0) / 60, "sessions": sessions,
+               "stop_reason": stop_reason, "unet_parameters": n_params, "batch": args.batch, "lr": args.lr,
+               "ema": args.ema, "caption_dropout": args.drop, "train_glyphs": len(x_tr),
+               "heldout_glyphs": len(x_he), "eval_images": ev_n, "zero_noise_baseline": baseline,
+               "text_encoder": {"layers": te.LAYERS, "vocab": te.VOCAB, "positions": te.POSITIONS},
+               "machine": f"{platform.machine()} CPU, torch {torch.__version__}, {args.threads} thread(s), "
+                          f"load average at end {os.getloadavg()[0]:.1f}",
+               "curve": curve, "evals": evals}
+        (args.out.parent / "training.json").write_text(json.dumps(log, indent=1), encoding="utf-8")
+
+    while step < args.steps:
+        if time.time() - t0 > budget:
+            stop_reason = "time budget"
+            break
+        idx = rng.integers(0, len(x_tr), args.batch)
+        x0 = x_tr[idx]
+        emb = e_tr[idx].clone()
+        drop = torch.from_numpy(rng.random(args.batch) < args.drop)
+        emb[drop] = empty
+        t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (args.batch,))
+        noise = torch.randn_like(x0)
+        for g in opt.param_groups:
+            g["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+        loss = diffusion_loss(unet, train_sched, x0, emb, t, noise)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(unet.parameters(), 1.0)
+        opt.step()
+        step += 1
+        decay = min(args.ema, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for pe, p in zip(ema.parameters(), unet.parameters()):
+                pe.lerp_(p, 1 - decay)
+        if step % args.log_every == 0:
+            curve.append({"step": step, "loss": float(loss.detach()), "min": (elapsed_before + time.time() - t0) / 60})
+            print(f"step {step} loss {float(loss.detach()):.4f} {(time.time() - t0) / step if not args.resume else 0:.2f}s/step",
+                  flush=True)
+        if step % args.eval_every == 0:
+            he = eval_loss(ema, train_sched, *ev_he, seed=1234)
+            tr = eval_loss(ema, train_sched, *ev_tr, seed=1234)
+            evals.append({"step": step, "heldout": he, "train": tr, "baseline": baseline})
+            print(f"eval step {step}: held-out {he:.4f} train {tr:.4f} zero-noise baseline {baseline:.4f}",
+                  flush=True)
+        if time.time() - last_save > args.save_every_min * 60:
+            write_all()
+            last_save = time.time()
+            print(f"saved pipeline at step {step}", flush=True)
+    he = eval_loss(ema, train_sched, *ev_he, seed=1234)
+    tr = eval_loss(ema, train_sched, *ev_tr, seed=1234)
+    evals.append({"step": step, "heldout": he, "train": tr, "baseline": baseline})
+    print(f"final eval step {step}: held-out {he:.4f} train {tr:.4f} zero-noise baseline {baseline:.4f}", flush=True)
+    write_all()
+    save_samples(ema, text_model, tok, sample_sched, held.captions[:32], args.out.parent / "samples.png")
+    from training.image import report
+
+    report.write(args.out.parent / "training.json", args.out.parent / "TRAINING.md")
+    print(f"wrote {args.out} ({stop_reason}, {step} steps)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
