@@ -157,7 +157,8 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
     not end before each of them has spoken or been named in an action line, and when the budget
     left is only enough for the speeches still owed, the next speaker is one who owes one.
     `topic` (the planned beat and what happens): the opening action line is the best of
-    TOPIC_DRAFTS usable drafts by the words it shares with the topic, so the scene opens on its beat.
+    TOPIC_DRAFTS usable drafts by the words it shares with the topic (later action lines the best
+    of two), so the scene opens on its beat and keeps to it.
     """
     from dataclasses import replace
 
@@ -245,9 +246,8 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
         if owed and spent[0] >= budget - 8 - reserve():
             kind = "dialogue"  # the budget left goes to the planned characters still owed a line
         if kind == "action":
-            opening = topic and not out.elements
-            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())),
-                              TOPIC_DRAFTS if opening else 1)
+            drafts = (TOPIC_DRAFTS if not out.elements else 2) if topic else 1  # the opening most of all
+            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())), drafts)
             if line:
                 owed -= {c for c, n in zip(cues, names) if re.search(rf"\b{re.escape(n)}\b", line, re.IGNORECASE)}
                 out.elements.append("action")
