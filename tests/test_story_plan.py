@@ -62,7 +62,8 @@ def test_plan_data_headings_and_clear_errors() -> None:
 
 def test_regenerating_a_planned_scene_replaces_only_its_section() -> None:
     b = parse_bible({**KEEPER, "scenes": PLAN})
-    doc = "[[scene: 1]]\n\nEXT. ROCKY SHORE - NIGHT\n\nOld one.\n\n[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\nTwo."
+    doc = ("[[scene: 1]]\n\nEXT. ROCKY SHORE - NIGHT\n\nOld one.\n\n"
+           "[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\nTwo.")
     kw = dict(bible=b, fmt="fountain", prompt="", beat="", cursor=-1, selection_start=-1, selection_end=-1, tone="",
               action="", context_chars=3000)
     p1 = cowrite.plan("scene", doc, scene_number=1, **kw)
