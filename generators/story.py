@@ -37,7 +37,8 @@ GUIDED_MODES = ("scene", "next_beat", "turn")  # modes that write whole Fountain
 TURN_SENTENCES = {"min_sentences": 2, "max_sentences": 4}
 # Sentences of a turn that talk about the game instead of telling the story: the prompt leaking.
 LEAK_RE = re.compile(r"\b(the player|player's|this scenario|in this scenario|the narrator|interactive story|"
-                     r"as an ai|language model|two to four sentences|next move)\b", re.IGNORECASE)
+                     r"as an ai|language model|two to four sentences|next move|here'?s how|here is how|"
+                     r"you could write|short scene|the scene opens|second person)\b", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
@@ -461,7 +462,8 @@ class StoryWriter(Generator):
         rest_budget = settings.max_new_tokens - min(spent, first_limit)
         text, finish = first_text, got.finish
         if rest_budget > 4 and got.finish != "eos":
-            rest = decoder.sample(replace(settings, max_new_tokens=rest_budget,
+            # one paragraph: a blank line is where a small model starts lists and commentary
+            rest = decoder.sample(replace(settings, max_new_tokens=rest_budget, stop=(*settings.stop, "\n\n"),
                                           min_sentences=max(0, TURN_SENTENCES["min_sentences"] - 1),
                                           max_sentences=TURN_SENTENCES["max_sentences"] - 1),
                                   generator=rng.torch)

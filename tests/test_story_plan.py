@@ -85,6 +85,7 @@ def test_speech_that_narrates_is_redrawn_and_turn_helpers() -> None:
     assert not guided.usable("action", "Mara, the keeper, TRAILER - DAWN", ["Mara"])
     assert not guided.usable("action", "Mara climbs. She turned to face him.", ["Mara"])
     assert not guided.usable("action", "What happens: Mara hides Jonah.", ["Mara"])  # prompt text
+    assert not guided.usable("action", "In this scene: Mara (protagonist, brave). She waits.", ["Mara"])
     assert cowrite.second_person("I'm opening my bag") == "you're opening your bag"
     assert mentions("I open the cellar door", "The door creaks.") and mentions("I light the lamp", "It lights up.")
     assert not mentions("I open the cellar door", "Rain falls on the sea.")

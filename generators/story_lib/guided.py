@@ -80,7 +80,9 @@ PRONOUN_SUBJECT = r"(?:He|She|They|It|His \w+|Her \w+|Their \w+|The (?:man|woman
 SPEECH_TAG_RE = re.compile(r"[,.!?][\"'”’]?\s+(?:he|she|they|[A-Z][a-z]+)\s+"
                            r"(?:said|says|asked|asks|replied|replies|whispered|whispers|shouted|shouts|muttered|mutters|cried|cries)\b")
 # Prompt text a line may not repeat (the plan's labels, the instructions): no prompt leaks out.
-PROMPT_LABEL_RE = re.compile(r"\b(what happens|who is there|beat \"|only \w+ (?:and \w+ )?speak|scene \d+ of|"
+PROMPT_LABEL_RE = re.compile(r"\b(?:in this scene|place|what happens|who is there|characters?|logline)\s*:|"
+                             r"\b(?:what happens|who is there|beat \"|only \w+ (?:and \w+ )?speak|"
+                             r"scene \d+ of|here'?s how|you could write|(?:short|next) scene|"
                              r"the story so far|screenplay|fountain|logline|in one sentence|as an ai|"
                              r"the player|this scenario)\b", re.IGNORECASE)
 
