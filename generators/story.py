@@ -462,8 +462,7 @@ class StoryWriter(Generator):
         rest_budget = settings.max_new_tokens - min(spent, first_limit)
         text, finish = first_text, got.finish
         if rest_budget > 4 and got.finish != "eos":
-            # one paragraph: a blank line is where a small model starts lists and commentary
-            rest = decoder.sample(replace(settings, max_new_tokens=rest_budget, stop=(*settings.stop, "\n\n"),
+            rest = decoder.sample(replace(settings, max_new_tokens=rest_budget,
                                           min_sentences=max(0, TURN_SENTENCES["min_sentences"] - 1),
                                           max_sentences=TURN_SENTENCES["max_sentences"] - 1),
                                   generator=rng.torch)
