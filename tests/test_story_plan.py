@@ -62,7 +62,8 @@ def test_plan_data_headings_and_clear_errors() -> None:
 
 def test_regenerating_a_planned_scene_replaces_only_its_section() -> None:
     b = parse_bible({**KEEPER, "scenes": PLAN})
-    doc = "[[scene: 1]]\n\nEXT. ROCKY SHORE - NIGHT\n\nOld one.\n\n[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\nTwo."
+    doc = ("[[scene: 1]]\n\nEXT. ROCKY SHORE - NIGHT\n\nOld one.\n\n"
+           "[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\nTwo.")
     kw = dict(bible=b, fmt="fountain", prompt="", beat="", cursor=-1, selection_start=-1, selection_end=-1, tone="",
               action="", context_chars=3000)
     p1 = cowrite.plan("scene", doc, scene_number=1, **kw)
@@ -84,6 +85,7 @@ def test_speech_that_narrates_is_redrawn_and_turn_helpers() -> None:
     assert not guided.usable("action", "Mara, the keeper, TRAILER - DAWN", ["Mara"])
     assert not guided.usable("action", "Mara climbs. She turned to face him.", ["Mara"])
     assert not guided.usable("action", "What happens: Mara hides Jonah.", ["Mara"])  # prompt text
+    assert not guided.usable("action", "In this scene: Mara (protagonist, brave). She waits.", ["Mara"])
     assert cowrite.second_person("I'm opening my bag") == "you're opening your bag"
     assert mentions("I open the cellar door", "The door creaks.") and mentions("I light the lamp", "It lights up.")
     assert not mentions("I open the cellar door", "Rain falls on the sea.")

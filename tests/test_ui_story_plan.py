@@ -58,7 +58,8 @@ def test_write_a_planned_scene_then_replace_it(app) -> None:
     args = [empty, "", *form(ws), *tables(), 2, "fountain", 24, 0.7, "3", req]
     out = list(h["plan_write"](*args))[-1]
     doc = out[ws.doc]
-    assert "[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\n" in doc and "CRANE" not in doc  # Crane is not planned here
+    assert "[[scene: 2]]\n\nINT. KEEPER'S COTTAGE - NIGHT\n\n" in doc
+    assert "CRANE" not in doc  # Crane is not planned in scene 2
     assert out[ws.tree]["versions"][-1]["label"].startswith("v1 · scene 2")
     record = studio.restore(studio.assets.resolve(out[ws.tree]["versions"][-1]["asset"]))["record"]
     assert record["params"]["scene_number"] == 2 and record["params"]["bible"]["scenes"][1]["location"] == \

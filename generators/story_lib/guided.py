@@ -18,6 +18,10 @@ the level of screenplay elements rather than tokens):
 - after a line of dialogue an action paragraph follows with probability ACTION_SHARE, drawn from
   the job's seeded RNG, so the same seed lays out the same scene.
 
+- a planned scene (story_lib/hierarchy.py) speaks only with the cast the plan puts in it, each of
+  them speaks or is named before the scene ends, and its opening action is the draft that keeps
+  closest to the plan's words.
+
 The model chooses every word and every speaker; the studio guarantees the form.
 """
 from __future__ import annotations
@@ -40,9 +44,6 @@ CAPS_START_RE = re.compile(r"^\s*(?:[A-Z]{2,}|[B-HJ-NP-Z])$")  # a lone capital 
 # shouted word ("J" + "ONES"): words that start a sentence come whole from the tokenizer
 # "Mara: Hello." / "Narrator: ..." inside a line: the speaker is already laid out, so drop the label.
 LABEL_RE = re.compile(r"^\s*\**[A-Z][A-Za-z0-9.'\-]*(?: [A-Za-z0-9][A-Za-z0-9.'\-]*){0,2}\**\s*(?:\([^)]{0,30}\))?\s*:\s+(?=\S)")
-# "She looked at him." under a cue is narration, not speech: a pronoun or a cast name, then a verb
-# in the past tense or third person.
-NARRATION_WORDS = ("He", "She", "They")
 SENTENCE_END_RE = re.compile(r"[.!?…][\"'”’)]?(?=\s|$)")
 
 
@@ -76,10 +77,12 @@ IRREGULAR_PAST = ("was", "were", "had", "felt", "took", "said", "saw", "went", "
 # verb in the past tense or in the third person ("She felt", "Her eyes widened", "Mara turns away"),
 # or a line that carries its own speech tag ("..., she said").
 PRONOUN_SUBJECT = r"(?:He|She|They|It|His \w+|Her \w+|Their \w+|The (?:man|woman|girl|boy|old man|old woman))"
-SPEECH_TAG_RE = re.compile(r"[,.!?][\"'”’]?\s+(?:he|she|they|[A-Z][a-z]+)\s+(?:said|says|asked|asks|replied|replies|"
-                           r"whispered|whispers|shouted|shouts|muttered|mutters|cried|cries)\b")
+SPEECH_TAG_RE = re.compile(r"[,.!?][\"'”’]?\s+(?:he|she|they|[A-Z][a-z]+)\s+"
+                           r"(?:said|says|asked|asks|replied|replies|whispered|whispers|shouted|shouts|muttered|mutters|cried|cries)\b")
 # Prompt text a line may not repeat (the plan's labels, the instructions): no prompt leaks out.
-PROMPT_LABEL_RE = re.compile(r"\b(what happens|who is there|beat \"|only \w+ (?:and \w+ )?speak|scene \d+ of|"
+PROMPT_LABEL_RE = re.compile(r"\b(?:in this scene|place|what happens|who is there|characters?|logline)\s*:|"
+                             r"\b(?:what happens|who is there|beat \"|only \w+ (?:and \w+ )?speak|"
+                             r"scene \d+ of|here'?s how|you could write|(?:short|next) scene|"
                              r"the story so far|screenplay|fountain|logline|in one sentence|as an ai|"
                              r"the player|this scenario)\b", re.IGNORECASE)
 
@@ -157,7 +160,8 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
     not end before each of them has spoken or been named in an action line, and when the budget
     left is only enough for the speeches still owed, the next speaker is one who owes one.
     `topic` (the planned beat and what happens): the opening action line is the best of
-    TOPIC_DRAFTS usable drafts by the words it shares with the topic, so the scene opens on its beat.
+    TOPIC_DRAFTS usable drafts by the words it shares with the topic (later action lines the best
+    of two), so the scene opens on its beat and keeps to it.
     """
     from dataclasses import replace
 
@@ -245,9 +249,8 @@ def write_scene(decoder: Any, settings: Any, cues: Sequence[str], *, generator: 
         if owed and spent[0] >= budget - 8 - reserve():
             kind = "dialogue"  # the budget left goes to the planned characters still owed a line
         if kind == "action":
-            opening = topic and not out.elements
-            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())),
-                              TOPIC_DRAFTS if opening else 1)
+            drafts = (TOPIC_DRAFTS if not out.elements else 2) if topic else 1  # the opening most of all
+            line = write_line("action", min(ACTION_TOKENS, max(8, remaining - reserve())), drafts)
             if line:
                 owed -= {c for c, n in zip(cues, names) if re.search(rf"\b{re.escape(n)}\b", line, re.IGNORECASE)}
                 out.elements.append("action")

@@ -128,6 +128,7 @@ def write_logline(ask: Asker, bible: StoryBible, prompt: str = "") -> str:
 
 # -- level 2: characters --------------------------------------------------------------------------
 def _is_name(text: str, used: set[str]) -> bool:
+    """A capitalised first name, not a common word, not one already used."""
     return bool(re.fullmatch(r"[A-Z][a-z]{2,14}", text)) and text not in NOT_NAMES and text.lower() not in used
 
 
@@ -158,9 +159,18 @@ def write_characters(ask: Asker, bible: StoryBible, prompt: str = "", count: int
 
 
 def _traits(text: str) -> list[str]:
-    words = [w.strip(" .!?\"'").lower() for w in re.split(r",|\band\b", text)]
-    words = [re.sub(r"^(?:very|a|an|is|was)\s+", "", w) for w in words]
-    return [w for w in words if re.fullmatch(r"[a-z][a-z\-]{2,20}(?: [a-z][a-z\-]{2,20})?", w)][:3]
+    """Up to three traits from an answer like 'a sweet, gentle soul who ...': each comma part's first
+    one or two words, before a relative clause."""
+    out = []
+    for part in re.split(r",|\band\b|;", text):
+        words = re.findall(r"[a-z][a-z\-]*", part.lower())
+        words = [w for w in words if w not in {"very", "a", "an", "is", "was", "the", "and", "also"}]
+        cut = next((i for i, w in enumerate(words) if w in {"who", "that", "which", "with", "but", "of"}), len(words))
+        trait = " ".join(words[:min(cut, 2)])
+        if re.fullmatch(r"[a-z][a-z\-]{2,20}(?: [a-z][a-z\-]{2,20})?", trait) and trait not in out \
+                and not set(trait.split()) & set(ROLES):
+            out.append(trait)
+    return out[:3]
 
 
 # -- level 3: the scene plan ----------------------------------------------------------------------

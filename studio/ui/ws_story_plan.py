@@ -153,8 +153,9 @@ class PlanPanel:
         if outcome.result is None:
             return
         new = outcome.result.data["bible"]
-        yield {**self.show(new), self.status: f"Wrote {LEVELS[level] if not one_scene else f'the plan of scene {int(number)}'}"
-               f" (seed {outcome.result.seed}); the other levels are as they were."}
+        what = f"the plan of scene {int(number)}" if one_scene else LEVELS[level]
+        yield {**self.show(new),
+               self.status: f"Wrote {what} (seed {outcome.result.seed}); the other levels are as they were."}
 
     def show(self, bible: dict[str, Any]) -> dict[Any, Any]:
         """A bible into the form and the plan tables."""
