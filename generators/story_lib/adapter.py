@@ -131,6 +131,8 @@ def merged_folder(base_folder: Path, adapter: Mapping[str, Any], cache: Path, lo
     folder = cache / "adapted" / f"{adapter['tensors_sha256'][:16]}-{base_tag}"
     if (folder / "studio_meta.json").is_file():
         return folder
+    from generators.story_lib import loading
+
     log(f"merging the adapter {adapter['name']} into {base_folder.name} (one-off)")
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
@@ -141,9 +143,7 @@ def merged_folder(base_folder: Path, adapter: Mapping[str, Any], cache: Path, lo
         tokenizer.save_pretrained(str(tmp))
         (tmp / "studio_meta.json").write_text(json.dumps({"base": str(base_folder), "adapter": adapter["name"],
                                                           "adapter_sha256": adapter["sha256"]}, indent=1))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        loading.replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder

@@ -368,9 +368,14 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
         meta = {"source": str(hf_folder), "weights_sha256": weights_sha, "precision": ONNX_PRECISION,
                 "conversion_seconds": round(time.perf_counter() - start, 2)}
         (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
-        if folder.exists():
-            shutil.rmtree(folder, ignore_errors=True)
-        os.replace(tmp, folder)
+        replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return folder
+
+
+def replace_folder(tmp: Path, folder: Path) -> None:
+    """Put a finished cache folder where the old one was, so a reader finds a whole one or none."""
+    if folder.exists():
+        shutil.rmtree(folder, ignore_errors=True)
+    os.replace(tmp, folder)
