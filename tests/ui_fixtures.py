@@ -273,6 +273,10 @@ class TinyStoryWriter(StoryWriter):
         super().__init__(model="", quantize="none", adapter=adapter)
         self.model_ref = "debug:tiny-llama"
 
+    @classmethod
+    def missing(cls, cache_dir: Any = None) -> str | None:
+        return None  # its model is built in memory: it never needs the embedded GGUF a fresh cache lacks
+
     def estimate_bytes(self) -> int:
         return 64 << 20  # 2 layers, 32 wide: a few MB with room to spare
 
