@@ -23,9 +23,9 @@ def write(log_path: Path = ROOT / "assets" / "image" / "training.json",
         b = json.loads(bench_path.read_text(encoding="utf-8"))
         fid = b["frechet_distance_to_real_heldout"]
         weak = b["conditioning"]["guidance_5"]["accuracy"] < 3 * b["classes"]["chance"]
-        # written when the run was judged by eye from samples.png and the numbers below
-        state = (f"At {log['steps']} steps the samples are stroke-like fragments on paper, not characters, "
-                 "and the caption has no measurable effect yet. ") if weak else ""
+        # only what the numbers below show; how the samples look is for a person to judge from samples.png
+        state = (f"At {log['steps']} steps the caption has no measurable effect yet: generated glyphs are "
+                 "labelled with the prompt's radical no more often than chance. ") if weak else ""
         bench = f"""
 ## Sampled images (benchmarks/results/image.json, {b['when']})
 
