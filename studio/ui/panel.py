@@ -39,6 +39,16 @@ def progress_html(fraction: float, message: str, state: str, position: int | Non
             f'<progress value="{pct:.0f}" max="100"></progress> <span>{pct:.0f}% · {text}</span></div>')
 
 
+def job_progress(prefix: str) -> Any:
+    """A job's progress bar, idle until a job starts (`#<prefix>-progress`)."""
+    return gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{prefix}-progress")
+
+
+def job_error(prefix: str) -> Any:
+    """The hidden in-place error note where a job's output goes (`#<prefix>-error`; see error_update)."""
+    return gr.Markdown("", visible=False, elem_id=f"{prefix}-error", elem_classes=["studio-error"])
+
+
 def error_update(message: str | None) -> Any:
     """The in-place error note where the output goes: shown with `message`, hidden with None."""
     if not message:
@@ -129,12 +139,12 @@ class GeneratorPanel:
                     ab_value = gr.Textbox(label="B's value", placeholder="e.g. 0.9, loud, true", scale=1,
                                           elem_id=f"{name}-ab-value")
             with gr.Column(scale=1):
-                progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{name}-progress")
+                progress = job_progress(name)
                 live = gr.Textbox(label="Live", visible=False, lines=6, max_lines=20, interactive=False,
                                   elem_id=f"{name}-live")
                 preview = gr.Image(label="Preview", visible=False, interactive=False, type="pil",
                                    elem_id=f"{name}-preview")
-                error_box = gr.Markdown("", visible=False, elem_id=f"{name}-error", elem_classes=["studio-error"])
+                error_box = job_error(name)
                 view = OutputView(prefix=name)
                 with gr.Row():
                     self.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,

@@ -20,7 +20,7 @@ from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import IMAGE_SUFFIXES, OutputView
 from studio.ui.gallery_compare import CompareView
-from studio.ui.panel import error_update, progress_html
+from studio.ui.panel import error_update, job_error, job_progress, progress_html
 from studio.ui.ws_common import Outcome, cancel_job, run_job
 
 RATING_FILTERS = ["any", "rated", "3+ stars", "4+ stars", "5 stars", "thumbs up", "unrated"]
@@ -78,8 +78,8 @@ def build(ctx: UIContext) -> GalleryHandles:
                 rerun = gr.Button("Run it again", elem_id="gallery-rerun")
                 rerun_cancel = gr.Button("Cancel", variant="stop", size="sm", elem_id="gallery-rerun-cancel")
                 open_button = gr.Button("Open in its tab", elem_id="gallery-open")
-            rerun_progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id="gallery-rerun-progress")
-            rerun_error = gr.Markdown("", visible=False, elem_id="gallery-rerun-error", elem_classes=["studio-error"])
+            rerun_progress = job_progress("gallery-rerun")
+            rerun_error = job_error("gallery-rerun")
             with gr.Row():
                 delete = gr.Button("Delete this job", variant="stop", size="sm", elem_id="gallery-delete")
                 undo = gr.Button("Undo delete", size="sm", visible=False, elem_id="gallery-undo")

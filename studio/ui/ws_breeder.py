@@ -16,7 +16,7 @@ import gradio as gr
 from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import _role
-from studio.ui.panel import parse_seed, progress_html
+from studio.ui.panel import job_error, job_progress, parse_seed, progress_html
 from studio.ui.ws_common import Outcome, run_job
 
 GENERATOR = "breeder"
@@ -49,8 +49,8 @@ class BreederWorkspace:
                     "Go back to any generation in the history strip.")
         with gr.Row():
             with gr.Column(scale=3):
-                self.progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{p}-progress")
-                self.error = gr.Markdown("", visible=False, elem_id=f"{p}-error", elem_classes=["studio-error"])
+                self.progress = job_progress(p)
+                self.error = job_error(p)
                 self.grid = gr.Gallery(label="Candidates (click to pick or unpick)", columns=3, height="auto",
                                        allow_preview=False, object_fit="contain", elem_id=f"{p}-grid",
                                        elem_classes=["studio-pick-grid"])

@@ -14,7 +14,7 @@ import gradio as gr
 from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
 from studio.ui.form import _role
-from studio.ui.panel import parse_seed, progress_html
+from studio.ui.panel import job_error, job_progress, parse_seed, progress_html
 from studio.ui.ws_common import Outcome, run_job
 
 GENERATOR = "gan"
@@ -33,8 +33,8 @@ class GANWorkspace:
                     "to B or mix them.")
         with gr.Row():
             with gr.Column(scale=3):
-                self.progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{p}-progress")
-                self.error = gr.Markdown("", visible=False, elem_id=f"{p}-error", elem_classes=["studio-error"])
+                self.progress = job_progress(p)
+                self.error = job_error(p)
                 self.grid = gr.Gallery(label="Samples (click: first pick is A, second is B)", columns=8,
                                        height="auto", allow_preview=False, object_fit="contain",
                                        elem_id=f"{p}-grid")

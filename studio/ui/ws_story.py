@@ -20,7 +20,7 @@ import gradio as gr
 
 from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
-from studio.ui.panel import parse_seed, progress_html
+from studio.ui.panel import job_error, job_progress, parse_seed, progress_html
 from studio.ui.ws_common import Outcome, cancel_job, run_job
 from studio.ui.ws_story_plan import PlanPanel
 
@@ -185,8 +185,8 @@ class StoryWorkspace:
                     self.seed = gr.Textbox(label="Seed", placeholder="random", elem_id=f"{p}-seed", min_width=90)
                 self.tone = gr.Textbox(label="Tone for Rewrite selection (e.g. noir, comic, tender)",
                                        elem_id=f"{p}-tone-rw")
-                self.progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{p}-progress")
-                self.error = gr.Markdown("", visible=False, elem_id=f"{p}-error", elem_classes=["studio-error"])
+                self.progress = job_progress(p)
+                self.error = job_error(p)
                 with gr.Tabs():
                     with gr.Tab("Script", id="story-ws-script"):
                         self.doc = gr.Textbox(label="The document (edit freely; the next move starts from it)",

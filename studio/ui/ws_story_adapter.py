@@ -12,7 +12,7 @@ from typing import Any, Iterator
 import gradio as gr
 
 from studio.ui.context import UIContext
-from studio.ui.panel import _follow, _outcome, progress_html
+from studio.ui.panel import _follow, _outcome, job_progress, progress_html
 from studio.ui.ws_common import cancel_job, note
 
 BASE = "Base model (no adapter)"
@@ -34,7 +34,7 @@ class AdapterDrawer:
                 self.name = gr.Textbox(value="my taste", label="Adapter name", elem_id=f"{p}-name")
                 self.train_btn = gr.Button("Train from my ratings", variant="primary", elem_id=f"{p}-train")
                 self.cancel_btn = gr.Button("Cancel training", variant="stop", elem_id=f"{p}-cancel")
-            self.progress = gr.HTML(progress_html(0, "ready", "idle"), elem_id=f"{p}-progress")
+            self.progress = job_progress(p)
             self.status = gr.Markdown("", elem_id=f"{p}-status")
         self.job = gr.State("")
         common = dict(api_visibility="private")
