@@ -181,8 +181,14 @@ def make_engine(url: str) -> sa.Engine:
     return engine
 
 
+# Alembic runs env.py through module-global proxies (`alembic.context`, `alembic.op`), so two
+# threads migrating at once (two stores opening, e.g. one in a background warm-up) trip over each
+# other ("KeyError: 'config'"): one migration per process at a time.
+_MIGRATING = threading.Lock()
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """Apply Alembic migrations up to `revision`, one process at a time."""
+    """Apply Alembic migrations up to `revision`, one process and one thread at a time."""
     from alembic import command
     from alembic.config import Config
 
@@ -194,7 +200,8 @@ def upgrade(engine: sa.Engine, revision: str = "head") -> None:
         if engine.dialect.name == "postgresql":
             conn.exec_driver_sql("SELECT pg_advisory_xact_lock(7305120)")  # serialise migrators
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+        with _MIGRATING:
+            command.upgrade(cfg, revision)
 
 
 class _WriterLock:
