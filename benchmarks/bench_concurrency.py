@@ -22,6 +22,9 @@ Recorded:
   server_cpu_s          CPU seconds the studio process spent during the run;
   load_1min             the machine's load average when the run started: on a shared machine
                         compare runs taken under similar load.
+`--session-state` instead measures, in this process on the real page, what one new Gradio
+session costs with Gradio's eager SessionState and with the studio's lazy one
+(studio.ui.lazy_session): CPU seconds and traced MB per session, rounds interleaved.
 One warm-up job runs first (the breeder's first load imports torch: start-up, not concurrency).
 To measure the code before a change, run this file from a checkout of that commit
 (`git archive <commit> | tar -x -C /tmp/old`, copy this file in, `--label before`).
@@ -167,12 +170,64 @@ def run_clients(url: str, n: int) -> dict[str, Any]:
             "clients_cpu_s": round(cpu, 2)}  # the clients' own CPU (this process), beside the server's
 
 
+def session_state_cost(sessions: int = 10, rounds: int = 3) -> dict[str, Any]:
+    """CPU-s and MB per new session of the real page: Gradio's eager state against the lazy one."""
+    import tracemalloc
+
+    from gradio import state_holder
+
+    from studio.api import Studio
+    from studio.config import Settings
+    from studio.ui import lazy_session
+    from studio.ui.app import create_app
+
+    home = Path(tempfile.mkdtemp(prefix="studio-bench-session-"))
+    studio = Studio(Settings(home=home))
+    try:
+        demo = create_app(studio)
+        lazy = lazy_session.lazy_session_class()
+        assert lazy is not None, "Gradio's SessionState changed shape"
+        eager = lazy.__mro__[1]
+        runs: dict[str, list[tuple[float, float]]] = {"eager": [], "lazy": []}
+        for _ in range(rounds):
+            for name, cls in (("eager", eager), ("lazy", lazy)):
+                tracemalloc.start()
+                cpu = time.process_time()
+                kept = [cls(demo) for _ in range(sessions)]
+                cpu = time.process_time() - cpu
+                size = tracemalloc.get_traced_memory()[0]
+                tracemalloc.stop()
+                del kept
+                runs[name].append((cpu / sessions, size / sessions / 1e6))
+        out: dict[str, Any] = {"blocks": len(demo.blocks), "sessions_per_round": sessions, "rounds": rounds}
+        for name, rows in runs.items():
+            out[name] = {"cpu_s": round(statistics.median(r[0] for r in rows), 4),
+                         "mb": round(statistics.median(r[1] for r in rows), 3)}
+        out["cpu_ratio_lazy_over_eager"] = round(out["lazy"]["cpu_s"] / out["eager"]["cpu_s"], 4)
+        out["mb_ratio_lazy_over_eager"] = round(out["lazy"]["mb"] / out["eager"]["mb"], 4)
+        out["load_1min"] = round(os.getloadavg()[0], 2)
+        return out
+    finally:
+        studio.close()
+        shutil.rmtree(home, ignore_errors=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=40)
     parser.add_argument("--label", default="current", help="name of this run in the result file (e.g. before, after)")
     parser.add_argument("--url", help="an already running studio (default: start one)")
+    parser.add_argument("--session-state", action="store_true",
+                        help="measure one new session's state, eager vs lazy, instead of clients")
     args = parser.parse_args(argv)
+    path = RESULTS / "concurrency.json"
+    previous_all: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    if args.session_state:
+        cost = session_state_cost()
+        write_result("concurrency", {"command": "python -m benchmarks.bench_concurrency --clients N --label L",
+                                     "runs": previous_all.get("runs", {}), "session_state": cost,
+                                     "session_state_command": "python -m benchmarks.bench_concurrency --session-state"})
+        return 0
     home = Path(tempfile.mkdtemp(prefix="studio-bench-conc-"))
     proc = None
     try:
@@ -202,13 +257,11 @@ def main(argv: list[str] | None = None) -> int:
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(home, ignore_errors=True)
-    previous: dict[str, Any] = {}
-    path = RESULTS / "concurrency.json"
-    if path.exists():
-        previous = json.loads(path.read_text()).get("runs", {})
+    previous = previous_all.get("runs", {})
     previous[args.label] = run
+    extra = {k: v for k, v in previous_all.items() if k.startswith("session_state")}
     write_result("concurrency", {"command": "python -m benchmarks.bench_concurrency --clients N --label L",
-                                 "runs": previous})
+                                 "runs": previous, **extra})
     return 0 if run["failed"] == run["failed_busy"] else 1
 
 

@@ -8,6 +8,9 @@ heartbeat, no event stream, no other join. Forty gradio_clients starting togethe
 loop for seconds and 15 of 40 `queue/join` requests passed gradio_client's 5 s timeout (issue #12,
 break 9; a py-spy profile of the server put 87% of its samples in that dict comprehension).
 
+`studio.ui.lazy_session` now makes that state ~100x cheaper (configs are built when read); this
+middleware still keeps whatever a session costs off the loop and answers "busy" when it must.
+
 This middleware sees the first request of a session, builds its state through Gradio's own
 `state_holder[session_hash]` in a worker thread, one session at a time (first come, first
 ready; the loop stays free meanwhile), and then passes the request on: Gradio finds the state
