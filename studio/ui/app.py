@@ -9,6 +9,7 @@ keeps monitoring off, and fails within `share_timeout` seconds when a share link
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -19,6 +20,7 @@ import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
 from studio.ui import tab_taste
+from studio.ui.config_once import keep_component_config, release_component_config, reuse_component_config
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
@@ -54,7 +56,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
     ctx = UIContext(studio=studio, feedback=feedback, info={g["name"]: g for g in studio.generators()})
     if lazy is not None:
         ctx.when_painted(lazy.warm)
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    keep = contextlib.ExitStack()  # closed after the Blocks' own exit: see config_once below
+    with keep, gr.Blocks(title=title, analytics_enabled=False) as demo:
         # The queue is set up before any component: Gradio's queue() rebuilds the app and its whole
         # config, which costs nothing on an empty page but ~0.2 CPU-s on the finished one.
         demo.queue(default_concurrency_limit=1, max_size=studio.settings.max_queue)
@@ -88,6 +91,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _api_endpoints(ctx)
         add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
         demo.load(ctx.first_paint, None, None, queue=False, api_visibility="private")
+        # The config Gradio builds as this block ends serves its next build there too (config_once).
+        keep.enter_context(reuse_component_config(demo))
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
@@ -304,6 +309,7 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                            check_host=is_loopback(host) or bool(getattr(settings, "allowed_hosts", ())),
                            login_attempts=int(getattr(settings, "login_attempts", 10)),
                            max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
+        keep_component_config(demo)  # launch() builds it twice more (studio.ui.config_once)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
                     # Host/Origin/CSRF, browser cookie: studio.ui.guard; then many clients at once:
                     # new sessions built off the event loop, /config built once (session_warmup, config_cache)
@@ -318,7 +324,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     # Gradio 6.31 has no public switch for it (`_frontend` gates only that check).
                     _frontend=False,
                     auth_message="Studio: sign in with the user and password you gave --auth.")
+        release_component_config(demo)
     except OSError as exc:
+        release_component_config(demo)
         raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None
     from studio.ui.guard import put_first
 
