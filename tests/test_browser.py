@@ -7,6 +7,7 @@ downloaded. The final screenshot is saved under $STUDIO_TEST_ARTIFACTS (default
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from pathlib import Path
 
@@ -165,6 +166,30 @@ def test_breeder_pick_two_parents_and_breed(page) -> None:
     page.screenshot(path=str(ARTIFACTS / "browser-breeder.png"), full_page=True)
     page.locator("#breeder-ws-undo").click()
     page.wait_for_selector("#breeder-ws-status:has-text('Generation 1 of 1')")
+
+
+def test_every_setting_drawers_are_built_when_opened(page) -> None:
+    """The "Every setting" drawers are not on the page until a session opens one (issue #14,
+    start-up); opened, the full form runs; the Gallery's "Open in its tab" opens a drawer this
+    session never opened, built with the output's seed. (After the breeder test: its jobs.)"""
+    page.get_by_role("tab", name="Story", exact=True).click()
+    assert page.locator("#story-run").count() == 0  # not built before it is opened
+    page.locator("#story-advanced").get_by_text("Every setting (the full form)").click()
+    page.locator("#story-run").wait_for(state="visible")
+    page.locator("#story-prompt textarea").fill("The keeper lights the lamp.")
+    page.locator("#story-run").click()
+    page.wait_for_selector("#story-progress [data-state='done']")
+    page.get_by_role("tab", name="Gallery").click()
+    card = page.locator("#gallery-images .thumbnail-item", has_text="breeder ·").first
+    card.wait_for()
+    seed = re.search(r"seed (\d+)", card.inner_text()).group(1)
+    assert page.locator("#breeder-run").count() == 0
+    card.click()
+    page.wait_for_function("() => document.querySelector('#gallery-pick input').value.includes('breeder-')")
+    page.locator("#gallery-open").click()
+    page.locator("#breeder-run").wait_for(state="visible")  # on the Image tab's Breeder, drawer open
+    page.wait_for_function("(seed) => { const e = document.querySelector('#breeder-seed input, #breeder-seed textarea');"
+                           " return e && e.value === seed; }", arg=seed)
 
 
 def edit_cell(page, table, row: int, col: int, value: str, tries: int = 3) -> None:

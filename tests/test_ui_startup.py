@@ -57,3 +57,35 @@ def test_an_opening_error_reaches_the_first_real_use() -> None:
             t.join(timeout=30)
     with pytest.raises(RuntimeError, match="database is locked"):
         lazy.count()
+
+
+def test_launch_builds_the_component_config_once_and_serves_the_same(tmp_path, monkeypatch) -> None:
+    """Gradio builds the page's components config four times on the way to serving it; the studio
+    keeps the first (studio.ui.config_once). What is served equals a fresh build."""
+    import gradio.blocks as gb
+
+    from studio.api import Studio
+    from studio.config import Settings
+    from studio.ui.app import launch
+    from tests.test_ui import free_port
+    from tests.ui_fixtures import REGISTRY
+
+    full_builds: list[int] = []
+    build = gb.BlocksConfig.get_config
+
+    def counted(self, renderable=None):  # noqa: ANN001
+        if renderable is None and len(self.blocks) > 20:  # not the empty page queue() configures
+            full_builds.append(len(self.blocks))
+        return build(self, renderable)
+
+    monkeypatch.setattr(gb.BlocksConfig, "get_config", counted)
+    studio = Studio(Settings(home=tmp_path / "home"), registry=REGISTRY)
+    demo = launch(studio, port=free_port(), block=False, quiet=True)
+    try:
+        assert len(full_builds) == 1
+        assert demo.config == demo.get_config_file()  # built afresh now: the same config
+        assert len(full_builds) == 2
+        assert "get_config" not in vars(demo.default_config)  # nothing left installed
+    finally:
+        demo.close()
+        studio.close()

@@ -9,6 +9,7 @@ keeps monitoring off, and fails within `share_timeout` seconds when a share link
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 from pathlib import Path
@@ -19,13 +20,14 @@ import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
 from studio.ui import tab_taste
+from studio.ui.config_once import keep_component_config, release_component_config, reuse_component_config
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
 from studio.ui.generator_tab import build_generator_tab
 from studio.ui.http_api import add_http_api
 from studio.ui.launch import (DEFAULT_SHARE_TIMEOUT_S, LaunchError, check_exposure, is_loopback,
                               probe_share_server)
-from studio.ui.panel import KIND_SUFFIXES
+from studio.ui.panel import KIND_SUFFIXES, GeneratorPanel
 
 GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), ("music", "Music", tab_music),
                   ("sketch", "Sketch", tab_sketch), ("face", "Face", tab_face)]
@@ -54,7 +56,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
     ctx = UIContext(studio=studio, feedback=feedback, info={g["name"]: g for g in studio.generators()})
     if lazy is not None:
         ctx.when_painted(lazy.warm)
-    with gr.Blocks(title=title, analytics_enabled=False) as demo:
+    keep = contextlib.ExitStack()  # closed after the Blocks' own exit: see config_once below
+    with keep, gr.Blocks(title=title, analytics_enabled=False) as demo:
         # The queue is set up before any component: Gradio's queue() rebuilds the app and its whole
         # config, which costs nothing on an empty page but ~0.2 CPU-s on the finished one.
         demo.queue(default_concurrency_limit=1, max_size=studio.settings.max_queue)
@@ -88,6 +91,8 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         _api_endpoints(ctx)
         add_http_api(ctx)  # typed /run_<name> endpoints for remote programs (files in and out)
         demo.load(ctx.first_paint, None, None, queue=False, api_visibility="private")
+        # The config Gradio builds as this block ends serves its next build there too (config_once).
+        keep.enter_context(reuse_component_config(demo))
     demo.studio_context = ctx  # type: ignore[attr-defined]
     return demo
 
@@ -100,9 +105,28 @@ def _tab_updates(ctx: UIContext, name: str) -> dict[Any, Any]:
     return out
 
 
+def _opened_with(panel: Any, state: dict[str, Any]) -> dict[Any, Any]:
+    """Updates that open a lazily built panel's drawer showing `state` ({"params", maybe "seed"})."""
+    import time
+
+    return {panel.pending: {**state, "n": time.monotonic_ns()},  # a new value each time: its change fires
+            panel.opened: True, panel.drawer: gr.Accordion(open=True)}
+
+
+def _lazy_outputs(panels: list[Any]) -> list[Any]:
+    return [c for p in panels if p.lazy and p.available for c in (p.pending, p.opened, p.drawer)]
+
+
 def _wire_send_to(ctx: UIContext) -> None:
-    """Every panel's "Send to" lists every upload field of every generator; kinds are checked on send."""
-    targets = {f"{gen}:{field}": comp for p in ctx.panels.values() for gen, field, comp in p.file_targets()}
+    """Every panel's "Send to" lists every upload field of every generator; kinds are checked on send.
+
+    A panel in a drawer not yet opened (`GeneratorPanel.lazy`) has no widgets to send to: the
+    file goes to its `pending` state and the drawer opens, building the panel with it.
+    """
+    targets: dict[str, Any] = {}
+    for p in ctx.panels.values():
+        for gen, field, comp in p.file_targets():
+            targets[f"{gen}:{field}"] = comp if not p.lazy else p
     if not targets:
         return
     choices = []
@@ -111,45 +135,53 @@ def _wire_send_to(ctx: UIContext) -> None:
         title = (ctx.info.get(gen) or {}).get("title") or gen
         choices.append((f"{title} → {label_of(field)}", key))
     tab_outputs = [ctx.tabs, *ctx.sub_tabs.values()]
+    outputs = [*(c for c in targets.values() if not isinstance(c, GeneratorPanel)),
+               *_lazy_outputs(list(ctx.panels.values())), *tab_outputs]
+
+    def make_send(status: Any) -> Any:
+        def send(current: dict | None, target: str | None) -> dict[Any, Any]:
+            # A refusal is a sentence beside the Send button: raising would put "Error" badges
+            # on every upload field this event writes to, in every tab.
+            def refuse(message: str) -> dict[Any, Any]:
+                return {status: f"⚠️ {message}"}
+
+            if not current:
+                return refuse("Generate something first (or pick the A/B winner), then send it on.")
+            if not target or target not in targets:
+                return refuse("Pick where to send it.")
+            gen, field = target.split(":", 1)
+            kind = ctx.panels[gen].widget_of(field) or "file"
+            suffixes = KIND_SUFFIXES.get(kind)
+            paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
+            if not paths:
+                return refuse(f"This output has no {kind} file to send to {gen}.")
+            into = targets[target]
+            filled = _opened_with(into, {"params": {field: paths[0]}}) if isinstance(into, GeneratorPanel) \
+                else {into: paths[0]}
+            return {**filled, status: f"Sent to {label_of(field)} of {gen}.", **_tab_updates(ctx, gen)}
+        return send
+
+    def wire(view: Any) -> Any:
+        """Wire one panel's Send (a built panel, or a lazily built one's PanelView in its render)."""
+        view.send_target.choices = choices  # type: ignore[union-attr]
+        send = make_send(view.send_status)
+        view.send_button.click(send, [view.current, view.send_target],  # type: ignore[union-attr]
+                               [*outputs, view.send_status], api_visibility="private")
+        return send
+
+    ctx.handlers["wire_send_button"] = wire
     for panel in ctx.panels.values():
-        if not panel.available:
-            continue
-        panel.send_target.choices = choices  # type: ignore[union-attr]
-
-        def make_send(status: Any) -> Any:
-            def send(current: dict | None, target: str | None) -> dict[Any, Any]:
-                # A refusal is a sentence beside the Send button: raising would put "Error" badges
-                # on every upload field this event writes to, in every tab.
-                def refuse(message: str) -> dict[Any, Any]:
-                    return {status: f"⚠️ {message}"}
-
-                if not current:
-                    return refuse("Generate something first (or pick the A/B winner), then send it on.")
-                if not target or target not in targets:
-                    return refuse("Pick where to send it.")
-                gen, field = target.split(":", 1)
-                form = ctx.panels[gen].form
-                kind = (form.field(field).schema.get("x-widget") if form and form.field(field) else None) or "file"
-                suffixes = KIND_SUFFIXES.get(kind)
-                paths = [p for p in current["paths"] if suffixes is None or Path(p).suffix.lower() in suffixes]
-                if not paths:
-                    return refuse(f"This output has no {kind} file to send to {gen}.")
-                return {targets[target]: paths[0], status: f"Sent to {label_of(field)} of {gen}.",
-                        **_tab_updates(ctx, gen)}
-            return send
-
-        send = make_send(panel.send_status)
-        ctx.handlers["send"] = send
-        panel.send_button.click(send, [panel.current, panel.send_target],  # type: ignore[union-attr]
-                                [*targets.values(), *tab_outputs, panel.send_status], api_visibility="private")
+        if panel.available and not panel.lazy:
+            ctx.handlers["send"] = wire(panel)
 
 
 def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> None:
     """The Gallery's "Open in its tab": fill that generator's form and seed, then switch to it."""
     panels = [p for p in ctx.panels.values() if p.available]
-    outputs: list[Any] = [gallery.status, ctx.tabs, *ctx.sub_tabs.values()]
+    outputs: list[Any] = [gallery.status, ctx.tabs, *ctx.sub_tabs.values(), *_lazy_outputs(panels)]
     for p in panels:
-        outputs += [*p.form.components, p.seed]  # type: ignore[union-attr]
+        if not p.lazy:
+            outputs += [*p.form.components, p.seed]  # type: ignore[union-attr]
     def open_in_tab(state: dict | None) -> dict[Any, Any]:
         if not state:
             raise gr.Error("Pick an output or drop a studio file first.")
@@ -157,10 +189,12 @@ def _wire_open_in_tab(ctx: UIContext, gallery: tab_gallery.GalleryHandles) -> No
         if panel is None or not panel.available:
             raise gr.Error(f"The {state['generator']} generator is not available in this studio.")
         params = {k: v for k, v in state["params"].items()
-                  if not (panel.form.field(k) and panel.form.field(k).kind == "file"  # type: ignore[union-attr]
-                          and not _inside(ctx, v))}
-        out: dict[Any, Any] = dict(zip(panel.form.components, panel.form.to_values(params)))  # type: ignore[union-attr]
-        out[panel.seed] = "" if state.get("seed") is None else str(state["seed"])
+                  if not (panel.is_file_field(k) and not _inside(ctx, v))}
+        if panel.lazy:  # its drawer opens with these settings (built now if this session never opened it)
+            out = _opened_with(panel, {"params": params, "seed": state.get("seed")})
+        else:
+            out = dict(zip(panel.form.components, panel.form.to_values(params)))  # type: ignore[union-attr]
+            out[panel.seed] = "" if state.get("seed") is None else str(state["seed"])
         out[gallery.status] = f"Loaded into the {state['generator']} tab."
         out.update(_tab_updates(ctx, state["generator"]))
         return out
@@ -278,6 +312,7 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                            check_host=is_loopback(host) or bool(getattr(settings, "allowed_hosts", ())),
                            login_attempts=int(getattr(settings, "login_attempts", 10)),
                            max_body_bytes=(int(settings.max_upload_mb) + 1) << 20)
+        keep_component_config(demo)  # launch() builds it twice more (studio.ui.config_once)
         demo.launch(server_name=host, server_port=port, auth=auth or None, share=False, max_threads=max_threads,
                     # Host/Origin/CSRF, browser cookie: studio.ui.guard; then many clients at once:
                     # new sessions built off the event loop, /config built once (session_warmup, config_cache)
@@ -292,7 +327,9 @@ def launch(studio: Any, host: str | None = None, port: int | None = None, share:
                     # Gradio 6.31 has no public switch for it (`_frontend` gates only that check).
                     _frontend=False,
                     auth_message="Studio: sign in with the user and password you gave --auth.")
+        release_component_config(demo)
     except OSError as exc:
+        release_component_config(demo)
         raise LaunchError(f"cannot listen on {host}:{port}: {exc}") from None
     from studio.ui.guard import put_first
 

@@ -95,9 +95,10 @@ class Field:
 class Form:
     """Widgets for one generator's params, built inside the current Gradio layout context."""
 
-    def __init__(self, schema: dict[str, Any], *, prefix: str = "") -> None:
+    def __init__(self, schema: dict[str, Any], *, prefix: str = "", values: dict[str, Any] | None = None) -> None:
         self.schema = schema
         self.prefix = prefix
+        self._values = values or {}  # params to start from instead of the defaults (a restored output)
         self.fields: list[Field] = []
         props: dict[str, dict[str, Any]] = schema.get("properties", {})
         main = [(n, s) for n, s in props.items() if not s.get("x-load")]
@@ -124,6 +125,8 @@ class Form:
 
     # -- building -----------------------------------------------------------------------
     def _field(self, name: str, prop: dict[str, Any], load: bool = False) -> Field:
+        if name in self._values:  # every widget below starts from the schema's default
+            prop = {**prop, "default": self._values[name]}
         schema, nullable = _inner(prop)
         label = label_of(name)
         info = schema.get("description", "")
@@ -144,6 +147,9 @@ class Form:
             return Field(name, schema, made.kind, made.component, nullable, load, made.to_param, made.to_value)
         if widget in FILE_WIDGETS:
             kw.pop("info")
+            start = self._values.get(name)
+            if start and Path(str(start)).is_file():  # as `to_values` restores it
+                kw["value"] = str(start)
             kw["label"] = f"{label}: {info}" if info else label
             if widget in ("image", "mask"):  # "mask": a plain upload only if WIDGETS["mask"] is removed
                 from studio.ui.safe_inputs import SafeImage  # header-checked before any decode

@@ -1,7 +1,8 @@
 """A tab that shows one or more generators (several become sub-tabs), each as a GeneratorPanel.
 
 A generator with a purpose-built workspace (`WORKSPACES`) shows that first; its schema form
-stays below in an "Every setting" drawer (and is what plug-in generators get on their own).
+stays below in an "Every setting" drawer, built only when a session opens it (and is what
+plug-in generators get on their own).
 """
 from __future__ import annotations
 
@@ -24,8 +25,9 @@ def _panel(ctx: UIContext, name: str) -> None:
         return
     mod = importlib.import_module(module)
     ctx.workspaces[name] = mod.build(ctx)
-    with gr.Accordion("Every setting (the full form)", open=False, elem_id=f"{name}-advanced"):
-        GeneratorPanel(ctx, name)
+    # Built when first opened, per session (GeneratorPanel's `drawer`): most visits never open it.
+    with gr.Accordion("Every setting (the full form)", open=False, elem_id=f"{name}-advanced") as drawer:
+        GeneratorPanel(ctx, name, drawer=drawer)
 
 
 def build_generator_tab(ctx: UIContext, tab_id: str, names: list[str]) -> None:

@@ -18,7 +18,8 @@ import gradio as gr
 
 from studio.ui.cancellable import cancel_with_event
 from studio.ui.context import UIContext
-from studio.ui.form import IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView, label_of
+from studio.ui.form import FILE_WIDGETS, IMAGE_SUFFIXES, AUDIO_SUFFIXES, VIDEO_SUFFIXES, Form, OutputView, label_of
+from studio.ui.form import widgets as widgets_of_form
 
 STAR_CHOICES = ["1", "2", "3", "4", "5"]
 THUMB_CHOICES = [("👍 up", "up"), ("👎 down", "down")]
@@ -76,12 +77,33 @@ def record_for(ctx: UIContext, path: str | Path) -> dict[str, Any]:
     return {**restored["record"], "path": str(path)}
 
 
+class PanelView:
+    """One browser session's widgets of a lazily built panel (same attribute names as the panel's)."""
+
+    def __init__(self) -> None:
+        self.form: Form | None = None
+        self.seed: Any = None
+        self.send_target: Any = None
+        self.send_button: Any = None
+        self.send_status: Any = None
+        self.current: Any = None
+        self.handlers: dict[str, Any] = {}
+        self.components: dict[str, Any] = {}
+
+
 class GeneratorPanel:
     """Builds one generator's widgets inside the current layout and wires its events."""
 
-    def __init__(self, ctx: UIContext, name: str) -> None:
+    def __init__(self, ctx: UIContext, name: str, *, drawer: Any = None) -> None:
         self.ctx = ctx
         self.name = name
+        # In a closed drawer (`drawer`: its gr.Accordion) the widgets are built per browser session
+        # when the drawer first opens (see `_build_lazily`); until then form, seed, send_* and
+        # current stay None here and `pending` / `opened` are what other tabs write to.
+        self.drawer = drawer
+        self.schema: dict[str, Any] | None = None  # the params' JSON schema, once it can run here
+        self.pending: gr.State | None = None  # {"params": {...}, "seed": ..., "n": nonce} to show on open
+        self.opened: gr.State | None = None  # True once this session opened the drawer
         self.form: Form | None = None
         self.send_target: gr.Dropdown | None = None
         self.send_button: gr.Button | None = None
@@ -96,7 +118,11 @@ class GeneratorPanel:
 
     @property
     def available(self) -> bool:
-        return self.form is not None
+        return self.schema is not None
+
+    @property
+    def lazy(self) -> bool:
+        return self.drawer is not None
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -114,6 +140,52 @@ class GeneratorPanel:
             gr.Markdown(f"**`{name}` is not available:** {html.escape(str(reason))}",
                         elem_classes=["studio-unavailable"])
             return
+        self.schema = described["params"]
+        self._register_api()
+        if self.drawer is None:
+            self._build_ui(self)
+        else:
+            self._build_lazily()
+
+    def _build_lazily(self) -> None:
+        """The widgets of a panel in a drawer, built for a session the first time it opens there.
+
+        Most creators never open "Every setting"; building its ~100 components up front cost
+        every page load, every /config and every session's state (issue #14, start-up). The
+        drawer's expand (or a Send / Open-in-tab aimed at it) sets `opened`, whose change renders
+        the panel once with any `pending` values; later `pending` changes fill the built form.
+        """
+        self.pending = gr.State(None)
+        self.opened = gr.State(False)
+        # Queued: Gradio reports a State's change (which triggers the render) only from queued events.
+        self.drawer.expand(lambda: True, None, self.opened, concurrency_limit=None, api_visibility="private")
+
+        @gr.render(inputs=[self.pending], triggers=[self.opened.change], concurrency_limit=None)
+        def _render(pending: dict | None) -> None:
+            view = PanelView()
+            self._build_ui(view, pending)
+            form = view.form
+            n_fields = len(form.components)
+
+            def apply(state: dict | None) -> list[Any]:
+                if not state:
+                    return [gr.update() for _ in range(n_fields + 1)]
+                seed = state.get("seed", ...)
+                return [*form.to_values(state.get("params") or {}),
+                        gr.update() if seed is ... else ("" if seed is None else str(seed))]
+
+            self.pending.change(apply, self.pending, [*form.components, view.seed], concurrency_limit=None,
+                                api_visibility="private")
+            wire = self.ctx.handlers.get("wire_send_button")
+            if wire is not None:
+                wire(view)
+
+    def _build_ui(self, v: Any, pending: dict | None = None) -> None:
+        """The panel's widgets and events, kept on `v` (the panel itself, or a per-session PanelView)."""
+        ctx, name = self.ctx, self.name
+        params = (pending or {}).get("params") or None
+        seed_value = (pending or {}).get("seed")
+        seed_text = "" if seed_value is None else str(seed_value)
         with gr.Row():
             with gr.Column(scale=1):
                 # Generate above the form: a long form (the diffusion model's) never pushes it off
@@ -121,11 +193,11 @@ class GeneratorPanel:
                 with gr.Row():
                     run_btn = gr.Button("Generate", variant="primary", elem_id=f"{name}-run")
                     cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{name}-cancel")
-                self.form = Form(described["params"], prefix=name)
+                v.form = Form(self.schema, prefix=name, values=params)
                 with gr.Row():
                     # A textbox, not gr.Number: an empty Number reaches the server as 0, not "random".
-                    self.seed = gr.Textbox(label="Seed", placeholder="random", value="",
-                                           elem_id=f"{name}-seed", scale=3)
+                    v.seed = gr.Textbox(label="Seed", placeholder="random", value=seed_text,
+                                        elem_id=f"{name}-seed", scale=3)
                     random_btn = gr.Button("🎲 Random", size="sm", scale=1)
                     reuse_btn = gr.Button("↺ Reuse last", size="sm", scale=1)
                 ab_mode = gr.Checkbox(label="Blind A/B: make two and pick the better",
@@ -134,7 +206,7 @@ class GeneratorPanel:
                     # Varying a setting (same seed) is what fills the A/B ranking; the seed alone
                     # compares two draws of one variant.
                     ab_field = gr.Dropdown([("another seed", ""), *((label_of(f.name), f.name)
-                                                                   for f in self.form.fields if f.kind != "file")],
+                                                                   for f in v.form.fields if f.kind != "file")],
                                            value="", label="B differs in", scale=1, elem_id=f"{name}-ab-field")
                     ab_value = gr.Textbox(label="B's value", placeholder="e.g. 0.9, loud, true", scale=1,
                                           elem_id=f"{name}-ab-value")
@@ -147,10 +219,10 @@ class GeneratorPanel:
                 error_box = job_error(name)
                 view = OutputView(prefix=name)
                 with gr.Row():
-                    self.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,
+                    v.send_target = gr.Dropdown(label="Send the main output to", choices=[], scale=3,
                                                    elem_id=f"{name}-send-target")
-                    self.send_button = gr.Button("Send", size="sm", scale=1, elem_id=f"{name}-send")
-                self.send_status = gr.Markdown("", elem_id=f"{name}-send-status")
+                    v.send_button = gr.Button("Send", size="sm", scale=1, elem_id=f"{name}-send")
+                v.send_status = gr.Markdown("", elem_id=f"{name}-send-status")
                 with gr.Group(visible=False) as fb_group:
                     gr.Markdown("**Rate this output**")
                     stars = gr.Radio(STAR_CHOICES, label="Stars", elem_id=f"{name}-stars")
@@ -174,16 +246,16 @@ class GeneratorPanel:
 
         job_state = gr.State("")
         last_seed = gr.State(None)
-        self.current = gr.State(None)  # {"record": main record, "paths": [...]}
+        v.current = gr.State(None)  # {"record": main record, "paths": [...]}
         ab_pair = gr.State(None)  # [record shown as 1, record shown as 2]
-        form = self.form
+        form = v.form
 
-        random_btn.click(lambda: "", None, self.seed, api_visibility="private", queue=False)
-        reuse_btn.click(lambda s: "" if s is None else str(s), last_seed, self.seed, api_visibility="private",
+        random_btn.click(lambda: "", None, v.seed, api_visibility="private", queue=False)
+        reuse_btn.click(lambda s: "" if s is None else str(s), last_seed, v.seed, api_visibility="private",
                         queue=False)
 
         run_outputs = [progress, live, preview, error_box, run_btn, *view.components, fb_group, fb_status, ab_group, *view_1.components,
-                       *view_2.components, ab_status, job_state, last_seed, self.current, ab_pair,
+                       *view_2.components, ab_status, job_state, last_seed, v.current, ab_pair,
                        stars, thumb, tags, comment]
 
         def run(request: gr.Request, *args: Any) -> Iterator[dict[Any, Any]]:
@@ -279,7 +351,7 @@ class GeneratorPanel:
                 result = results[0]
                 done.update(dict(zip(view.components, view.show(result.assets, result.provenance))))
                 done[fb_group] = gr.update(visible=bool(records[0]))
-                done[self.current] = {"record": records[0][0], "paths": [str(p) for p in result.assets]} \
+                done[v.current] = {"record": records[0][0], "paths": [str(p) for p in result.assets]} \
                     if records[0] else None
             else:
                 order = [0, 1] if secrets.randbelow(2) == 0 else [1, 0]
@@ -288,12 +360,12 @@ class GeneratorPanel:
                 done.update(dict(zip(view_2.components, view_2.show(shown[1].assets, None))))
                 done[ab_group] = gr.update(visible=True)
                 done[ab_pair] = [records[i][0] for i in order] if all(records) else None
-                done[self.current] = None
+                done[v.current] = None
             yield done
 
         # cancel_with_event: Gradio's cancel (the page's Cancel, a closed page, /gradio_api/cancel)
         # reaches the studio jobs this run started.
-        run_event = run_btn.click(cancel_with_event(run), [*form.components, self.seed, ab_mode, ab_field, ab_value], run_outputs,
+        run_event = run_btn.click(cancel_with_event(run), [*form.components, v.seed, ab_mode, ab_field, ab_value], run_outputs,
                                   concurrency_id=ctx.device_group(name),
                                   concurrency_limit=ctx.concurrency_limit, api_visibility="private")
         # However the run ends (error, closed tab, cancelled event), Generate comes back.
@@ -327,7 +399,7 @@ class GeneratorPanel:
             # Only now, with the commit returned, does the creator see "saved".
             return f"✅ Rating saved (#{uid[:8]})."
 
-        save_fb.click(save_rating, [self.current, stars, thumb, tags, comment], fb_status,
+        save_fb.click(save_rating, [v.current, stars, thumb, tags, comment], fb_status,
                       api_visibility="private")
 
         def vote(winner: str) -> Any:
@@ -354,10 +426,23 @@ class GeneratorPanel:
             return handler
 
         for button, winner in ((vote_1, "a"), (vote_tie, "tie"), (vote_2, "b")):
-            button.click(vote(winner), ab_pair, [ab_status, ab_pair, self.current, fb_group],
+            button.click(vote(winner), ab_pair, [ab_status, ab_pair, v.current, fb_group],
                          api_visibility="private")
 
-        # The HTTP API: one stable endpoint per generator, JSON in, JSON out.
+        v._run_event = run_event
+        # The plain functions behind the events, for tests and for embedding in other apps.
+        v.handlers = {"run": run, "cancel": cancel, "save_rating": save_rating, "vote": vote,
+                      "generate": self._api_generate}
+        v.components = {"progress": progress, "live": live, "preview": preview, "error": error_box,
+                        "run_btn": run_btn, "view": view, "view_1": view_1, "view_2": view_2,
+                        "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
+                        "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
+                        "current": v.current, "ab_pair": ab_pair}
+
+    def _register_api(self) -> None:
+        """The HTTP API: one stable `generate_<name>` endpoint, whether or not the widgets exist yet."""
+        ctx, name = self.ctx, self.name
+
         async def api_generate(params_json: str = "{}", seed: int | None = None,
                                request: gr.Request = None) -> dict:  # type: ignore[assignment]
             # A coroutine, not a thread: when the caller cancels (gradio_client's job.cancel(), a
@@ -392,15 +477,7 @@ class GeneratorPanel:
                                 f"do not mistake it for a file).")
         gr.api(api_generate, api_name=f"generate_{name}", concurrency_id=ctx.device_group(name),
                concurrency_limit=ctx.concurrency_limit)
-        self._run_event = run_event
-        # The plain functions behind the events, for tests and for embedding in other apps.
-        self.handlers = {"run": run, "cancel": cancel, "save_rating": save_rating, "vote": vote,
-                         "generate": api_generate}
-        self.components = {"progress": progress, "live": live, "preview": preview, "error": error_box,
-                           "run_btn": run_btn, "view": view, "view_1": view_1, "view_2": view_2,
-                            "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
-                            "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
-                            "current": self.current, "ab_pair": ab_pair}
+        self._api_generate = api_generate
 
     # -- helpers -----------------------------------------------------------------------------
     def _submit(self, params: dict[str, Any], seed: int | None, request: Any) -> Any:
@@ -411,11 +488,27 @@ class GeneratorPanel:
         except StudioError as exc:  # InvalidInput, QueueFull, GeneratorUnavailable: a sentence
             raise gr.Error(str(exc)) from None
 
-    def file_targets(self) -> list[tuple[str, str, gr.components.Component]]:
-        """(generator, field, component) of every upload this panel takes."""
-        if self.form is None:
-            return []
-        return [(self.name, f.name, f.component) for f in self.form.file_fields()]
+    def file_targets(self) -> list[tuple[str, str, gr.components.Component | None]]:
+        """(generator, field, component) of every upload this panel takes (component None while
+        a lazily built panel has no widgets: see `pending`)."""
+        if self.form is not None:
+            return [(self.name, f.name, f.component) for f in self.form.file_fields()]
+        if self.lazy and self.schema is not None:
+            return [(self.name, n, None) for n in self.schema.get("properties", {}) if self.is_file_field(n)]
+        return []
+
+    def widget_of(self, field: str) -> str | None:
+        """The field's `x-widget` in the params schema (what kind of file it takes)."""
+        return ((self.schema or {}).get("properties", {}).get(field) or {}).get("x-widget")
+
+    def is_file_field(self, field: str) -> bool:
+        if self.form is not None:
+            f = self.form.field(field)
+            return bool(f and f.kind == "file")
+        from studio.ui.pickers import picker  # a picker (or specialised widget) is not an upload
+
+        widget = self.widget_of(field)
+        return widget in FILE_WIDGETS and picker(self.name, field) is None and widget not in widgets_of_form()
 
 
 def _follow(job: Any) -> Iterator[tuple[str, Any]]:
