@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -97,13 +98,14 @@ def select(rows: list[decode.RowState], bodies: list[list[str]], n: int, meter: 
 def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, temperature: float,
             top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
             min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None,
-            drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
-    """n bodies of at least `bars` bars, each ending at the end of a part (`select`)."""
+            drafts: int | None = None, prefer_tonic: bool = False, copy_boost: float = 1.0) -> list[list[str]]:
+    """n bodies of at least `bars` bars, each ending at the end of a part (`select`); copy_boost:
+    the bar cache's beta (bar_cache, 1 = off)."""
     drafts = drafts or FORM_DRAWS
     rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
                             pitches=pitches) for _ in range(n * drafts)]
     bodies = decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
-                           on_step=on_step)
+                           on_step=on_step, copy_boost=copy_boost)
     return select(rows, bodies, n, meter, prefer_tonic)
 
 
@@ -119,7 +121,8 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
                     *, temperature: float, top_k: int, gen: torch.Generator,
                     on_step: Callable[[int], None] | None = None, min_dur: Fraction = Fraction(0),
                     keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None,
-                    drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
+                    drafts: int | None = None, prefer_tonic: bool = False,
+                    copy_boost: float = 1.0) -> list[list[str]]:
     """Bodies that start with `primer` (a body from `codec.tune_to_tokens`) and go on for at
     least `bars` more bars, to the end of a part (after finishing the primer's last bar if it
     stopped part-way)."""
@@ -127,14 +130,12 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
     probe = decode.RowState(V.METERS[meter])
     probe.replay(prefix)
     start = probe.counted + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
-    rows = []
-    for _ in range(n * (drafts or FORM_DRAWS)):
-        r = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
-                            min_dur=min_dur, pitches=pitches)
-        r.replay(prefix)
-        rows.append(r)
+    template = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
+                               min_dur=min_dur, pitches=pitches)
+    template.replay(prefix)
+    rows = [copy.deepcopy(template) for _ in range(n * (drafts or FORM_DRAWS))]
     new = decode.sample(model, cond, [V.BOS, *prefix], rows, temperature=temperature, top_k=top_k,
-                       gen=gen, on_step=on_step)
+                       gen=gen, on_step=on_step, copy_boost=copy_boost)
     return select(rows, [prefix + t for t in new], n, meter, prefer_tonic)
 
 
@@ -182,11 +183,9 @@ def end_on_tonic(model: Any, cond: torch.Tensor, body: list[str], meter: str, *,
     head = [t for u in units[:-1] for t in u] + opens
     length = V.bar_length(last)
     for _ in range(ENDING_ROUNDS):
-        rows = []
-        for _k in range(ENDING_CANDIDATES):
-            r = decode.RowState(V.METERS[meter], fixed=[([], length, close)], min_dur=min_dur, pitches=pitches)
-            r.replay(head)
-            rows.append(r)
+        template = decode.RowState(V.METERS[meter], fixed=[([], length, close)], min_dur=min_dur, pitches=pitches)
+        template.replay(head)
+        rows = [copy.deepcopy(template) for _k in range(ENDING_CANDIDATES)]
         for cand in decode.sample(model, cond, [V.BOS, *head], rows, temperature=temperature,
                                   top_k=top_k, gen=gen):
             if ends_well(head + cand, meter):
@@ -211,12 +210,10 @@ def infill(model: Any, cond: torch.Tensor, body: list[str], masked: list[int], *
         suffix = [t for u in units[span[-1] + 1:] for t in u] + [V.EOS]
         fixed = [([t for t in units[i] if t in V.OPENS], V.bar_length(units[i]),
                   units[i][-1] if units[i][-1] in V.CLOSES else V.PART_END) for i in span]
-        rows = []
-        for _ in range(INFILL_CANDIDATES):
-            r = decode.RowState(fixed[0][1], fixed=[(o, n, c) for o, n, c in fixed],
-                                min_dur=min_dur, pitches=pitches)
-            r.replay(prefix[1:])
-            rows.append(r)
+        template = decode.RowState(fixed[0][1], fixed=[(o, n, c) for o, n, c in fixed],
+                                   min_dur=min_dur, pitches=pitches)
+        template.replay(prefix[1:])
+        rows = [copy.deepcopy(template) for _ in range(INFILL_CANDIDATES)]
         cands = decode.sample(model, cond, prefix, rows, temperature=temperature, top_k=top_k, gen=gen,
                               on_step=on_step)
         cands += _copies(units, span, fixed)
