@@ -70,19 +70,19 @@ def _written_repeats(g, seeds=range(4)) -> float:
 def test_written_repeats_come_from_the_trained_model(shipped):
     """The shipped weights have a fitted beta and, with it, write earlier bars again (real O'Neill
     tunes: about a quarter of their bars); untrained weights of the same shape under the same
-    beta give copies no probability, so they write none: the copies are the model's choice."""
+    beta give copies almost no probability, so they write few: the copies are the model's choice."""
     import torch
 
     from generators.music_lib.model import build
 
     assert shipped.copy_boost > 1.5
-    assert _written_repeats(shipped) >= 0.1
+    assert _written_repeats(shipped) >= 0.15  # 0.26 when written
     untrained = MusicComposer(model="lstm")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         untrained._model = build(shipped._model.cfg).eval()
     untrained.copy_boost = shipped.copy_boost
-    assert _written_repeats(untrained, range(2)) < 0.05
+    assert _written_repeats(untrained) < 0.1  # 0.03 when written (0.015 without the cache)
 
 
 def test_essen_modes_come_from_the_notes():

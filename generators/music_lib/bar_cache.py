@@ -24,15 +24,15 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
 from typing import Any
 
 import torch
 
 from generators.music_lib import vocab as V
+from generators.resources import assets_dir
 
 MAX_CANDIDATES = 24  # distinct earlier bars scored at a bar start (the most recent ones)
-FITTED = Path(__file__).resolve().parents[2] / "assets" / "music" / "bar_cache.json"
+FITTED = assets_dir("music", "bar_cache.json")
 
 
 def fitted_beta(weights_sha256: str | None) -> float:
