@@ -84,7 +84,8 @@ def candidate_logprobs(model: Any, logits: torch.Tensor, state: dict[str, Any], 
         mask[k, :len(c) - 1] = 1
     rows = model.rows(state, torch.full((K,), b, dtype=torch.long))
     pos = feats if getattr(model.cfg, "positions", False) else None
-    out = torch.log_softmax(model.run(ids, rows, pos).float() / temperature, dim=-1)
+    with torch.backends.mkldnn.flags(enabled=True):  # several steps at once: oneDNN is ~3x faster here
+        out = torch.log_softmax(model.run(ids, rows, pos).float() / temperature, dim=-1)
     rest = (out.gather(2, target[..., None])[..., 0] * mask).sum(dim=1)
     return first + rest
 

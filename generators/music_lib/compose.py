@@ -30,7 +30,7 @@ from generators.music_lib.model import ModelConfig, build
 INFILL_CANDIDATES = 8  # K draws per masked span, resampled by how well they lead into the rest
 ENDING_CANDIDATES = 16  # last bars drawn per round when the tune must end on the tonic
 ENDING_ROUNDS = 4
-# Drafts drawn side by side per tune (one batched pass): the first whose part the model closed
+# Drafts per tune, at most (drawn in waves, `in_waves`): the first whose part the model closed
 # itself (not the length control at max_bars) is kept, and with end_on_tonic the first that also
 # ends on a held tonic: rejection sampling of whole tunes, conditioned on the requested length.
 FORM_DRAWS = 4
@@ -101,12 +101,33 @@ def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, te
             drafts: int | None = None, prefer_tonic: bool = False, copy_boost: float = 1.0) -> list[list[str]]:
     """n bodies of at least `bars` bars, each ending at the end of a part (`select`); copy_boost:
     the bar cache's beta (bar_cache, 1 = off)."""
-    drafts = drafts or FORM_DRAWS
-    rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
-                            pitches=pitches) for _ in range(n * drafts)]
-    bodies = decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
-                           on_step=on_step, copy_boost=copy_boost)
-    return select(rows, bodies, n, meter, prefer_tonic)
+    template = decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
+                               pitches=pitches)
+    return in_waves(model, cond, [], template, n, meter, prefer_tonic, drafts or FORM_DRAWS,
+                    dict(temperature=temperature, top_k=top_k, gen=gen, on_step=on_step, copy_boost=copy_boost))
+
+
+def in_waves(model: Any, cond: torch.Tensor, prefix: list[str], template: decode.RowState, n: int, meter: str,
+             prefer_tonic: bool, drafts: int, sample_kw: dict[str, Any]) -> list[list[str]]:
+    """n bodies (prefix + new tokens), each the first of up to `drafts` drafts with the best rank
+    (`select`'s rule: ended by the model, and with prefer_tonic ending well). Drafts are drawn in
+    waves, one per tune still without a best-ranked draft, so a tune whose first draft is
+    already the one `select` would keep costs one draft, not `drafts` (the same choice)."""
+    top = (True, prefer_tonic)
+    best: list[tuple[tuple[bool, bool], list[str]] | None] = [None] * n
+    todo = list(range(n))
+    for _wave in range(drafts):
+        rows = [copy.deepcopy(template) for _ in todo]
+        new = decode.sample(model, cond, [V.BOS, *prefix], rows, **sample_kw)
+        for g, r, body in zip(todo, rows, new):
+            body = prefix + body
+            rank = (not r.forced, prefer_tonic and ends_well(body, meter))
+            if best[g] is None or rank > best[g][0]:  # ties keep the earlier draft, as select does
+                best[g] = (rank, body)
+        todo = [g for g in todo if best[g][0] != top]
+        if not todo:
+            break
+    return [b[1] for b in best]
 
 
 def primer_prefix(primer: list[str], tune_ends_here: bool) -> list[str]:
@@ -133,10 +154,8 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
     template = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
                                min_dur=min_dur, pitches=pitches)
     template.replay(prefix)
-    rows = [copy.deepcopy(template) for _ in range(n * (drafts or FORM_DRAWS))]
-    new = decode.sample(model, cond, [V.BOS, *prefix], rows, temperature=temperature, top_k=top_k,
-                       gen=gen, on_step=on_step, copy_boost=copy_boost)
-    return select(rows, [prefix + t for t in new], n, meter, prefer_tonic)
+    return in_waves(model, cond, prefix, template, n, meter, prefer_tonic, drafts or FORM_DRAWS,
+                    dict(temperature=temperature, top_k=top_k, gen=gen, on_step=on_step, copy_boost=copy_boost))
 
 
 def ends_well(body: list[str], meter: str) -> bool:
