@@ -101,6 +101,7 @@ class MusicComposer(Generator):
         self._debug = _debug
         self._model: Any = None
         self.weights_path: Path | None = None
+        self.copy_boost = 1.0  # the bar cache's beta for the loaded weights (bar_cache.fitted_beta)
 
     def _resolve(self, download: bool = False) -> Path:
         ref = self.model_ref.strip() or "lstm"
@@ -147,6 +148,7 @@ class MusicComposer(Generator):
                     self._model.head.bias[V.TOKEN_ID[t]] -= 3.0
             self.weights_sha256 = None
             return
+        from generators.music_lib import bar_cache
         from generators.music_lib.compose import load_model
 
         path = self._resolve(download=True)
@@ -155,6 +157,7 @@ class MusicComposer(Generator):
         self._model, _ = load_model(path)
         self.weights_path = path
         self.weights_sha256 = file_sha256(path)
+        self.copy_boost = bar_cache.fitted_beta(self.weights_sha256)
 
     def unload(self) -> None:
         self._model = None
@@ -219,7 +222,9 @@ class MusicComposer(Generator):
         expected = params.bars * 16 + 1
         on_step = lambda s: progress(0.05 + 0.6 * min(1.0, s / expected), "composing")  # noqa: E731
         kw = dict(temperature=params.temperature, top_k=params.top_k, gen=gen, pitches=pitches)
-        form_kw = dict(prefer_tonic=params.end_on_tonic)  # drafts ranked by form (compose.select)
+        # drafts ranked by form (compose.select); earlier bars come back as often as the bar
+        # cache fitted to these weights says real tunes bring them back (bar_cache)
+        form_kw = dict(prefer_tonic=params.end_on_tonic, copy_boost=self.copy_boost)
 
         def draw(k: int) -> list[list[str]]:
             if params.action == "compose":

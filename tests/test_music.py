@@ -359,7 +359,7 @@ def test_end_on_tonic_redraws_the_last_bar_never_squeezes_it(gen):
 
     cond = compose.conditioning(gen._model, "2/4", "minor", V.style_vector({"oneill": 1.0}))
     redrawn = 0
-    for seed in range(6):
+    for seed in range(12):  # the untrained debug model finds a tonic ending in 64 draws for about half
         g = torch.Generator().manual_seed(seed)
         body = compose.compose(gen._model, cond, "2/4", 4, 1, temperature=1.0, top_k=0, gen=g,
                                min_dur=Fraction(1, 4), drafts=1)[0]
@@ -373,4 +373,4 @@ def test_end_on_tonic_redraws_the_last_bar_never_squeezes_it(gen):
         if did:
             redrawn += 1
             assert not compose.ends_well(body, "2/4") and new != body
-    assert redrawn >= 3
+    assert redrawn >= 4

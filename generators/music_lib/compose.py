@@ -14,6 +14,7 @@
 """
 from __future__ import annotations
 
+import copy
 import json
 from fractions import Fraction
 from pathlib import Path
@@ -29,7 +30,7 @@ from generators.music_lib.model import ModelConfig, build
 INFILL_CANDIDATES = 8  # K draws per masked span, resampled by how well they lead into the rest
 ENDING_CANDIDATES = 16  # last bars drawn per round when the tune must end on the tonic
 ENDING_ROUNDS = 4
-# Drafts drawn side by side per tune (one batched pass): the first whose part the model closed
+# Drafts per tune, at most (drawn in waves, `in_waves`): the first whose part the model closed
 # itself (not the length control at max_bars) is kept, and with end_on_tonic the first that also
 # ends on a held tonic: rejection sampling of whole tunes, conditioned on the requested length.
 FORM_DRAWS = 4
@@ -97,14 +98,36 @@ def select(rows: list[decode.RowState], bodies: list[list[str]], n: int, meter: 
 def compose(model: Any, cond: torch.Tensor, meter: str, bars: int, n: int, *, temperature: float,
             top_k: int, gen: torch.Generator, on_step: Callable[[int], None] | None = None,
             min_dur: Fraction = Fraction(0), pitches: tuple[int, int] | None = None,
-            drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
-    """n bodies of at least `bars` bars, each ending at the end of a part (`select`)."""
-    drafts = drafts or FORM_DRAWS
-    rows = [decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
-                            pitches=pitches) for _ in range(n * drafts)]
-    bodies = decode.sample(model, cond, [V.BOS], rows, temperature=temperature, top_k=top_k, gen=gen,
-                           on_step=on_step)
-    return select(rows, bodies, n, meter, prefer_tonic)
+            drafts: int | None = None, prefer_tonic: bool = False, copy_boost: float = 1.0) -> list[list[str]]:
+    """n bodies of at least `bars` bars, each ending at the end of a part (`select`); copy_boost:
+    the bar cache's beta (bar_cache, 1 = off)."""
+    template = decode.RowState(V.METERS[meter], min_bars=bars, max_bars=max_bars_for(bars), min_dur=min_dur,
+                               pitches=pitches)
+    return in_waves(model, cond, [], template, n, meter, prefer_tonic, drafts or FORM_DRAWS,
+                    dict(temperature=temperature, top_k=top_k, gen=gen, on_step=on_step, copy_boost=copy_boost))
+
+
+def in_waves(model: Any, cond: torch.Tensor, prefix: list[str], template: decode.RowState, n: int, meter: str,
+             prefer_tonic: bool, drafts: int, sample_kw: dict[str, Any]) -> list[list[str]]:
+    """n bodies (prefix + new tokens), each the first of up to `drafts` drafts with the best rank
+    (`select`'s rule: ended by the model, and with prefer_tonic ending well). Drafts are drawn in
+    waves, one per tune still without a best-ranked draft, so a tune whose first draft is
+    already the one `select` would keep costs one draft, not `drafts` (the same choice)."""
+    top = (True, prefer_tonic)
+    best: list[tuple[tuple[bool, bool], list[str]] | None] = [None] * n
+    todo = list(range(n))
+    for _wave in range(drafts):
+        rows = [copy.deepcopy(template) for _ in todo]
+        new = decode.sample(model, cond, [V.BOS, *prefix], rows, **sample_kw)
+        for g, r, body in zip(todo, rows, new):
+            body = prefix + body
+            rank = (not r.forced, prefer_tonic and ends_well(body, meter))
+            if best[g] is None or rank > best[g][0]:  # ties keep the earlier draft, as select does
+                best[g] = (rank, body)
+        todo = [g for g in todo if best[g][0] != top]
+        if not todo:
+            break
+    return [b[1] for b in best]
 
 
 def primer_prefix(primer: list[str], tune_ends_here: bool) -> list[str]:
@@ -119,7 +142,8 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
                     *, temperature: float, top_k: int, gen: torch.Generator,
                     on_step: Callable[[int], None] | None = None, min_dur: Fraction = Fraction(0),
                     keep_final_repeat: bool = True, pitches: tuple[int, int] | None = None,
-                    drafts: int | None = None, prefer_tonic: bool = False) -> list[list[str]]:
+                    drafts: int | None = None, prefer_tonic: bool = False,
+                    copy_boost: float = 1.0) -> list[list[str]]:
     """Bodies that start with `primer` (a body from `codec.tune_to_tokens`) and go on for at
     least `bars` more bars, to the end of a part (after finishing the primer's last bar if it
     stopped part-way)."""
@@ -127,15 +151,11 @@ def continue_primer(model: Any, cond: torch.Tensor, primer: list[str], meter: st
     probe = decode.RowState(V.METERS[meter])
     probe.replay(prefix)
     start = probe.counted + (1 if probe.pos > 0 or (prefix and prefix[-1] in V.DUR_OF_TOKEN) else 0)
-    rows = []
-    for _ in range(n * (drafts or FORM_DRAWS)):
-        r = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
-                            min_dur=min_dur, pitches=pitches)
-        r.replay(prefix)
-        rows.append(r)
-    new = decode.sample(model, cond, [V.BOS, *prefix], rows, temperature=temperature, top_k=top_k,
-                       gen=gen, on_step=on_step)
-    return select(rows, [prefix + t for t in new], n, meter, prefer_tonic)
+    template = decode.RowState(V.METERS[meter], min_bars=start + bars, max_bars=start + max_bars_for(bars),
+                               min_dur=min_dur, pitches=pitches)
+    template.replay(prefix)
+    return in_waves(model, cond, prefix, template, n, meter, prefer_tonic, drafts or FORM_DRAWS,
+                    dict(temperature=temperature, top_k=top_k, gen=gen, on_step=on_step, copy_boost=copy_boost))
 
 
 def ends_well(body: list[str], meter: str) -> bool:
@@ -182,11 +202,9 @@ def end_on_tonic(model: Any, cond: torch.Tensor, body: list[str], meter: str, *,
     head = [t for u in units[:-1] for t in u] + opens
     length = V.bar_length(last)
     for _ in range(ENDING_ROUNDS):
-        rows = []
-        for _k in range(ENDING_CANDIDATES):
-            r = decode.RowState(V.METERS[meter], fixed=[([], length, close)], min_dur=min_dur, pitches=pitches)
-            r.replay(head)
-            rows.append(r)
+        template = decode.RowState(V.METERS[meter], fixed=[([], length, close)], min_dur=min_dur, pitches=pitches)
+        template.replay(head)
+        rows = [copy.deepcopy(template) for _k in range(ENDING_CANDIDATES)]
         for cand in decode.sample(model, cond, [V.BOS, *head], rows, temperature=temperature,
                                   top_k=top_k, gen=gen):
             if ends_well(head + cand, meter):
@@ -211,12 +229,10 @@ def infill(model: Any, cond: torch.Tensor, body: list[str], masked: list[int], *
         suffix = [t for u in units[span[-1] + 1:] for t in u] + [V.EOS]
         fixed = [([t for t in units[i] if t in V.OPENS], V.bar_length(units[i]),
                   units[i][-1] if units[i][-1] in V.CLOSES else V.PART_END) for i in span]
-        rows = []
-        for _ in range(INFILL_CANDIDATES):
-            r = decode.RowState(fixed[0][1], fixed=[(o, n, c) for o, n, c in fixed],
-                                min_dur=min_dur, pitches=pitches)
-            r.replay(prefix[1:])
-            rows.append(r)
+        template = decode.RowState(fixed[0][1], fixed=[(o, n, c) for o, n, c in fixed],
+                                   min_dur=min_dur, pitches=pitches)
+        template.replay(prefix[1:])
+        rows = [copy.deepcopy(template) for _ in range(INFILL_CANDIDATES)]
         cands = decode.sample(model, cond, prefix, rows, temperature=temperature, top_k=top_k, gen=gen,
                               on_step=on_step)
         cands += _copies(units, span, fixed)

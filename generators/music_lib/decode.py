@@ -78,6 +78,11 @@ class RowState:
     forced: bool = False  # the length control closed the part (max_bars), not the model
     tokens: list[str] = field(default_factory=list)  # tokens written by this row (not the prefix)
     tracker: V.Positions = field(default_factory=V.Positions)
+    # the notes of every bar written so far, prefix included (content -> its length, first-seen
+    # order), and of the current bar: the candidates a bar may copy (bar_cache)
+    seen: dict[tuple[str, ...], Fraction] = field(default_factory=dict)
+    current: list[str] = field(default_factory=list)
+    queue: list[str] = field(default_factory=list)  # tokens of a copied bar still to write
 
     def __post_init__(self) -> None:
         self.min_units = int(self.min_dur / UNIT)
@@ -119,6 +124,19 @@ class RowState:
         if self.pos == 0 and self.fixed and len(self.opens_here) < len(self.fixed[0][0]):
             return [ID[self.fixed[0][0][len(self.opens_here)]]]
         return self.note_ids + [ID[t] for t in self._early_closes()]
+
+    def copy_lengths(self) -> set[Fraction]:
+        """Lengths an earlier bar copied here may have: empty unless a free-mode bar is about
+        to start (its opening marks may still come) after at least one whole bar."""
+        if self.fixed is not None or self.final or self.expect_dur or self.pos != 0 or self.bars_done == 0 \
+                or self.need_ending2 or self.queue:
+            return set()
+        if self.need_pickup:
+            return {self.pickup}
+        out = {self.target}
+        if self.pickup and self.target == self.bar_len:  # a part may close on the complement
+            out.add(self.bar_len - self.pickup)
+        return out
 
     def _early_closes(self) -> list[str]:
         """Bar lines before the bar is whole: the tune's pickup, or a part closing on the
@@ -178,6 +196,9 @@ class RowState:
         if tok == V.EOS:
             self.done = True
         elif tok in V.CLOSES:
+            if self.current:
+                self.seen.setdefault(tuple(self.current), self.pos)
+                self.current = []
             if self.fixed is None and tok in (V.PART_END, V.REPEAT_END) and self.counted + 1 >= self.max_bars:
                 self.forced = True
             short = self.pos < self.bar_len
@@ -208,22 +229,26 @@ class RowState:
         elif tok in V.DUR_OF_TOKEN:
             self.pos += V.DUR_OF_TOKEN[tok]
             self.expect_dur = False
+            self.current.append(tok)
         else:
             self.expect_dur = True
+            self.current.append(tok)
         return self.tracker.push(tok)
 
 
-def _pick(logits: torch.Tensor, allowed: list[int], temperature: float, top_k: int,
-          gen: torch.Generator) -> int:
-    if len(allowed) == 1:
-        return allowed[0]
-    idx = torch.tensor(allowed)
-    z = logits[idx].float() / temperature
-    if 0 < top_k < len(allowed):
-        kth = torch.topk(z, top_k).values[-1]
+def _pick_batch(logits: torch.Tensor, drawn: list[tuple[int, list[int]]], temperature: float, top_k: int,
+                gen: torch.Generator) -> list[int]:
+    """One draw per (row, allowed ids) in one masked softmax: what `_pick` does row by row."""
+    rows = torch.tensor([b for b, _a in drawn])
+    mask = torch.ones((len(drawn), logits.shape[1]), dtype=torch.bool)
+    r_idx = [i for i, (_b, a) in enumerate(drawn) for _ in a]
+    c_idx = [t for _b, a in drawn for t in a]
+    mask[r_idx, c_idx] = False
+    z = (logits[rows].float() / temperature).masked_fill(mask, float("-inf"))
+    if top_k > 0:
+        kth = torch.topk(z, min(top_k, z.shape[1])).values[:, -1:]
         z = torch.where(z >= kth, z, torch.full_like(z, float("-inf")))
-    p = torch.softmax(z, dim=0)
-    return int(idx[torch.multinomial(p, 1, generator=gen)].item())
+    return torch.multinomial(torch.softmax(z, dim=1), 1, generator=gen)[:, 0].tolist()
 
 
 def _pos_tensor(model: Any, feats: list[list[int]]) -> torch.Tensor | None:
@@ -232,28 +257,48 @@ def _pos_tensor(model: Any, feats: list[list[int]]) -> torch.Tensor | None:
 
 def sample(model: Any, cond: torch.Tensor, prefix: list[str], rows: list[RowState], *,
            temperature: float, top_k: int, gen: torch.Generator,
-           on_step: Callable[[int], None] | None = None) -> list[list[str]]:
+           on_step: Callable[[int], None] | None = None, copy_boost: float = 1.0) -> list[list[str]]:
     """Continue `prefix` (tokens from <s>) in len(rows) rows, each under its own RowState
     (already replayed over the prefix). Returns each row's new tokens, </s> excluded.
-    One token per row per step, so all rows stay aligned (finished rows are fed padding)."""
+    One token per row per step, so all rows stay aligned (finished rows are fed padding).
+    copy_boost > 1: where a bar may start, earlier bars are written with their model probability
+    times copy_boost (bar_cache); their notes are then fed one per step like drawn tokens."""
+    from generators.music_lib import bar_cache
+
     # oneDNN makes one-step LSTM calls 5-7x slower on CPU (shared/OFFLINE.md)
     with torch.inference_mode(), torch.backends.mkldnn.flags(enabled=False):
         B = len(rows)
-        c = cond.expand(B, -1) if cond.shape[0] == 1 else cond
-        prefix_ids = torch.tensor([V.encode(prefix)] * B, dtype=torch.long)
-        pos = _pos_tensor(model, [V.positions(prefix)] * B)
-        logits, state = model.prime(prefix_ids, c, pos)
+        if cond.shape[0] == 1:  # every row shares the prefix: read it once, then copy the state
+            logits, state = model.prime(torch.tensor([V.encode(prefix)], dtype=torch.long), cond,
+                                        _pos_tensor(model, [V.positions(prefix)]))
+            index = torch.zeros(B, dtype=torch.long)
+            logits, state = logits[index], model.rows(state, index)
+        else:
+            logits, state = model.prime(torch.tensor([V.encode(prefix)] * B, dtype=torch.long), cond,
+                                        _pos_tensor(model, [V.positions(prefix)] * B))
         steps = 0
         while True:
-            nxt, feats = [], []
+            nxt, feats = [ID[V.PAD]] * B, [0] * B
+            drawn: list[tuple[int, list[int]]] = []  # rows whose token is drawn: one batched draw
             for b, r in enumerate(rows):
                 if r.done:
-                    nxt.append(ID[V.PAD])
-                    feats.append(0)
                     continue
-                tok_id = _pick(logits[b], r.allowed(), temperature, top_k, gen)
-                feats.append(r.push(V.TOKENS[tok_id]))
-                nxt.append(tok_id)
+                if copy_boost > 1.0 and not r.queue and r.copy_lengths():
+                    r.queue = bar_cache.maybe_copy(model, logits[b], state, b, r, copy_boost, temperature, gen)
+                allowed = r.allowed()
+                if r.queue and ID[r.queue[0]] in allowed:
+                    nxt[b] = ID[r.queue.pop(0)]
+                elif len(allowed) == 1:
+                    r.queue, nxt[b] = [], allowed[0]
+                else:
+                    r.queue = []
+                    drawn.append((b, allowed))
+            if drawn:
+                for (b, _a), tok_id in zip(drawn, _pick_batch(logits, drawn, temperature, top_k, gen)):
+                    nxt[b] = tok_id
+            for b, r in enumerate(rows):
+                if not r.done:
+                    feats[b] = r.push(V.TOKENS[nxt[b]])
             steps += 1
             if on_step is not None:
                 on_step(steps)

@@ -102,6 +102,17 @@ class FolkLSTM(nn.Module):
         y, hc = self.rnn(self.emb(ids, pos) + cond[:, None, :])
         return self.head(y[:, -1]), {"cond": cond, "hc": hc}
 
+    @staticmethod
+    def rows(state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """The state of the rows `index` (repeats allowed): one row's state copied k times."""
+        h, c = state["hc"]
+        return {"cond": state["cond"][index], "hc": (h[:, index].contiguous(), c[:, index].contiguous())}
+
+    def run(self, ids: torch.Tensor, state: dict[str, Any], pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after each of `ids` (B, T) fed from `state` (B rows), in one call."""
+        y, _ = self.rnn(self.emb(ids, pos) + state["cond"][:, None, :], state["hc"])
+        return self.head(y)
+
 
 class Block(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
@@ -207,6 +218,23 @@ class FolkTransformer(nn.Module):
                                                "history": list(keep.unbind(1)),
                                                "bar_history": list(keep_bar.unbind(1)) if keep_bar is not None
                                                else [None] * keep.shape[1]}
+
+
+    @staticmethod
+    def rows(state: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+        """The state of the rows `index` (repeats allowed): one row's state copied k times."""
+        return {"cond": state["cond"][index], "pos": state["pos"],
+                "cache": [(k[index], v[index]) for k, v in state["cache"]],
+                "history": [h[index] for h in state["history"]],
+                "bar_history": [None if h is None else h[index] for h in state["bar_history"]]}
+
+    def run(self, ids: torch.Tensor, state: dict[str, Any], pos: torch.Tensor | None = None) -> torch.Tensor:
+        """Logits after each of `ids` (B, T) fed from `state` (B rows), one step at a time."""
+        out = []
+        for t in range(ids.shape[1]):
+            logits, state = self.step(ids[:, t], state, None if pos is None else pos[:, t])
+            out.append(logits)
+        return torch.stack(out, dim=1)
 
 
 def build(cfg: ModelConfig) -> nn.Module:

@@ -65,6 +65,8 @@ TOKENS: tuple[str, ...] = (PAD, BOS, EOS, BAR, REST,
                            *(dur_token(d) for d in DURATIONS), *FORM_TOKENS)
 TOKEN_ID: dict[str, int] = {t: i for i, t in enumerate(TOKENS)}
 DUR_OF_TOKEN: dict[str, Fraction] = {dur_token(d): d for d in DURATIONS}
+DUR48_OF_TOKEN: dict[str, int] = {t: int(d * 48) for t, d in DUR_OF_TOKEN.items()}
+assert all(d * 48 == int(d * 48) for d in DURATIONS)
 DUR_IDS: tuple[int, ...] = tuple(TOKEN_ID[dur_token(d)] for d in DURATIONS)
 PITCH_IDS: tuple[int, ...] = tuple(TOKEN_ID[pitch_token(p)] for p in range(PITCH_MIN, PITCH_MAX + 1))
 VOCAB_SIZE = len(TOKENS)
@@ -118,13 +120,13 @@ class Positions:
 
     def __init__(self) -> None:
         self.bar = 0
-        self.onset = Fraction(0)
+        self.onset = 0  # in 48ths of a quarter (every duration is a whole number of them): ints are fast
         self.ending_bar = 0
         self.after_close = True
 
     def push(self, tok: str) -> int:
         if tok in CLOSES:
-            self.onset = Fraction(0)
+            self.onset = 0
             self.bar = 0 if tok in (PART_END, REPEAT_END) else self.bar + 1
             self.after_close = True
         elif tok == REPEAT_START:
@@ -133,12 +135,12 @@ class Positions:
             self.ending_bar = self.bar
         elif tok == ENDING2:
             self.bar = self.ending_bar
-        elif tok in DUR_OF_TOKEN:
-            self.onset += DUR_OF_TOKEN[tok]
+        elif tok in DUR48_OF_TOKEN:
+            self.onset += DUR48_OF_TOKEN[tok]
         return self.feature()
 
     def feature(self) -> int:
-        step = min(int(self.onset * 12), POS_STEPS - 1)
+        step = min(self.onset // 4, POS_STEPS - 1)  # twelfths of a quarter
         return min(self.bar, POS_BARS - 1) * POS_STEPS + step
 
 

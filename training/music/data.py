@@ -23,6 +23,7 @@ import os
 import re
 import sys
 import time
+from fractions import Fraction
 from pathlib import Path
 from typing import Iterator
 
@@ -119,7 +120,7 @@ def parse_collection(style: str, limit: int | None = None, log=print) -> list[di
     limit = limit if limit is not None else LIMITS.get(style)
     out_path = cache_dir() / f"tunes_{style}-{limit or 'all'}.jsonl"
     if out_path.exists():
-        return [json.loads(l) for l in out_path.read_text().splitlines() if l.strip()]
+        return relabel([json.loads(l) for l in out_path.read_text().splitlines() if l.strip()])
     partial = cache_dir() / f"tunes_{style}.partial"
     done: dict[str, dict | None] = {}
     reasons: dict[str, str] = {}
@@ -173,6 +174,31 @@ def parse_collection(style: str, limit: int | None = None, log=print) -> list[di
     tmp.replace(out_path)
     (cache_dir() / f"skipped_{style}-{limit or 'all'}.json").write_text(json.dumps(skipped, indent=1))
     log(f"[{style}] kept {len(rows)} of {len(sources)} ({time.time() - t0:.0f}s); skipped {sum(skipped.values())}")
+    return relabel(rows)
+
+
+def essen_mode(tune: dict) -> str:
+    """The mode of an Essen tune over its K: tonic. The collection's ABC writes `K:` as the tonic
+    only ("K: G" over a G minor tune, whose flats are written as accidentals), so music21 reads
+    every Essen tune as major. The notes decide instead (durations summed per degree above the
+    tonic): a minor third over a major one makes it minor-type, then the characteristic degree:
+    dorian's major 6th over the minor 6th, mixolydian's flat 7th over the leading tone."""
+    tonic = codec.tonic_pc(tune["tonic"])
+    w = [0.0] * 12
+    for measure in tune["measures"]:
+        for p, q in measure:
+            if p is not None:
+                w[(p - tonic) % 12] += float(Fraction(q))
+    if w[3] > w[4]:
+        return "dorian" if w[9] > w[8] else "minor"
+    return "mixolydian" if w[10] > w[11] else "major"
+
+
+def relabel(rows: list[dict]) -> list[dict]:
+    """Fix the modes of the Essen tunes (`essen_mode`); other collections' K: lines carry theirs."""
+    for r in rows:
+        if r.get("style") == "essen":
+            r["mode"] = essen_mode(r)
     return rows
 
 
