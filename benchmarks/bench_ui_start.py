@@ -14,7 +14,10 @@ records, from the moment the command is started:
             its Write button is enabled: the moment a click would do something.
   server_cpu_s  CPU seconds the server process used up to that moment (all its threads; the
                 model warm-up imports start once the page is served, so they are part of it);
-  server_cpu_at_http_s  the same at the first HTTP 200.
+  server_cpu_at_http_s  the same at the first HTTP 200;
+  components, config_bytes  the page's size, read after the timing: the components in its config
+                (what every start builds, every /config sends and every session's state holds) and
+                the bytes of `GET /config` uncompressed.
 The 1-minute load average is recorded beside each run: on a shared, busy machine every wall-clock
 number stretches, so compare runs taken under similar load (the target is for an idle machine);
 the server's CPU seconds do not stretch with the load and approximate an idle machine's wall time.
@@ -84,6 +87,7 @@ def one_run(browser, root: Path = ROOT) -> dict[str, float]:
         usable_s = time.perf_counter() - start
         cpu_s = _cpu_seconds(proc.pid)
         page.close()
+        components, config_bytes = _page_size(url)
     except Exception:
         log.flush()
         print((home / "ui.log").read_text(errors="replace")[-3000:], file=sys.stderr)
@@ -97,8 +101,17 @@ def one_run(browser, root: Path = ROOT) -> dict[str, float]:
             proc.kill()
         shutil.rmtree(home, ignore_errors=True)
     return {"http_s": round(http_s, 3), "usable_s": round(usable_s, 3), "server_cpu_at_http_s": round(http_cpu_s, 3),
-            "server_cpu_s": round(cpu_s, 3),
+            "server_cpu_s": round(cpu_s, 3), "components": components, "config_bytes": config_bytes,
             "load_1min": round(load, 2)}
+
+
+def _page_size(url: str) -> tuple[int, int]:
+    """(components in the page's config, bytes of GET /config uncompressed), read after the timing."""
+    import json
+
+    with urllib.request.urlopen(url + "config", timeout=60) as r:  # urllib asks for no gzip
+        body = r.read()
+    return len(json.loads(body).get("components", [])), len(body)
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -113,7 +126,8 @@ def _cpu_seconds(pid: int) -> float:
 
 def _summary(runs: list[dict[str, float]]) -> dict[str, float]:
     return {f"median_{k}": round(statistics.median(r[k] for r in runs), 3)
-            for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s", "load_1min")}
+            for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s", "components", "config_bytes",
+                      "load_1min")}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -157,7 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         result["baseline"] = {"checkout": str(roots["baseline"]), "label": args.baseline_label,
                               "runs": runs["baseline"], **before}
         result["after_over_before"] = {k: round(now[f"median_{k}"] / before[f"median_{k}"], 3)
-                                       for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s")}
+                                       for k in ("http_s", "usable_s", "server_cpu_at_http_s", "server_cpu_s",
+                                                 "components", "config_bytes")}
     write_result("ui_start", result)
     return 0
 

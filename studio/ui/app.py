@@ -31,6 +31,9 @@ from studio.ui.panel import KIND_SUFFIXES, GeneratorPanel
 
 GENERATOR_TABS = [("story", "Story", tab_story), ("image", "Image", tab_image), ("music", "Music", tab_music),
                   ("sketch", "Sketch", tab_sketch), ("face", "Face", tab_face)]
+# Tabs not on the first screen: their generator panels are built per session when first opened
+# (GeneratorPanel's open_on). The first tab and the plug-ins' "More" tab are built up front.
+LAZY_TABS = frozenset({"image", "music", "sketch", "face"})
 CSS = """
 .studio-progress progress { width: 70%; height: 1em; vertical-align: middle; }
 .studio-unavailable { border-left: 4px solid #d97706; padding-left: .6em; }
@@ -66,7 +69,9 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
         with gr.Tabs() as tabs:
             ctx.tabs = tabs
             for tab_id, tab_title, module in GENERATOR_TABS:
-                with gr.Tab(tab_title, id=tab_id, elem_id=f"tab-{tab_id}"):
+                with gr.Tab(tab_title, id=tab_id, elem_id=f"tab-{tab_id}") as tab:
+                    if tab_id in LAZY_TABS:  # its panels are built when a session first opens it
+                        ctx.lazy_tabs[tab_id] = tab
                     module.build(ctx, tab_id)
             unclaimed = [name for name in sorted(ctx.info) if name not in ctx.claimed]
             if unclaimed:  # plug-ins and test generators: still reachable, never hidden
@@ -106,15 +111,20 @@ def _tab_updates(ctx: UIContext, name: str) -> dict[Any, Any]:
 
 
 def _opened_with(panel: Any, state: dict[str, Any]) -> dict[Any, Any]:
-    """Updates that open a lazily built panel's drawer showing `state` ({"params", maybe "seed"})."""
+    """Updates that build (if need be) and show a lazily built panel with `state` ({"params",
+    maybe "seed"}); its tab is switched to by `_tab_updates`, its drawer (if any) opened here."""
     import time
 
-    return {panel.pending: {**state, "n": time.monotonic_ns()},  # a new value each time: its change fires
-            panel.opened: True, panel.drawer: gr.Accordion(open=True)}
+    out = {panel.pending: {**state, "n": time.monotonic_ns()},  # a new value each time: its change fires
+           panel.opened: True}
+    if panel.drawer is not None:
+        out[panel.drawer] = gr.Accordion(open=True)
+    return out
 
 
 def _lazy_outputs(panels: list[Any]) -> list[Any]:
-    return [c for p in panels if p.lazy and p.available for c in (p.pending, p.opened, p.drawer)]
+    return [c for p in panels if p.lazy and p.available
+            for c in (p.pending, p.opened, *([p.drawer] if p.drawer is not None else []))]
 
 
 def _wire_send_to(ctx: UIContext) -> None:

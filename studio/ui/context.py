@@ -21,6 +21,7 @@ class UIContext:
     tab_of: dict[str, tuple[str, str | None]] = field(default_factory=dict)  # name -> (tab id, sub-tab id)
     tabs: gr.Tabs | None = None
     sub_tabs: dict[str, gr.Tabs] = field(default_factory=dict)  # tab id -> its inner Tabs
+    lazy_tabs: dict[str, gr.Tab] = field(default_factory=dict)  # tab id -> Tab whose panels build when opened
     claimed: set[str] = field(default_factory=set)  # generators some tab shows
     workspaces: dict[str, Any] = field(default_factory=dict)  # generator -> its purpose-built workspace
     handlers: dict[str, Any] = field(default_factory=dict)  # app-level event functions (tests, embedding)

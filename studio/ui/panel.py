@@ -94,12 +94,14 @@ class PanelView:
 class GeneratorPanel:
     """Builds one generator's widgets inside the current layout and wires its events."""
 
-    def __init__(self, ctx: UIContext, name: str, *, drawer: Any = None) -> None:
+    def __init__(self, ctx: UIContext, name: str, *, open_on: Any = (), drawer: Any = None) -> None:
         self.ctx = ctx
         self.name = name
-        # In a closed drawer (`drawer`: its gr.Accordion) the widgets are built per browser session
-        # when the drawer first opens (see `_build_lazily`); until then form, seed, send_* and
-        # current stay None here and `pending` / `opened` are what other tabs write to.
+        # Given `open_on` (event listeners such as a tab's select or a drawer's expand), the widgets
+        # are built per browser session the first time one fires (see `_build_lazily`); until then
+        # form, seed, send_* and current stay None here and `pending` / `opened` are what other
+        # tabs write to. `drawer`: the closed gr.Accordion it sits in, opened along with it.
+        self.open_on = list(open_on)
         self.drawer = drawer
         self.schema: dict[str, Any] | None = None  # the params' JSON schema, once it can run here
         self.pending: gr.State | None = None  # {"params": {...}, "seed": ..., "n": nonce} to show on open
@@ -122,7 +124,7 @@ class GeneratorPanel:
 
     @property
     def lazy(self) -> bool:
-        return self.drawer is not None
+        return bool(self.open_on)
 
     # -- layout -----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -142,23 +144,25 @@ class GeneratorPanel:
             return
         self.schema = described["params"]
         self._register_api()
-        if self.drawer is None:
-            self._build_ui(self)
-        else:
+        if self.lazy:
             self._build_lazily()
+        else:
+            self._build_ui(self)
 
     def _build_lazily(self) -> None:
-        """The widgets of a panel in a drawer, built for a session the first time it opens there.
+        """The panel's widgets, built for a session the first time it shows them.
 
-        Most creators never open "Every setting"; building its ~100 components up front cost
-        every page load, every /config and every session's state (issue #14, start-up). The
-        drawer's expand (or a Send / Open-in-tab aimed at it) sets `opened`, whose change renders
-        the panel once with any `pending` values; later `pending` changes fill the built form.
+        A page visit shows one tab; most never open "Every setting". Building every panel's ~100
+        components up front cost every start, every /config and every session's state (issue
+        #14, start-up). An `open_on` event (its tab selected, its drawer expanded, or a Send /
+        Open-in-tab aimed at it) sets `opened`, whose change renders the panel once with any
+        `pending` values; later `pending` changes fill the built form.
         """
         self.pending = gr.State(None)
         self.opened = gr.State(False)
-        # Queued: Gradio reports a State's change (which triggers the render) only from queued events.
-        self.drawer.expand(lambda: True, None, self.opened, concurrency_limit=None, api_visibility="private")
+        for listener in self.open_on:
+            # Queued: Gradio reports a State's change (which triggers the render) only from queued events.
+            listener(lambda: True, None, self.opened, concurrency_limit=None, api_visibility="private")
 
         @gr.render(inputs=[self.pending], triggers=[self.opened.change], concurrency_limit=None)
         def _render(pending: dict | None) -> None:
@@ -438,6 +442,12 @@ class GeneratorPanel:
                         "fb_group": fb_group, "fb_status": fb_status, "ab_group": ab_group,
                         "ab_status": ab_status, "job": job_state, "last_seed": last_seed,
                         "current": v.current, "ab_pair": ab_pair}
+        # What the creator edits. Built up front, Gradio makes a widget editable because an event
+        # reads it; in a gr.render it left most of them disabled, so say it outright.
+        for comp in [*form.components, v.seed, ab_mode, ab_field, ab_value, stars, thumb, tags, comment,
+                     v.send_target]:
+            if getattr(comp, "interactive", False) is None:
+                comp.interactive = True
 
     def _register_api(self) -> None:
         """The HTTP API: one stable `generate_<name>` endpoint, whether or not the widgets exist yet."""

@@ -168,23 +168,14 @@ class StoryWorkspace:
                 self.plan = PlanPanel(self)  # the hierarchy: logline, characters, beats, places, scene plan
             with gr.Column(scale=3, min_width=420):
                 self.prompt = gr.Textbox(label="What should happen (optional)", lines=2, elem_id=f"{p}-prompt")
+                small = {"size": "sm", "min_width": 100}  # one row of buttons: the document starts higher
                 with gr.Row():
-                    self.write_btn = gr.Button("Write the beat", variant="primary", elem_id=f"{p}-write")
-                    self.continue_btn = gr.Button("Continue", elem_id=f"{p}-continue")
-                    self.regen_btn = gr.Button("Regenerate", elem_id=f"{p}-regenerate")
-                    self.branch_btn = gr.Button("Branch ×2", elem_id=f"{p}-branch")
-                    self.rewrite_btn = gr.Button("Rewrite selection", elem_id=f"{p}-rewrite")
-                    self.cancel_btn = gr.Button("Cancel", variant="stop", elem_id=f"{p}-cancel")
-                with gr.Row():
-                    self.format = gr.Radio([("Screenplay (Fountain)", "fountain"), ("Prose", "prose")],
-                                           value="fountain", label="Form", elem_id=f"{p}-format")
-                    self.length = gr.Slider(16, 1024, value=200, step=8, label="Longest passage (tokens)",
-                                            elem_id=f"{p}-length")
-                    self.temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Wildness (temperature)",
-                                                 elem_id=f"{p}-temperature")
-                    self.seed = gr.Textbox(label="Seed", placeholder="random", elem_id=f"{p}-seed", min_width=90)
-                self.tone = gr.Textbox(label="Tone for Rewrite selection (e.g. noir, comic, tender)",
-                                       elem_id=f"{p}-tone-rw")
+                    self.write_btn = gr.Button("Write the beat", variant="primary", **small, elem_id=f"{p}-write")
+                    self.continue_btn = gr.Button("Continue", **small, elem_id=f"{p}-continue")
+                    self.regen_btn = gr.Button("Regenerate", **small, elem_id=f"{p}-regenerate")
+                    self.branch_btn = gr.Button("Branch ×2", **small, elem_id=f"{p}-branch")
+                    self.rewrite_btn = gr.Button("Rewrite selection", **small, elem_id=f"{p}-rewrite")
+                    self.cancel_btn = gr.Button("Cancel", variant="stop", **small, elem_id=f"{p}-cancel")
                 self.progress = job_progress(p)
                 self.error = job_error(p)
                 with gr.Tabs():
@@ -196,6 +187,18 @@ class StoryWorkspace:
                 self.versions = gr.Radio([], label="Versions (branch tree: click one to go back to it)",
                                          elem_id=f"{p}-versions")
                 self.status = gr.Markdown("", elem_id=f"{p}-status")
+                # How the next move writes: below the document, which is what a writer looks at
+                # (at 1366x768 these above it pushed the document off the first screen).
+                with gr.Row():
+                    self.format = gr.Radio([("Screenplay (Fountain)", "fountain"), ("Prose", "prose")],
+                                           value="fountain", label="Form", elem_id=f"{p}-format")
+                    self.length = gr.Slider(16, 1024, value=200, step=8, label="Longest passage (tokens)",
+                                            elem_id=f"{p}-length")
+                    self.temperature = gr.Slider(0, 2, value=0.7, step=0.05, label="Wildness (temperature)",
+                                                 elem_id=f"{p}-temperature")
+                    self.seed = gr.Textbox(label="Seed", placeholder="random", elem_id=f"{p}-seed", min_width=90)
+                self.rewrite_tone = gr.Textbox(label="Tone for Rewrite selection (e.g. noir, comic, tender)",
+                                               elem_id=f"{p}-tone-rw")
                 from studio.ui import ws_story_adapter  # "Train from my ratings" (its own file)
 
                 self.adapter = ws_story_adapter.build(ctx)
@@ -418,7 +421,7 @@ class StoryWorkspace:
                 .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
         self.rewrite_btn.click(lambda: [gr.update(interactive=False)] * 4, None, buttons, queue=False,
                                api_visibility="private") \
-            .then(cancel_with_event(self.rewrite), [*inputs, self.selection, self.tone], outputs, **common) \
+            .then(cancel_with_event(self.rewrite), [*inputs, self.selection, self.rewrite_tone], outputs, **common) \
             .then(lambda: [gr.update(interactive=True)] * 4, None, buttons, queue=False, api_visibility="private")
         self.doc.select(self.selected, None, self.selection, queue=False, api_visibility="private")
         self.cancel_btn.click(self.cancel, self.job, self.progress, queue=False, api_visibility="private")
