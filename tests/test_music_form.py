@@ -2,6 +2,7 @@
 register; ABC that abc2midi and abcm2ps read without a warning."""
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 from fractions import Fraction
@@ -53,6 +54,22 @@ def test_musicxml_carries_repeats_and_endings():
     xml = render.musicxml_text(codec.tune_to_abc(codec.parse_abc(REEL)))
     assert xml.count('<repeat direction="backward"') == 2 and '<repeat direction="forward"' in xml
     assert '<ending number="1"' in xml and '<ending number="2"' in xml
+
+
+def test_musicxml_keeps_triplet_brackets_and_ties_long_notes():
+    """The writer skips music21's second notation pass (render.musicxml_text); triplets still get
+    their brackets, and a note no single MusicXML note can carry (5/8) is still tied."""
+    from music21 import converter
+
+    from generators.music_lib import render
+
+    xml = render.musicxml_text("X:1\nT:t\nM:2/4\nL:1/8\nK:D\n(3ABc d2 | e2 f2 | g4 |]\n")
+    assert len(re.findall(r'<tuplet[^>]*type="start"', xml)) == 1
+    assert len(re.findall(r'<tuplet[^>]*type="stop"', xml)) == 1
+    notes = converter.parse(xml, format="musicxml").flatten().notes
+    assert [n.nameWithOctave for n in notes][:4] == ["A4", "B4", "C#5", "D5"]
+    xml = render.musicxml_text("X:1\nT:t\nM:4/4\nL:1/8\nK:D\nA8 | f5 g3 |]\n")
+    assert '<tie type="start"' in xml
 
 
 def test_corpus_tunes_keep_their_repeats_through_our_abc():
