@@ -314,14 +314,13 @@ ONNX_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalL
                       "Phi3ForCausalLM", "PhiForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM",
                       "GraniteForCausalLM", "OlmoForCausalLM", "SmolLM3ForCausalLM", "NemotronForCausalLM")
 ONNX_PRECISION = "int8"  # int4 raised SmolLM2-135M's perplexity 16-34%; int8 0.3-1.8% (engines.py)
-# The builder's options, all measured side by side on SmolLM2-135M (engines.py's table): int8 blocks
-# of 128 weights (one scale each) decode ~25% faster and read a prompt ~30% faster than blocks of 32
-# (+1.8% perplexity instead of +0.3%; 256 was no faster: 576 pads to 768); the int8 dot products of
-# accuracy level 4; and the LM head for the last prompt position only (prune_lm_head: the prompt
-# pass computed 49152 logits for every token and kept one; the generator reads only the last).
-ONNX_BLOCK_SIZE = 128
-ONNX_OPTIONS = ("accuracy_level=4", f"block_size={ONNX_BLOCK_SIZE}", "prune_lm_head=true")
-ONNX_VARIANT = f"{ONNX_PRECISION}-b{ONNX_BLOCK_SIZE}-pruned"  # names the cached conversion
+# How the default is converted, chosen by side-by-side measurement on SmolLM2-135M (engines.py's
+# table): the builder writes fp32 with the LM head pruned to the last prompt position (the prompt
+# pass computed 49152 logits for every token and kept one), then ONNX Runtime's dynamic int8
+# quantisation (story_lib/onnx_quant.py: int8 weights per output channel, MLAS's int8 GEMM) makes
+# the prompt pass 2-3x faster than the builder's own int8 (MatMulNBits) at +1.4% perplexity.
+ONNX_OPTIONS = ("prune_lm_head=true",)
+ONNX_VARIANT = "int8-dynamic-pruned"  # names the cached conversion
 
 
 def onnx_convertible(config: Any) -> bool:
@@ -343,8 +342,9 @@ def onnx_dir(weights_sha: str | None, hf_folder: Path, root: str | os.PathLike[s
 def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], None] = lambda _m: None,
                 root: str | os.PathLike[str] | None = None) -> Path:
     """The ONNX Runtime GenAI folder of a Hugging Face model folder, converted once (int8, CPU) by
-    onnxruntime_genai's own model builder in a child process (its peak memory stays out of the
-    studio); atomic via a temp folder, so an interrupted conversion leaves nothing behind."""
+    onnxruntime_genai's own model builder (fp32) and onnx_quant.py (int8), each in a child process
+    (their peak memory stays out of the studio); atomic via a temp folder, so an interrupted
+    conversion leaves nothing behind."""
     import subprocess
     import sys
     import tempfile
@@ -368,15 +368,22 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
             if not config.get("architectures") and config.get("model_type") == "llama":
                 config["architectures"] = ["LlamaForCausalLM"]
             (source / "config.json").write_text(json.dumps(config))
-            cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(tmp),
-                   "-p", ONNX_PRECISION, "-e", "cpu", "-c", str(Path(work) / "cache"),
-                   "--extra_options", *ONNX_OPTIONS]
-            done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
+            fp32 = Path(work) / "fp32"
+            here = str(Path(__file__).resolve().parents[2])  # so the child imports this `generators`
+            env = {**os.environ, "OMP_NUM_THREADS": "2",
+                   "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
+            steps = ([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(fp32),
+                      "-p", "fp32", "-e", "cpu", "-c", str(Path(work) / "cache"), "--extra_options", *ONNX_OPTIONS],
+                     [sys.executable, "-m", "generators.story_lib.onnx_quant", str(fp32), str(tmp)])
+            for cmd in steps:
+                done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+                if done.returncode != 0:
+                    break
         if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
             tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
             raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
         meta = {"source": str(hf_folder), "weights_sha256": weights_sha, "precision": ONNX_PRECISION,
-                "variant": ONNX_VARIANT, "builder_options": list(ONNX_OPTIONS),
+                "variant": ONNX_VARIANT, "builder": ["-p", "fp32", *ONNX_OPTIONS], "quantized": "onnx_quant.py",
                 "conversion_seconds": round(time.perf_counter() - start, 2)}
         (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
         replace_folder(tmp, folder)
