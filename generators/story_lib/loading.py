@@ -20,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from generators.base import GeneratorUnavailable, InvalidInput, OutOfMemory, file_sha256, tree_sha256
 
@@ -345,10 +345,6 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
     onnxruntime_genai's own model builder (fp32) and onnx_quant.py (int8), each in a child process
     (their peak memory stays out of the studio); atomic via a temp folder, so an interrupted
     conversion leaves nothing behind."""
-    import subprocess
-    import sys
-    import tempfile
-
     folder = onnx_dir(weights_sha, hf_folder, root)
     if (folder / "studio_meta.json").is_file() and (folder / "genai_config.json").is_file():
         return folder
@@ -358,32 +354,9 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="studio-onnx-") as work:
-            source = Path(work) / "hf"
-            source.mkdir()
-            for f in hf_folder.iterdir():  # links, plus a config naming its architecture
-                if f.is_file() and f.name != "config.json":
-                    (source / f.name).symlink_to(f.resolve())
-            config = json.loads((hf_folder / "config.json").read_text())
-            if not config.get("architectures") and config.get("model_type") == "llama":
-                config["architectures"] = ["LlamaForCausalLM"]
-            (source / "config.json").write_text(json.dumps(config))
-            fp32 = Path(work) / "fp32"
-            here = str(Path(__file__).resolve().parents[2])  # so the child imports this `generators`
-            env = {**os.environ, "OMP_NUM_THREADS": "2",
-                   "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
-            steps = ([sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(fp32),
-                      "-p", "fp32", "-e", "cpu", "-c", str(Path(work) / "cache"), "--extra_options", *ONNX_OPTIONS],
-                     [sys.executable, "-m", "generators.story_lib.onnx_quant", str(fp32), str(tmp)])
-            for cmd in steps:
-                done = subprocess.run(cmd, capture_output=True, text=True, env=env)
-                if done.returncode != 0:
-                    break
-        if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
+        build_onnx(hf_folder, tmp, ("fp32", *ONNX_OPTIONS), dynamic_int8=True)
         meta = {"source": str(hf_folder), "weights_sha256": weights_sha, "precision": ONNX_PRECISION,
-                "variant": ONNX_VARIANT, "builder": ["-p", "fp32", *ONNX_OPTIONS], "quantized": "onnx_quant.py",
+                "variant": ONNX_VARIANT, "builder": ["fp32", *ONNX_OPTIONS], "quantized": "onnx_quant.py",
                 "conversion_seconds": round(time.perf_counter() - start, 2)}
         (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
         replace_folder(tmp, folder)
@@ -391,6 +364,43 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
         shutil.rmtree(tmp, ignore_errors=True)
     drop_stale_variants(folder)
     return folder
+
+
+def build_onnx(hf_folder: Path, out: Path, builder: Sequence[str], dynamic_int8: bool) -> None:
+    """Run the builder (builder = precision, then its extra options) into `out`, then, with
+    dynamic_int8, onnx_quant.py on its output; GeneratorUnavailable with the tool's last line on
+    failure. Also used by benchmarks/bench_story.py to compare conversion variants."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="studio-onnx-") as work:
+        source = Path(work) / "hf"
+        source.mkdir()
+        for f in hf_folder.iterdir():  # links, plus a config naming its architecture
+            if f.is_file() and f.name != "config.json":
+                (source / f.name).symlink_to(f.resolve())
+        config = json.loads((hf_folder / "config.json").read_text())
+        if not config.get("architectures") and config.get("model_type") == "llama":
+            config["architectures"] = ["LlamaForCausalLM"]
+        (source / "config.json").write_text(json.dumps(config))
+        built = Path(work) / "built" if dynamic_int8 else out
+        here = str(Path(__file__).resolve().parents[2])  # so the child imports this `generators`
+        env = {**os.environ, "OMP_NUM_THREADS": "2",
+               "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
+        steps = [[sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(built),
+                  "-p", builder[0], "-e", "cpu", "-c", str(Path(work) / "cache")]]
+        if builder[1:]:
+            steps[0] += ["--extra_options", *builder[1:]]
+        if dynamic_int8:
+            steps.append([sys.executable, "-m", "generators.story_lib.onnx_quant", str(built), str(out)])
+        for cmd in steps:
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                break
+    if done.returncode != 0 or not (out / "genai_config.json").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
 
 
 def drop_stale_variants(folder: Path) -> None:
