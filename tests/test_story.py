@@ -388,6 +388,22 @@ def test_onnx_conversion_is_cached_and_int8_on_gpu_is_refused(onnx_writer: Story
         StoryWriter(model=str(llama_dir), quantize="int8").load(torch.device("meta"))
 
 
+def test_onnx_conversion_replaces_an_older_variant_of_the_same_weights(onnx_writer: StoryWriter, tmp_path: Path) -> None:
+    """A changed conversion default (engines.py) converts anew and deletes the old variant of the
+    same weights; other models' folders and unfinished temp folders stay."""
+    folder = onnx_writer.engine.folder
+    assert folder.name.endswith("-" + loading.ONNX_VARIANT)
+    root = tmp_path / "onnx"
+    stem = folder.name[: -len(loading.ONNX_VARIANT)]
+    current, old, other, temp = (root / f"{stem}{loading.ONNX_VARIANT}", root / f"{stem}int8",
+                                 root / "other-0123456789abcdef-int8", root / f".{stem}int8.tmp-1")
+    for d in (current, old, other, temp):
+        d.mkdir(parents=True)
+        (d / "genai_config.json").write_text("{}")
+    loading.drop_stale_variants(current)
+    assert sorted(p.name for p in root.iterdir()) == sorted([current.name, other.name, temp.name])
+
+
 def test_int8_names_why_a_model_cannot_convert(tmp_path: Path) -> None:
     folder = save_tiny(tmp_path / "gpt2", chat=False, arch="gpt2")
     g = StoryWriter(model=str(folder), quantize="int8")

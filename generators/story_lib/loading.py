@@ -11,6 +11,7 @@ first, then only the files a causal LM needs).
 """
 from __future__ import annotations
 
+import glob
 import importlib.util
 import json
 import os
@@ -19,7 +20,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from generators.base import GeneratorUnavailable, InvalidInput, OutOfMemory, file_sha256, tree_sha256
 
@@ -312,7 +313,14 @@ def load_onnx(source: Source, log: Callable[[str], None] = lambda _m: None,
 ONNX_ARCHITECTURES = ("LlamaForCausalLM", "MistralForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
                       "Phi3ForCausalLM", "PhiForCausalLM", "GemmaForCausalLM", "Gemma2ForCausalLM",
                       "GraniteForCausalLM", "OlmoForCausalLM", "SmolLM3ForCausalLM", "NemotronForCausalLM")
-ONNX_PRECISION = "int8"  # int4 raised SmolLM2-135M's perplexity 34%; int8 0.26% (engines.py)
+ONNX_PRECISION = "int8"  # int4 raised SmolLM2-135M's perplexity 16-34%; int8 0.3-1.8% (engines.py)
+# How the default is converted, chosen by side-by-side measurement on SmolLM2-135M (engines.py's
+# table): the builder writes fp32 with the LM head pruned to the last prompt position (the prompt
+# pass computed 49152 logits for every token and kept one), then ONNX Runtime's dynamic int8
+# quantisation (story_lib/onnx_quant.py: int8 weights per output channel, MLAS's int8 GEMM) makes
+# the prompt pass 2-3x faster than the builder's own int8 (MatMulNBits) at +1.4% perplexity.
+ONNX_OPTIONS = ("prune_lm_head=true",)
+ONNX_VARIANT = "int8-dynamic-pruned"  # names the cached conversion
 
 
 def onnx_convertible(config: Any) -> bool:
@@ -324,21 +332,19 @@ def onnx_convertible(config: Any) -> bool:
 
 
 def onnx_dir(weights_sha: str | None, hf_folder: Path, root: str | os.PathLike[str] | None = None) -> Path:
-    """<cache>/story/onnx/<name>-<weights sha>-int8: one conversion per set of weights."""
+    """<cache>/story/onnx/<name>-<weights sha>-<variant>: one conversion per set of weights and
+    per conversion variant (precision, block size, options), so a changed default converts anew."""
     tag = (weights_sha or file_sha256(hf_folder / "config.json"))[:16]
     name = re.sub(r"[^A-Za-z0-9._-]+", "-", hf_folder.name)[:60]
-    return cache_root(root) / "onnx" / f"{name}-{tag}-{ONNX_PRECISION}"
+    return cache_root(root) / "onnx" / f"{name}-{tag}-{ONNX_VARIANT}"
 
 
 def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], None] = lambda _m: None,
                 root: str | os.PathLike[str] | None = None) -> Path:
     """The ONNX Runtime GenAI folder of a Hugging Face model folder, converted once (int8, CPU) by
-    onnxruntime_genai's own model builder in a child process (its peak memory stays out of the
-    studio); atomic via a temp folder, so an interrupted conversion leaves nothing behind."""
-    import subprocess
-    import sys
-    import tempfile
-
+    onnxruntime_genai's own model builder (fp32) and onnx_quant.py (int8), each in a child process
+    (their peak memory stays out of the studio); atomic via a temp folder, so an interrupted
+    conversion leaves nothing behind."""
     folder = onnx_dir(weights_sha, hf_folder, root)
     if (folder / "studio_meta.json").is_file() and (folder / "genai_config.json").is_file():
         return folder
@@ -348,30 +354,62 @@ def ensure_onnx(hf_folder: Path, weights_sha: str | None, log: Callable[[str], N
     tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        with tempfile.TemporaryDirectory(prefix="studio-onnx-") as work:
-            source = Path(work) / "hf"
-            source.mkdir()
-            for f in hf_folder.iterdir():  # links, plus a config naming its architecture
-                if f.is_file() and f.name != "config.json":
-                    (source / f.name).symlink_to(f.resolve())
-            config = json.loads((hf_folder / "config.json").read_text())
-            if not config.get("architectures") and config.get("model_type") == "llama":
-                config["architectures"] = ["LlamaForCausalLM"]
-            (source / "config.json").write_text(json.dumps(config))
-            cmd = [sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(tmp),
-                   "-p", ONNX_PRECISION, "-e", "cpu", "-c", str(Path(work) / "cache"),
-                   "--extra_options", "int4_accuracy_level=4"]
-            done = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "2"})
-        if done.returncode != 0 or not (tmp / "genai_config.json").is_file():
-            tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-            raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
+        build_onnx(hf_folder, tmp, ("fp32", *ONNX_OPTIONS), dynamic_int8=True)
         meta = {"source": str(hf_folder), "weights_sha256": weights_sha, "precision": ONNX_PRECISION,
+                "variant": ONNX_VARIANT, "builder": ["fp32", *ONNX_OPTIONS], "quantized": "onnx_quant.py",
                 "conversion_seconds": round(time.perf_counter() - start, 2)}
         (tmp / "studio_meta.json").write_text(json.dumps(meta, indent=2))
         replace_folder(tmp, folder)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    drop_stale_variants(folder)
     return folder
+
+
+def build_onnx(hf_folder: Path, out: Path, builder: Sequence[str], dynamic_int8: bool) -> None:
+    """Run the builder (builder = precision, then its extra options) into `out`, then, with
+    dynamic_int8, onnx_quant.py on its output; GeneratorUnavailable with the tool's last line on
+    failure. Also used by benchmarks/bench_story.py to compare conversion variants."""
+    import subprocess
+    import sys
+    import tempfile
+
+    with tempfile.TemporaryDirectory(prefix="studio-onnx-") as work:
+        source = Path(work) / "hf"
+        source.mkdir()
+        for f in hf_folder.iterdir():  # links, plus a config naming its architecture
+            if f.is_file() and f.name != "config.json":
+                (source / f.name).symlink_to(f.resolve())
+        config = json.loads((hf_folder / "config.json").read_text())
+        if not config.get("architectures") and config.get("model_type") == "llama":
+            config["architectures"] = ["LlamaForCausalLM"]
+        (source / "config.json").write_text(json.dumps(config))
+        built = Path(work) / "built" if dynamic_int8 else out
+        here = str(Path(__file__).resolve().parents[2])  # so the child imports this `generators`
+        env = {**os.environ, "OMP_NUM_THREADS": "2",
+               "PYTHONPATH": os.pathsep.join(filter(None, (here, os.environ.get("PYTHONPATH"))))}
+        steps = [[sys.executable, "-m", "onnxruntime_genai.models.builder", "-i", str(source), "-o", str(built),
+                  "-p", builder[0], "-e", "cpu", "-c", str(Path(work) / "cache")]]
+        if builder[1:]:
+            steps[0] += ["--extra_options", *builder[1:]]
+        if dynamic_int8:
+            steps.append([sys.executable, "-m", "generators.story_lib.onnx_quant", str(built), str(out)])
+        for cmd in steps:
+            done = subprocess.run(cmd, capture_output=True, text=True, env=env)
+            if done.returncode != 0:
+                break
+    if done.returncode != 0 or not (out / "genai_config.json").is_file():
+        tail = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+        raise GeneratorUnavailable(f"ONNX Runtime GenAI could not convert {hf_folder.name}: {tail[0]}")
+
+
+def drop_stale_variants(folder: Path) -> None:
+    """Delete conversions of the same weights made with an older variant (an int8 SmolLM2 is
+    ~100-270 MB); only finished folders named <name>-<sha>-<variant>, never temp folders."""
+    stem = folder.name[: -len(ONNX_VARIANT)]
+    for old in folder.parent.glob(f"{glob.escape(stem)}*"):
+        if old != folder and old.is_dir() and not old.name.startswith(".") and (old / "genai_config.json").is_file():
+            shutil.rmtree(old, ignore_errors=True)
 
 
 def replace_folder(tmp: Path, folder: Path) -> None:
