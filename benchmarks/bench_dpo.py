@@ -147,7 +147,8 @@ def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namesp
     from generators.base import Progress, Rng
     from generators.story_dpo import StoryDPO, StoryDPOParams
 
-    out = CACHE / f"adapter-{len(pairs)}-t{threads}-e{args.epochs}-lr{args.lr}.safetensors"
+    out = CACHE / (f"adapter-{len(pairs)}-t{threads}-e{args.epochs}-lr{args.lr}-b{args.beta}-L{args.lora_layers}"
+                   f"-bs{args.batch_size}.safetensors")
     meta = out.with_suffix(".json")
     if out.is_file() and meta.is_file():
         return json.loads(meta.read_text())
@@ -165,14 +166,18 @@ def stage_train(pairs: list[dict[str, Any]], threads: int, args: argparse.Namesp
 
     t0, c0 = time.perf_counter(), time.process_time()
     result = trainer.generate(StoryDPOParams(pairs_file=str(pairs_file), epochs=args.epochs, learning_rate=args.lr,
-                                             beta=args.beta), rng=Rng(7, torch.device("cpu")),
+                                             beta=args.beta, lora_layers=args.lora_layers,
+                                             batch_size=args.batch_size), rng=Rng(7, torch.device("cpu")),
                               progress=Progress(sink=sink))
     info = {"train_seconds": round(time.perf_counter() - t0, 1), "train_cpu_seconds": round(time.process_time() - c0, 1),
             "threads": torch.get_num_threads(), "pairs": result.data["adapter"]["pairs"],
             "pairs_left_out_too_long": result.data["pairs_left_out_too_long"],
             "steps": result.data["adapter"]["steps"], "losses": result.data["adapter"]["losses"],
             "recipe": {k: result.data["adapter"][k] for k in ("epochs", "learning_rate", "beta", "lora_r",
-                                                              "batch_size", "max_length", "versions")},
+                                                              "layers_to_transform", "target_modules",
+                                                              "reference_log_probs", "batch_size", "max_length",
+                                                              "versions")},
+            "cpu_seconds_per_pair": round((time.process_time() - c0) / max(1, result.data["adapter"]["pairs"]), 2),
             "adapter_bytes": result.data["adapter_bytes"], "load_average_1min": round(os.getloadavg()[0], 1),
             "seconds_per_pair": round((time.perf_counter() - t0) / max(1, result.data["adapter"]["pairs"]), 2),
             "path": str(out)}
@@ -247,6 +252,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--beta", type=float, default=0.1)
+    ap.add_argument("--lora-layers", type=int, default=10, help="adapt the top N layers (0 = all)")
+    ap.add_argument("--batch-size", type=int, default=4)
     ap.add_argument("--ppl-text", help="a text file for held-out perplexity (e.g. a Shakespeare play)")
     ap.add_argument("--stage", choices=["samples", "base", "train", "all"], default="all")
     args = ap.parse_args()

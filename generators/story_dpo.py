@@ -19,10 +19,12 @@ import hashlib
 import json
 import math
 import os
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from generators.base import (Generator, GeneratorUnavailable, InvalidInput, Output, Params, Progress, Result,
                              Rng, param)
@@ -47,6 +49,9 @@ class StoryDPOParams(Params):
     beta: float = param(0.1, "DPO beta: how far the adapter may move from the base model (lower = further)",
                         min=0.01, max=1.0)
     lora_r: int = param(8, "LoRA rank (adapter size)", min=1, max=64)
+    lora_layers: int = param(10, "adapt only the model's top N layers (0 = all): training then goes back through "
+                             "those layers only, about 1.3x faster on the 30-layer story model (bench_dpo.py)",
+                             min=0, max=256)
     batch_size: int = param(4, "pairs per optimiser step", min=1, max=32)
     max_length: int = param(768, "longest pair in tokens (prompt + passage); longer pairs are left out and counted",
                             min=32, max=2048)
@@ -123,6 +128,37 @@ def _fitting(rows: list[dict[str, str]], tokenizer: Any, max_length: int) -> tup
         if n_prompt + n_passage + 1 <= max_length:  # + the end-of-text token TRL appends
             keep.append(row)
     return keep, len(rows) - len(keep)
+
+
+_PATCH_LOCK = threading.Lock()
+_PATCH_USERS = [0, None]  # training jobs inside the switch, TRL's own function while they run
+
+
+@contextmanager
+def _score_completions_only() -> Iterator[None]:
+    """TRL's fused LM head scores only the completion tokens on Triton devices, but every position
+    (the prompt too) elsewhere, so shapes stay fixed for compiled backends such as Neuron. On the
+    CPU, in eager mode, nothing recompiles: scoring only the completions (~1/3 of the positions here)
+    makes a DPO step ~1.4x cheaper (bench_dpo.py) with the same log-probabilities (tests). The switch
+    is TRL's private `_use_triton` as its LM head sees it (counted, so jobs running at once restore
+    it once); if TRL renames it, training is only slower."""
+    import trl.trainer.utils as trl_utils
+
+    with _PATCH_LOCK:
+        if _PATCH_USERS[0] == 0:
+            original = getattr(trl_utils, "_use_triton", None)
+            _PATCH_USERS[1] = original
+            if original is not None:
+                trl_utils._use_triton = lambda device: device.type == "cpu" or original(device)
+        _PATCH_USERS[0] += 1
+    try:
+        yield
+    finally:
+        with _PATCH_LOCK:
+            _PATCH_USERS[0] -= 1
+            if _PATCH_USERS[0] == 0 and _PATCH_USERS[1] is not None:
+                trl_utils._use_triton = _PATCH_USERS[1]
+                _PATCH_USERS[1] = None
 
 
 class StoryDPO(Generator):
@@ -224,6 +260,8 @@ class StoryDPO(Generator):
                   "pairs_sha256": data_sha, "epochs": params.epochs,
                   "steps": steps, "learning_rate": params.learning_rate, "beta": params.beta, "lora_r": params.lora_r,
                   "lora_alpha": 2 * params.lora_r, "target_modules": list(LORA_TARGETS),
+                  "layers_to_transform": lora_config.get("layers_to_transform"),
+                  "reference_log_probs": "precomputed" if params.epochs > 1 else "per step",
                   "batch_size": params.batch_size, "max_length": params.max_length, "seed": seed,
                   "base_model": self.model_ref or "embedded:SmolLM2-135M-Instruct", "name": params.name.strip(),
                   "trained": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -267,17 +305,25 @@ class StoryDPO(Generator):
                 if logs and "loss" in logs:
                     losses.append(float(logs["loss"]))
 
+        model = self._fresh_model()
+        n_layers = int(model.config.num_hidden_layers)
+        layers = (list(range(n_layers - params.lora_layers, n_layers))
+                  if 0 < params.lora_layers < n_layers else None)  # None: every layer
         lora = LoraConfig(r=params.lora_r, lora_alpha=2 * params.lora_r, lora_dropout=0.0,
-                          target_modules=list(LORA_TARGETS), task_type="CAUSAL_LM")
-        with tempfile.TemporaryDirectory(prefix="studio-dpo-") as work:
+                          target_modules=list(LORA_TARGETS), layers_to_transform=layers, task_type="CAUSAL_LM")
+        with tempfile.TemporaryDirectory(prefix="studio-dpo-") as work, _score_completions_only():
             config = DPOConfig(output_dir=work, per_device_train_batch_size=params.batch_size,
                                num_train_epochs=params.epochs, learning_rate=params.learning_rate, beta=params.beta,
                                max_length=params.max_length, logging_steps=1,
                                save_strategy="no", report_to=[], disable_tqdm=True, gradient_checkpointing=False,
                                use_cpu=self.device is None or self.device.type == "cpu", seed=seed, bf16=False,
                                data_seed=seed, dataloader_num_workers=0, lr_scheduler_type="linear",
-                               warmup_steps=0)
-            trainer = DPOTrainer(model=self._fresh_model(), args=config, train_dataset=Dataset.from_list(rows),
+                               warmup_steps=0,
+                               # The reference (the base: adapter off) is fixed: over several epochs its
+                               # log-probs are computed once, in one pass, not again every epoch.
+                               precompute_ref_log_probs=params.epochs > 1,
+                               precompute_ref_batch_size=max(params.batch_size, 16))
+            trainer = DPOTrainer(model=model, args=config, train_dataset=Dataset.from_list(rows),
                                  processing_class=tokenizer, peft_config=lora, callbacks=[Report()])
             for quiet in (PrinterCallback, ProgressCallback):  # no prints on the studio's console
                 trainer.remove_callback(quiet)
