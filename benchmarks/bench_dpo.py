@@ -193,14 +193,15 @@ def perplexity(w: Any, text: str) -> float:
 
 
 def stage_base(seeds: int) -> list[list[str]]:
-    """The base model's held-out passages on the default engine (cached: it runs while the adapter trains)."""
-    path = CACHE / f"eval-base-s{seeds}.json"
+    """The base model's held-out passages on the engine the adapter's passages come from (like with
+    like: same engine, prompts, seeds and sampling code; cached)."""
+    path = CACHE / (f"eval-base-s{seeds}.json" if EVAL_QUANTIZE == "auto" else f"eval-base-s{seeds}-{EVAL_QUANTIZE}.json")
     if path.is_file():
         return json.loads(path.read_text())["out"]
-    base = writer()
+    base = writer(quantize=EVAL_QUANTIZE)
     base_out = [[write(base, r, 5000 + s) for s in range(seeds)] for r in requests(HELD_PEOPLE)]
+    path.write_text(json.dumps({"out": base_out, "engine": f"{base.engine.name} {base.precision}"}))
     base.unload()
-    path.write_text(json.dumps({"out": base_out, "engine": "onnxruntime int8"}))
     return base_out
 
 
@@ -238,7 +239,9 @@ def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, An
             "perplexity": {"base": ppl_base, "adapter": ppl_tuned,
                            "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]},
                            "engine": "transformers fp32, both"},
-            "engines": {"base_passages": "onnxruntime int8 (the default)",
+            "engines": {"base_passages": json.loads((CACHE / (f"eval-base-s{seeds}.json" if EVAL_QUANTIZE == "auto"
+                                                               else f"eval-base-s{seeds}-{EVAL_QUANTIZE}.json"))
+                                                    .read_text())["engine"],
                         "adapter_passages": f"{tuned.engine.name} {tuned.precision}"},
             "adapter_first_load_s": round(load_s, 1),
             "examples": [{"request": reqs[i]["text"] + "[" + reqs[i]["prompt"] + "]", "base": base_out[i][0],
@@ -254,6 +257,7 @@ def main() -> None:
     ap.add_argument("--beta", type=float, default=0.1)
     ap.add_argument("--lora-layers", type=int, default=10, help="adapt the top N layers (0 = all)")
     ap.add_argument("--batch-size", type=int, default=4)
+    ap.add_argument("--eval-seeds", type=int, default=4, help="passages per held-out request and model")
     ap.add_argument("--ppl-text", help="a text file for held-out perplexity (e.g. a Shakespeare play)")
     ap.add_argument("--stage", choices=["samples", "base", "train", "all"], default="all")
     args = ap.parse_args()
@@ -263,7 +267,7 @@ def main() -> None:
     t0 = time.time()
     ppl_text = Path(args.ppl_text).read_text(encoding="utf-8", errors="replace")[20000:26000] if args.ppl_text else ""
     if args.stage == "base":
-        stage_base(2)
+        stage_base(args.eval_seeds)
         return
     samples = stage_samples()
     pairs = make_pairs(samples, args.pairs)
@@ -274,7 +278,7 @@ def main() -> None:
     print(json.dumps({k: train[k] for k in ("train_seconds", "threads", "pairs", "steps")}), flush=True)
     if args.stage == "train":
         return
-    ev = stage_eval(train["path"], ppl_text)
+    ev = stage_eval(train["path"], ppl_text, args.eval_seeds)
     train["extrapolated_200_pairs_s"] = round(200 * train["seconds_per_pair"], 0)
     out = {"benchmark": "dpo", "model": "embedded SmolLM2-135M-Instruct", "taste": "short punchy dialogue "
            "(quoted-word share minus 0.07 x words per sentence of the new passage)",
