@@ -31,6 +31,7 @@ SAMPLING_KEYS = {"temperature", "top_p", "top_k", "repetition_penalty", "max_new
                  "model", "quantize", "adapter", "parent", "alternatives", "guided"}
 TEXT_SUFFIXES = (".md", ".fountain", ".txt")
 MIN_PAIRS = 4
+TRAIN_TIMEOUT_S = 3600.0  # a training job's time limit (generation jobs keep settings.job_timeout_s)
 
 
 def _safe(user: str) -> str:
@@ -128,7 +129,11 @@ class Adapters:
         path = self.root / _safe(owner) / f"pairs-{stamp}.jsonl"
         atomic_export(path, lambda fh: sum(1 for p in pairs if fh.write(json.dumps(p, ensure_ascii=False) + "\n")))
         params = {**dict(options or {}), "pairs_file": str(path), "name": name}
-        return self.studio.submit(GENERATOR, params, user=None if owner == "local" else owner, origin="local")
+        # Training outlasts the studio's generation time limit (200 pairs: ~7 CPU-minutes, longer on a
+        # busy machine, bench_dpo.py): give it an hour unless the studio allows more; cancel still works.
+        timeout = max(float(self.studio.settings.job_timeout_s), TRAIN_TIMEOUT_S)
+        return self.studio.submit(GENERATOR, params, user=None if owner == "local" else owner, origin="local",
+                                  timeout=timeout)
 
     # -- listing and choosing ---------------------------------------------------------------------
     def list(self, user: str | None) -> list[dict[str, Any]]:

@@ -48,28 +48,32 @@ def _pairs_file(tmp_path, n=4):
     return path
 
 
-def _train(tmp_path) -> Any:
+def _train(tmp_path, **options: Any) -> Any:
     trainer = TinyStoryDPO()
     trainer.load("cpu")
     events = []
-    params = StoryDPOParams(pairs_file=str(_pairs_file(tmp_path)), batch_size=2, max_length=400, name="punchy")
+    params = StoryDPOParams(pairs_file=str(_pairs_file(tmp_path)), batch_size=2, max_length=400, name="punchy",
+                            **options)
     result = trainer.generate(params, rng=Rng(1, torch.device("cpu")), progress=Progress(sink=events.append))
     return result, events
 
 
 def test_trainer_writes_a_verified_adapter_that_changes_the_model(tmp_path):
-    result, events = _train(tmp_path)
+    # two epochs: the reference log-probs are precomputed once; only the top layer is adapted
+    result, events = _train(tmp_path, epochs=2, lora_layers=1)
     (out,) = result.outputs
     assert out.suffix == ".safetensors" and out.role == "adapter"
-    assert any("training step 2/2" in (e.message or "") for e in events)  # progress per optimiser step
+    assert any("training step 4/4" in (e.message or "") for e in events)  # progress per optimiser step
     path = tmp_path / "a.safetensors"
     path.write_bytes(out.data)
     found = lora.read(path)
     recipe = found["recipe"]
-    assert recipe["method"] == "dpo-lora" and recipe["pairs"] == 4 and recipe["steps"] == 2
-    assert len(recipe["losses"]) == 2 and all(x > 0 for x in recipe["losses"])
+    assert recipe["method"] == "dpo-lora" and recipe["pairs"] == 4 and recipe["steps"] == 4
+    assert recipe["reference_log_probs"] == "precomputed" and recipe["layers_to_transform"] == [1]
+    assert len(recipe["losses"]) == 4 and all(x > 0 for x in recipe["losses"])
     assert set(recipe["versions"]) == {"trl", "peft", "transformers", "torch"}
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in found["state"].items())  # it learned something
+    assert all(".layers.1." in k for k in found["state"])  # the bottom layer is the base's own
 
     base, tuned = StoryWriter.debug(), StoryWriter.debug()
     tuned.adapter_path = str(path)
@@ -83,6 +87,40 @@ def test_trainer_writes_a_verified_adapter_that_changes_the_model(tmp_path):
     assert got.data["adapter"]["sha256"] == found["sha256"] and got.data["adapter"]["pairs"] == 4
     assert base.generate(params, rng=Rng(2, torch.device("cpu")),
                          progress=Progress(sink=lambda e: None)).data["adapter"] is None
+
+
+def test_completion_only_scoring_gives_the_same_log_probs():
+    """The CPU switch to TRL's completion-only LM head (generators/story_dpo.py) changes the cost,
+    not the numbers: per-token log-probs and their gradients match scoring every position."""
+    import trl.trainer.utils as trl_utils
+    from trl.trainer.utils import add_fused_lm_head
+
+    from generators.story_dpo import _score_completions_only
+
+    model, _ = _tiny_llama()
+    import copy
+
+    model = copy.deepcopy(model)
+    add_fused_lm_head(model)
+    ids = torch.randint(3, model.config.vocab_size, (2, 12), generator=torch.Generator().manual_seed(0))
+    labels = ids.clone()
+    labels[:, :7] = -100  # a prompt of 7 tokens: not scored
+
+    def run() -> tuple[torch.Tensor, torch.Tensor]:
+        model.zero_grad()
+        out = model(input_ids=ids, labels=labels, fused_lm_head=True).log_probs
+        out.sum().backward()
+        return out.detach(), model.model.norm.weight.grad.clone()
+
+    cpu = torch.device("cpu")
+    assert not trl_utils._use_triton(cpu)
+    full = run()
+    with _score_completions_only():
+        assert trl_utils._use_triton(cpu)
+        compact = run()
+    assert not trl_utils._use_triton(cpu)  # restored
+    assert torch.allclose(full[0], compact[0], atol=1e-5) and torch.allclose(full[1], compact[1], atol=1e-5)
+    assert (full[0][:, :6] == 0).all() and (full[0][:, 6:] != 0).all()
 
 
 def test_damaged_adapters_are_unavailable_with_a_reason(tmp_path):
@@ -136,6 +174,7 @@ def test_train_from_my_ratings_is_per_creator_and_removable(tmp_path):
         with pytest.raises(InvalidInput, match="needs at least 4"):
             studio.train_adapter(user=bob)
         job = studio.train_adapter(user=amy, name="punchy", options={"batch_size": 4, "max_length": 400})
+        assert job.timeout >= 3600  # training may outlast a generation job's time limit
         (path,) = job.result().assets
         assert studio.adapters.list(bob) == []
         (row,) = studio.adapters.list(amy)
