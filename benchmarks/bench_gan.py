@@ -93,9 +93,13 @@ def main(argv: list[str] | None = None) -> int:
     # against held-out glyphs rasterised at 64 px.
     side = 64
     up = max(1, side // cfg.image_size)
+    at_side = _samples(g, args.samples, 0.0, 3000, scale=up)
+    held_side = load_glyphs(side, 6.0).heldout
     strokes = {"size_px": side, "native_px": cfg.image_size, "upscaled_by": up,
-               "samples": evaluate.components(_samples(g, args.samples, 0.0, 3000, scale=up)),
-               "heldout": evaluate.components(load_glyphs(side, 6.0).heldout)}
+               "samples": evaluate.components(at_side), "heldout": evaluate.components(held_side),
+               # HOG MMD at 64 px too, so models of different native sizes compare on the same images
+               "hog_mmd2_vs_heldout": round(evaluate.mmd_rbf(evaluate.hog_features(at_side[:len(held_side)]),
+                                                             evaluate.hog_features(held_side)), 4)}
     for k in ("components_per_glyph", "specks_per_glyph"):
         real = strokes["heldout"][k]
         strokes[f"{k}_ratio_to_real"] = round(strokes["samples"][k] / real, 3) if real else None
