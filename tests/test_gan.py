@@ -252,3 +252,17 @@ def test_components_count_regions_and_specks() -> None:
     img[1, 4, 10] = 1.0  # diagonal neighbour: the same region (8-connected)
     got = components(img)
     assert got == {"components_per_glyph": 2.0, "specks_per_glyph": 0.5, "glyphs": 2}
+
+
+def test_warm_start_copies_the_shared_coarse_stages(tmp_path: Path) -> None:
+    """A 2x-larger G of half the width takes the smaller model's projection and first stages."""
+    from training.gan.train import warm_start
+
+    small = DCGenerator(GANConfig(z_dim=8, width=8, image_size=16))
+    init_weights(small, torch.Generator().manual_seed(1))
+    save_generator(small, tmp_path / "small.safetensors")
+    big = DCGenerator(GANConfig(z_dim=8, width=4, image_size=32))
+    copied = warm_start(big, tmp_path / "small.safetensors")
+    assert {"project.0.weight", "body.0.weight"} <= set(copied)
+    assert torch.equal(big.state_dict()["body.0.weight"], small.state_dict()["body.0.weight"])
+    assert "body.3.weight" not in copied  # the small model's output layer does not fit the new stage

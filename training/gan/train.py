@@ -52,6 +52,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--stroke-width", type=float, default=6.0, help="pen width in KanjiVG units (of 109)")
     ap.add_argument("--spectral-norm", action="store_true",
                     help="spectral normalisation in D instead of batch norm (Miyato et al., 2018)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start G from a generator file: every tensor whose name and shape match is copied "
+                         "(e.g. the 32 px model's first stages into a 64 px G of half the width)")
     ap.add_argument("--real-label", type=float, default=0.9, help="one-sided label smoothing target")
     ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G's weights")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N glyphs (smoke tests)")
@@ -238,6 +241,21 @@ Sample grid: `samples.png`.
     path.write_text(text)
 
 
+def warm_start(G: DCGenerator, path: Path) -> list[str]:
+    """Copy into G every tensor of the generator file at `path` whose name and shape match.
+
+    A 64 px G of width w shares its projection and first stages with a 32 px G of width 2w (same
+    channels at 4x4, 8x8 and 16x16), so a trained 32 px model gives the coarse layout and the new
+    stages learn the finer strokes (as in progressive growing, Karras et al., 2018)."""
+    from safetensors.torch import load_file
+
+    source = load_file(str(path))
+    own = G.state_dict()
+    copied = [k for k, v in source.items() if k in own and own[k].shape == v.shape]
+    G.load_state_dict({**own, **{k: source[k] for k in copied}})
+    return copied
+
+
 def _state_path(args: argparse.Namespace) -> Path:
     return args.state or glyph_data.cache_dir() / "gan" / f"train_state_{args.size}px.pt"
 
@@ -254,6 +272,9 @@ def main(argv: list[str] | None = None) -> int:
     G, D = DCGenerator(cfg), DCDiscriminator(cfg, spectral_norm=args.spectral_norm)
     init_weights(G, gen)
     init_weights(D, gen)
+    if args.init_from is not None and not args.resume:
+        copied = warm_start(G, args.init_from)
+        print(f"G starts from {args.init_from}: {len(copied)} tensors copied", flush=True)
     ema = copy.deepcopy(G)
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999))
