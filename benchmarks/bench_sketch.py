@@ -15,7 +15,8 @@ distances are symmetric Chamfer in a normalised frame, generators/sketch_metrics
   any real drawing).
 * unconditional: `draw` from z ~ N(0, I) at temperatures 0.1 and 0.4: mean strokes per drawing
   against the real test drawings' (target within 20%), share with two stacked, near-identical
-  strokes (target <= 5%).
+  strokes (target <= 5%). Sampling drops a new stroke that retraces an earlier one
+  (sketch_metrics.drop_stacked_strokes); `decoder_alone` gives the same draws without that step.
 
 Quality: held-out (test split) reconstruction loss L_R (= L_s + L_p, the paper's definition,
 normalised by N_max) and L_KL of each embedded VAE, side by side with the decoder-only LSTM
@@ -122,6 +123,12 @@ def shape(dataset: str, completion_temperature: float = 0.4, pairs: int = 20, dr
     gen = torch.Generator().manual_seed(0)
     for tau in (0.1, 0.4):
         z = torch.randn(draws, net.cfg.z_dim, generator=gen) if net.cfg.z_dim else None
+        state = gen.get_state()
+        # the decoder alone, before sampling drops strokes that retrace an earlier one
+        raw = net.sample(z, batch=draws, max_steps=net.cfg.max_len, temperature=tau, generator=gen,
+                         drop_duplicates=False)
+        raw_drawn = [rows_to_strokes(r, net.cfg.scale_factor) for r in raw]
+        gen.set_state(state)  # the same draws again, as a creator gets them (duplicates dropped)
         rows = net.sample(z, batch=draws, max_steps=net.cfg.max_len, temperature=tau, generator=gen)
         drawn = [rows_to_strokes(r, net.cfg.scale_factor) for r in rows]
         counts = [len(d) for d in drawn]
@@ -131,6 +138,8 @@ def shape(dataset: str, completion_temperature: float = 0.4, pairs: int = 20, dr
             "drawings": draws, "strokes_mean": round(float(np.mean(counts)), 2), "strokes_ratio_to_real": round(ratio, 3),
             "finished_share": round(float(np.mean([bool(len(r)) and bool(r[-1, 4] > 0.5) for r in rows])), 3),
             "stacked_duplicate_share": round(dup, 4),
+            "decoder_alone": {"strokes_mean": round(float(np.mean([len(d) for d in raw_drawn])), 2),
+                              "stacked_duplicate_share": round(float(np.mean([stacked_duplicates(d) for d in raw_drawn if d])), 4)},
             "strokes_within_20_percent": abs(ratio - 1) <= TARGETS["strokes_ratio_tolerance"],
             "duplicates_at_most_5_percent": dup <= TARGETS["stacked_duplicate_share"]}
     return out

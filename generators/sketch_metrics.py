@@ -187,3 +187,53 @@ def reconstruction_hits(net, drawings: Sequence[np.ndarray], index: "ChamferInde
                         temperature: float = 0.1, seed: int = 0) -> list[bool]:
     """For each drawing: is its low-temperature reconstruction closest to it among `drawings`?"""
     return [r == 0 for r in reconstruction_ranks(net, drawings, index, temperature, seed)]
+
+
+def drop_stacked_strokes(rows: np.ndarray, prefix: np.ndarray | None = None,
+                         threshold: float = DUPLICATE_DISTANCE) -> np.ndarray:
+    """Sampled stroke-5 rows without the strokes that retrace an earlier stroke (decoding-side fix).
+
+    At low temperature the decoder sometimes draws a component twice, the second time on top of
+    the first: invisible on paper, but the pen goes over it again (and the drawing counts a
+    stroke it does not show). A new stroke closer than `threshold` (the same normalised measure
+    as `stacked_duplicates`) to an earlier stroke, of the prefix or of the new rows, is removed;
+    every kept point stays exactly where it was (its pen-up move absorbs the removed stroke's
+    offsets) and the end-of-drawing state moves to the last kept row. `prefix`: stroke-5 rows the
+    decoder read first (the creator's strokes), which are compared against but never removed.
+    """
+    rows = np.asarray(rows, dtype=np.float32)
+    pre = np.zeros((0, 5), np.float32) if prefix is None else np.asarray(prefix, dtype=np.float32).reshape(-1, 5)
+    if len(rows) < 2:
+        return rows
+    both = np.vstack([pre, rows])
+    ends = np.flatnonzero(both[:, 3] + both[:, 4] > 0.5)  # last row of each stroke
+    starts = np.concatenate([[0], ends + 1])
+    if len(ends) == 0 or ends[-1] != len(both) - 1:  # an unfinished last stroke
+        ends = np.append(ends, len(both) - 1)
+    spans = [(int(s), int(e)) for s, e in zip(starts, ends) if s <= e]
+    points = np.cumsum(both[:, :2].astype(np.float64), axis=0)
+    strokes = [points[s:e + 1] for s, e in spans]
+    if len(strokes) < 2:
+        return rows
+    norm = resample(normalise(strokes), 4 * STEP)
+    kept: list[int] = []
+    drop = np.zeros(len(both), dtype=bool)
+    for i, (s, e) in enumerate(spans):
+        if s >= len(pre) and any(stroke_distance(norm[i], norm[j]) < threshold for j in kept):
+            drop[s:e + 1] = True
+        else:
+            kept.append(i)
+    new_drop = drop[len(pre):]
+    if not new_drop.any():
+        return rows
+    keep = ~new_drop
+    out = rows[keep].copy()
+    if len(out) == 0:  # every new stroke retraced an old one: nothing new, and the drawing ends
+        return np.array([[0, 0, 0, 0, 1]], dtype=np.float32)
+    # offsets from the kept points' absolute positions, so nothing kept moves
+    origin = points[len(pre) - 1] if len(pre) else np.zeros(2)
+    absolute = points[len(pre):][keep]
+    out[:, :2] = np.diff(np.vstack([origin[None], absolute]), axis=0)
+    if rows[-1, 4] > 0.5 and out[-1, 4] < 0.5:  # the ended drawing's end row was removed
+        out[-1, 2:] = (0.0, 0.0, 1.0)
+    return out

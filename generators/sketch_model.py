@@ -156,12 +156,14 @@ class SketchRNN(nn.Module):
     @torch.inference_mode()
     def sample(self, z: Tensor | None, *, batch: int, max_steps: int, temperature: float,
                generator: torch.Generator, prefix: Tensor | None = None,
-               shared_noise: bool = False) -> list[np.ndarray]:
+               shared_noise: bool = False, drop_duplicates: bool = True) -> list[np.ndarray]:
         """Draw `batch` sequences; returns the NEW stroke-5 rows of each (the prefix excluded).
 
         prefix: (P, 5) stroke-5 rows the decoder reads first (a partial sketch). z: (batch, z)
         or None. shared_noise: every candidate uses the same random draws (for interpolation).
         Generation stops at a p3 row or after `max_steps` new rows.
+        drop_duplicates: remove new strokes that retrace an earlier one (the decoder's stacked
+        duplicates at low temperature; sketch_metrics.drop_stacked_strokes).
         """
         cfg = self.cfg
         device = self.fc_out.weight.device
@@ -210,7 +212,13 @@ class SketchRNN(nn.Module):
                 break
             y, h, c = step(s, h, c)
         out = rows.permute(1, 0, 2).numpy()
-        return [out[b, :int(lengths[b])].copy() for b in range(batch)]
+        drawn = [out[b, :int(lengths[b])].copy() for b in range(batch)]
+        if drop_duplicates:
+            from generators.sketch_metrics import drop_stacked_strokes
+
+            before = None if prefix is None else prefix.detach().cpu().numpy()
+            drawn = [drop_stacked_strokes(r, before) for r in drawn]
+        return drawn
 
 
 def bivariate_log_prob(x: Tensor, y: Tensor, p: MixtureParams) -> Tensor:

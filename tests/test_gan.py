@@ -218,3 +218,51 @@ def test_training_command_runs_and_resumes(tmp_path: Path, monkeypatch: pytest.M
     assert load_generator(out / "generator.safetensors").cfg == GANConfig(z_dim=8, width=4, image_size=16)
     assert Image.open(out / "samples.png").size[0] > 0
     assert (tmp_path / "cache" / "gan" / "train_state_16px.pt").is_file()
+
+
+def test_spectral_norm_discriminator_trains_and_is_bounded(one_thread: None) -> None:
+    """The 64 px recipe's D: spectrally normalised layers (largest singular value ~1), no batch norm."""
+    from training.gan.train import train_step
+
+    cfg = GANConfig(z_dim=8, width=4, image_size=16)
+    gen = torch.Generator().manual_seed(0)
+    G, D = DCGenerator(cfg), DCDiscriminator(cfg, spectral_norm=True)
+    init_weights(G, gen)
+    init_weights(D, gen)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in D.modules())
+    opt_g = torch.optim.Adam(G.parameters(), 2e-3, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(D.parameters(), 2e-3, betas=(0.5, 0.999))
+    real = torch.rand(8, 1, 16, 16, generator=gen) * 2 - 1
+    for _ in range(8):  # power iterations converge as it trains
+        losses = train_step(G, D, opt_g, opt_d, real, gen)
+    assert np.isfinite(list(losses.values())).all()
+    conv = D.body[0]
+    sigma = torch.linalg.matrix_norm(conv.weight.detach().flatten(1), ord=2)
+    assert 0.8 < float(sigma) < 1.2
+
+
+def test_components_count_regions_and_specks() -> None:
+    from training.gan.evaluate import components
+
+    img = np.zeros((2, 16, 16), np.float32)
+    img[0, 2:4, 2:12] = 1.0  # a bar
+    img[0, 8:14, 5] = 1.0  # another, apart
+    img[0, 15, 15] = 1.0  # a one-pixel speck
+    img[1, 3, 3:10] = 1.0
+    img[1, 4, 10] = 1.0  # diagonal neighbour: the same region (8-connected)
+    got = components(img)
+    assert got == {"components_per_glyph": 2.0, "specks_per_glyph": 0.5, "glyphs": 2}
+
+
+def test_warm_start_copies_the_shared_coarse_stages(tmp_path: Path) -> None:
+    """A 2x-larger G of half the width takes the smaller model's projection and first stages."""
+    from training.gan.train import warm_start
+
+    small = DCGenerator(GANConfig(z_dim=8, width=8, image_size=16))
+    init_weights(small, torch.Generator().manual_seed(1))
+    save_generator(small, tmp_path / "small.safetensors")
+    big = DCGenerator(GANConfig(z_dim=8, width=4, image_size=32))
+    copied = warm_start(big, tmp_path / "small.safetensors")
+    assert {"project.0.weight", "body.0.weight"} <= set(copied)
+    assert torch.equal(big.state_dict()["body.0.weight"], small.state_dict()["body.0.weight"])
+    assert "body.3.weight" not in copied  # the small model's output layer does not fit the new stage

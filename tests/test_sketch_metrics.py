@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from generators.sketch_metrics import ChamferIndex, normalise, stacked_duplicates
+from generators.sketch_metrics import ChamferIndex, drop_stacked_strokes, normalise, stacked_duplicates
 from generators.sketch_model import SketchConfig, SketchRNN
-from generators.sketch_strokes import stroke3_to_stroke5, strokes_to_stroke3
+from generators.sketch_strokes import stroke3_to_stroke5, stroke3_to_strokes, stroke5_to_stroke3, strokes_to_stroke3
 from training.sketch.train import drop_points, first_strokes
 
 SQUARE = [np.array([[0, 0], [10, 0], [10, 10], [0, 10], [0, 0]], float)]
@@ -31,6 +31,35 @@ def test_stacked_duplicates_finds_a_stroke_drawn_twice() -> None:
     assert stacked_duplicates(CROSS + [CROSS[0] + 0.05]) is True
     assert stacked_duplicates(CROSS) is False and stacked_duplicates(BARS) is False
     assert stacked_duplicates(SQUARE) is False  # one stroke
+
+
+def _absolute(rows: np.ndarray, origin=(0.0, 0.0)) -> list[np.ndarray]:
+    return stroke3_to_strokes(stroke5_to_stroke3(rows), origin=origin)
+
+
+def test_a_retraced_stroke_is_dropped_and_nothing_else_moves() -> None:
+    drawing = [CROSS[0], CROSS[1], CROSS[0] + 0.05, BARS[0] + [0.0, 20.0]]
+    rows = stroke3_to_stroke5(strokes_to_stroke3(drawing))
+    out = drop_stacked_strokes(rows)
+    kept = _absolute(out)
+    assert len(kept) == 3 and not stacked_duplicates(kept)
+    for got, want in zip(kept, [CROSS[0], CROSS[1], BARS[0] + [0.0, 20.0]]):
+        assert np.allclose(got, want, atol=1e-4)
+    assert out[-1, 4] == 1 and not out[:-1, 4].any()  # still one end-of-drawing row, at the end
+    assert np.array_equal(drop_stacked_strokes(stroke3_to_stroke5(strokes_to_stroke3(CROSS))),
+                          stroke3_to_stroke5(strokes_to_stroke3(CROSS)))  # nothing to drop: unchanged
+    # the retraced stroke was the last one: the end moves to the last kept row
+    last = drop_stacked_strokes(stroke3_to_stroke5(strokes_to_stroke3(CROSS + [CROSS[1] + 0.05])))
+    assert len(_absolute(last)) == 2 and last[-1, 4] == 1
+
+
+def test_a_new_stroke_retracing_the_creators_is_dropped_but_theirs_stay() -> None:
+    prefix = stroke3_to_stroke5(strokes_to_stroke3(CROSS))
+    prefix[-1, 2:] = (0.0, 1.0, 0.0)  # a partial drawing: the pen lifts, it does not end
+    new = strokes_to_stroke3([CROSS[1] + 0.05, BARS[1]], origin=CROSS[1][-1])
+    out = drop_stacked_strokes(stroke3_to_stroke5(new), prefix)
+    kept = _absolute(out, origin=CROSS[1][-1])
+    assert len(kept) == 1 and np.allclose(kept[0], BARS[1], atol=1e-4)
 
 
 def test_point_dropping_keeps_the_drawing_in_place() -> None:

@@ -10,22 +10,28 @@ import numpy as np
 import pytest
 import torch
 
-from generators.sketch_metrics import ChamferIndex, reconstruction_ranks, rows_to_strokes
+from generators.sketch_metrics import ChamferIndex, reconstruction_ranks, rows_to_strokes, stacked_duplicates
 from generators.sketch_model import SketchRNN, load_model
 from generators.sketch_rnn import ASSETS
 from generators.sketch_strokes import stroke3_to_strokes
 from training.sketch.data import load_split
 
 # The shipped model reconstructs only a few % of held-out characters exactly (closest to their own
-# input among all 355; the issue's target is 70%, not met: see assets/sketch/TRAINING.md), too few
-# for a stable exact-hit check, so these checks are graded: where the own input ranks among all
-# 355 held-out drawings (0 = nearest). Near-greedy decoding (temperature 0.02) keeps them stable.
+# input among all 355; the issue's target is 70%, not met: see assets/sketch/TRAINING.md), so the
+# broad check is graded: where the own input ranks among all 355 held-out drawings (0 = nearest).
+# Near-greedy decoding (temperature 0.02) keeps it stable.
 EVERY = 5  # a fixed fifth of the held-out set (71 drawings)
 TEMPERATURE = 0.02
 TOP = 20  # "near the top": own input among the 20 nearest of 355
-MIN_TOP_SHARE = 0.08  # shipped weights: 0.21; untrained weights: ~0.01-0.04
-MAX_MEAN_RANK = 0.45  # shipped weights: 0.37; a code that carries nothing: ~0.5
+MIN_TOP_SHARE = 0.08  # shipped weights: 0.25 (the weights before: 0.21); untrained weights: ~0.01-0.04
+MAX_MEAN_RANK = 0.45  # shipped weights: 0.32 (before: 0.37); a code that carries nothing: ~0.5
 STROKE_RATIO = (0.65, 1.35)  # unconditional strokes / real strokes (benchmark target: within 20%)
+# Held-out characters the shipped weights drew back exactly (closest to their own input of all 355)
+# when the whole test split was reconstructed at temperature 0.02. Decoded on their own, with seeds
+# 0-3, the shipped weights still hit 2-4 of them exactly and put 3-7 within the 3 nearest; untrained
+# weights of the same shape (4 seeds) hit none and put at most 1 within the 3 nearest. Retrained
+# weights need this list recomputed (assets/sketch/TRAINING.md says how).
+DRAWN_BACK = [12, 44, 45, 130, 146, 160, 204, 234, 243, 277, 313, 338]
 
 
 class _Full:
@@ -73,16 +79,32 @@ def test_held_out_reconstructions_rank_their_inputs_near_the_top(models, held_ou
     assert (untrained < top).mean() < MIN_TOP_SHARE and untrained.mean() >= MAX_MEAN_RANK
 
 
-def mean_strokes(net: SketchRNN, n: int = 48, temperature: float = 0.4) -> float:
+@pytest.mark.real
+def test_a_few_held_out_characters_are_drawn_back(models, held_out) -> None:
+    """Exact reconstructions: closer to their own input than to any other of the 355 held-out drawings."""
+    test, index = held_out
+    full = _Full(index, DRAWN_BACK)
+    picked = [test[i] for i in DRAWN_BACK]
+    trained = np.array(reconstruction_ranks(models["trained"], picked, index=full, temperature=TEMPERATURE))
+    untrained = np.array(reconstruction_ranks(models["untrained"], picked, index=full, temperature=TEMPERATURE))
+    assert (trained == 0).sum() >= 2 and (trained < 3).sum() >= 3
+    assert (untrained == 0).sum() == 0 and (untrained < 3).sum() < 3
+
+
+def unconditional(net: SketchRNN, n: int = 48, temperature: float = 0.4) -> list[list[np.ndarray]]:
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(n, net.cfg.z_dim, generator=gen)
     rows = net.sample(z, batch=n, max_steps=net.cfg.max_len, temperature=temperature, generator=gen)
-    return float(np.mean([len(rows_to_strokes(r, net.cfg.scale_factor)) for r in rows]))
+    return [rows_to_strokes(r, net.cfg.scale_factor) for r in rows]
 
 
 @pytest.mark.real
 def test_unconditional_stroke_counts_are_in_range_and_untrained_are_not(models, held_out) -> None:
     real = float(np.mean([len(stroke3_to_strokes(d)) for d in held_out[0]]))
     lo, hi = STROKE_RATIO
-    assert lo * real <= mean_strokes(models["trained"]) <= hi * real
-    assert not lo * real <= mean_strokes(models["untrained"]) <= hi * real
+    drawn = unconditional(models["trained"])
+    assert lo * real <= np.mean([len(d) for d in drawn]) <= hi * real
+    assert not lo * real <= np.mean([len(d) for d in unconditional(models["untrained"])]) <= hi * real
+    # no component drawn twice on top of itself (the decoder alone does it in ~10-15% at low temperature)
+    cold = unconditional(models["trained"], temperature=0.1)
+    assert np.mean([stacked_duplicates(d) for d in drawn + cold if d]) <= 0.05

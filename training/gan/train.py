@@ -50,6 +50,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--width", type=int, default=32)
     ap.add_argument("--size", type=int, default=32, help="image side in pixels")
     ap.add_argument("--stroke-width", type=float, default=6.0, help="pen width in KanjiVG units (of 109)")
+    ap.add_argument("--spectral-norm", action="store_true",
+                    help="spectral normalisation in D instead of batch norm (Miyato et al., 2018)")
+    ap.add_argument("--init-from", type=Path, default=None,
+                    help="start G from a generator file: every tensor whose name and shape match is copied "
+                         "(e.g. the 32 px model's first stages into a 64 px G of half the width)")
     ap.add_argument("--real-label", type=float, default=0.9, help="one-sided label smoothing target")
     ap.add_argument("--ema", type=float, default=0.999, help="EMA decay of G's weights")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N glyphs (smoke tests)")
@@ -159,6 +164,8 @@ def evaluate_generator(G: DCGenerator, D: DCDiscriminator, glyphs: glyph_data.Gl
         "nn_dist_heldout_to_train": evaluate.summary(nn_held),
         "d_loss_real_train": d_loss_on(D, glyphs.train),
         "d_loss_real_heldout": d_loss_on(D, held),
+        "components_samples": evaluate.components(samples),
+        "components_heldout": evaluate.components(held),
         "mean_ink_samples": float(samples.mean()),
         "mean_ink_heldout": float(held.mean()),
     }
@@ -195,8 +202,8 @@ Written by `python -m training.gan.train` (do not edit by hand; rerun to regener
   (PyPI `kanjivg`, CC BY-SA 3.0), rasterised to {a['size']}x{a['size']} grayscale, pen width
   {a['stroke_width']} of 109 units. Held-out = last 10% of the sha256 space of file names.
 * Model: DCGAN, z {a['z_dim']}, G {log['params']['generator']:,} parameters,
-  D {log['params']['discriminator']:,}; Adam lr {a['lr']}, batch {a['batch']},
-  real-label smoothing {a['real_label']}.
+  D {log['params']['discriminator']:,}{' (spectral norm, no batch norm)' if a.get('spectral_norm') else ''};
+  Adam lr {a['lr']}, batch {a['batch']}, real-label smoothing {a['real_label']}.
 * Run: {log['steps']} steps in {log['wall_s'] / 60:.1f} min on {log['machine']}
   ({a['threads']} torch thread, `nice -n 10`, a 2-core machine shared with other jobs), in
   {len(log['sessions'])} session(s); the last stopped by {log['stopped_by']}.
@@ -222,11 +229,31 @@ Nearest-training-image L2 distance (memorisation check; pixels in [0, 1]):
 | GAN sample -> train | {ns['p05']:.2f} | {ns['median']:.2f} | {ns['p95']:.2f} |
 | held-out glyph -> train | {nh['p05']:.2f} | {nh['median']:.2f} | {nh['p95']:.2f} |
 
+Connected ink regions per glyph (threshold 0.5, 8-connected; specks = regions of at most 2 px),
+at {a['size']} px: samples {ev['components_samples']['components_per_glyph']:.2f} regions and
+{ev['components_samples']['specks_per_glyph']:.2f} specks, held-out glyphs
+{ev['components_heldout']['components_per_glyph']:.2f} and {ev['components_heldout']['specks_per_glyph']:.2f}.
+
 Discriminator loss on real images labelled real: train {ev['d_loss_real_train']:.3f},
 held-out {ev['d_loss_real_heldout']:.3f}. Curves: `training.json` (`curve`, `evals`).
 Sample grid: `samples.png`.
 """
     path.write_text(text)
+
+
+def warm_start(G: DCGenerator, path: Path) -> list[str]:
+    """Copy into G every tensor of the generator file at `path` whose name and shape match.
+
+    A 64 px G of width w shares its projection and first stages with a 32 px G of width 2w (same
+    channels at 4x4, 8x8 and 16x16), so a trained 32 px model gives the coarse layout and the new
+    stages learn the finer strokes (as in progressive growing, Karras et al., 2018)."""
+    from safetensors.torch import load_file
+
+    source = load_file(str(path))
+    own = G.state_dict()
+    copied = [k for k, v in source.items() if k in own and own[k].shape == v.shape]
+    G.load_state_dict({**own, **{k: source[k] for k in copied}})
+    return copied
 
 
 def _state_path(args: argparse.Namespace) -> Path:
@@ -242,9 +269,12 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data: {len(glyphs.train)} train / {len(glyphs.heldout)} held-out glyphs "
           f"({time.monotonic() - t0:.1f} s)", flush=True)
     cfg = GANConfig(z_dim=args.z_dim, width=args.width, image_size=args.size)
-    G, D = DCGenerator(cfg), DCDiscriminator(cfg)
+    G, D = DCGenerator(cfg), DCDiscriminator(cfg, spectral_norm=args.spectral_norm)
     init_weights(G, gen)
     init_weights(D, gen)
+    if args.init_from is not None and not args.resume:
+        copied = warm_start(G, args.init_from)
+        print(f"G starts from {args.init_from}: {len(copied)} tensors copied", flush=True)
     ema = copy.deepcopy(G)
     opt_g = torch.optim.Adam(G.parameters(), args.lr, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(D.parameters(), args.lr, betas=(0.5, 0.999))

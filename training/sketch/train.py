@@ -104,6 +104,20 @@ def reconstruction_measures(model: SketchRNN, drawings: list[np.ndarray], index=
 
 
 @torch.no_grad()
+def prior_stroke_ratio(model: SketchRNN, real_strokes: float, n: int = 64, temperature: float = 0.1) -> float:
+    """Mean strokes of n drawings from z ~ N(0, I) over the real mean: a checkpoint whose prior no longer
+    draws characters (a small KL weight lets the codes drift from N(0, I)) is not kept."""
+    from generators.sketch_metrics import rows_to_strokes
+
+    model.eval()
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(n, model.cfg.z_dim, generator=gen)
+    rows = model.sample(z, batch=n, max_steps=model.cfg.max_len, temperature=temperature, generator=gen)
+    model.train()
+    return float(np.mean([len(rows_to_strokes(r, model.cfg.scale_factor)) for r in rows])) / real_strokes
+
+
+@torch.no_grad()
 def evaluate(model: SketchRNN, drawings: list[np.ndarray], batch: int = 256, seed: int = 0) -> dict[str, float]:
     """Held-out L_R (= L_s + L_p, normalised by N_max over N_max padded steps) and L_KL.
 
@@ -150,6 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--select", choices=("elbo", "recon"), default="elbo",
                    help="keep the checkpoint with the best validation -ELBO, or the lowest mean rank of the "
                         "validation reconstructions' own inputs (the share of hits is too coarse early on)")
+    p.add_argument("--stroke-tolerance", type=float, default=0.2,
+                   help="with --select recon, keep only checkpoints whose unconditional drawings (temperature "
+                        "0.1) have strokes within this share of the real mean")
     p.add_argument("--eval-every", type=int, default=200)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--seed", type=int, default=0)
@@ -194,6 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         from generators.sketch_strokes import stroke3_to_strokes
 
         valid_index = ChamferIndex([stroke3_to_strokes(d) for d in valid])
+        real_strokes = float(np.mean([d[:, 2].sum() for d in valid]))
     best = math.inf
     best_state = None
     history = []
@@ -224,8 +242,10 @@ def main(argv: list[str] | None = None) -> int:
             score = val["l_r"] + (val.get("l_kl", 0.0) if cfg.z_dim else 0.0)
             if cfg.z_dim:  # the measure that matters: does the code carry the drawing?
                 val.update(reconstruction_measures(model, valid, valid_index))
+                val["prior_stroke_ratio"] = prior_stroke_ratio(model, real_strokes)
                 if args.select == "recon":
-                    score = val["recon_mean_rank"]
+                    in_range = abs(val["prior_stroke_ratio"] - 1) <= args.stroke_tolerance
+                    score = val["recon_mean_rank"] if in_range else math.inf
             history.append({"step": step, "minutes": round((time.monotonic() - t0) / 60, 2),
                             "train_loss": round(float(out["loss"].detach()), 4), **{k: round(v, 4) for k, v in val.items()}})
             print(json.dumps(history[-1]), flush=True)
