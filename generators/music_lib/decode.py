@@ -82,6 +82,8 @@ class RowState:
     # order), and of the current bar: the candidates a bar may copy (bar_cache)
     seen: dict[tuple[str, ...], Fraction] = field(default_factory=dict)
     current: list[str] = field(default_factory=list)
+    bars_written: int = 0  # bars with notes so far (prefix included) ...
+    bars_repeated: int = 0  # ... and how many of them repeat an earlier bar as written
     queue: list[str] = field(default_factory=list)  # tokens of a copied bar still to write
 
     def __post_init__(self) -> None:
@@ -197,6 +199,8 @@ class RowState:
             self.done = True
         elif tok in V.CLOSES:
             if self.current:
+                self.bars_written += 1
+                self.bars_repeated += tuple(self.current) in self.seen
                 self.seen.setdefault(tuple(self.current), self.pos)
                 self.current = []
             if self.fixed is None and tok in (V.PART_END, V.REPEAT_END) and self.counted + 1 >= self.max_bars:
