@@ -43,6 +43,12 @@ def test_candidates_are_earlier_bars_the_grammar_allows_here():
     p = decode.RowState(Fraction(4), min_bars=8, max_bars=12)
     p.replay(PICKUP + ["|"] + BAR_A + ["|"] + ["P4", "D3", "||"])
     assert p.need_pickup and bar_cache.candidates(p) == [tuple(PICKUP)]
+    # the cap: once this share of the tune's bars repeat an earlier bar, no copy is offered
+    q = decode.RowState(Fraction(4), min_bars=8, max_bars=12)
+    q.replay(BAR_A + ["|"] + BAR_A + ["|"])
+    assert (q.bars_written, q.bars_repeated) == (2, 1)
+    assert bar_cache.candidates(q, cap=0.6) == [tuple(BAR_A)] and bar_cache.candidates(q, cap=0.5) == []
+    assert 0.3 < bar_cache.max_share() < 0.6  # measured on the training corpus (bar_cache.json)
 
 
 @pytest.fixture(scope="module")
