@@ -91,6 +91,31 @@ def test_written_repeats_come_from_the_trained_model(shipped):
     assert _written_repeats(untrained) < 0.1  # 0.03 when written (0.015 without the cache)
 
 
+PRIMER = """X:1
+T:Primer
+M:6/8
+L:1/8
+K:D
+|: A | dfa agf | ecA ABc | dfa agf | edc d2 :|
+"""
+
+
+@pytest.mark.real
+def test_a_continued_tune_can_bring_back_the_primers_bars(shipped):
+    """Continuing an A part, the model may write the primer's own bars again (issue #16: a
+    continued A part may repeat): over three seeds, some continuation holds a primer bar."""
+    primer = codec.parse_abc(PRIMER)
+    own = {tuple(m) for m in primer.measures}
+    back = 0
+    for s in range(3):
+        p = MusicParams(action="continue", primer_abc=PRIMER, bars=8, audio=False, score=False)
+        r = shipped.generate(p, rng=Rng(400 + s), progress=Progress.none())
+        tune = codec.parse_abc(r.data["abc"][0])
+        assert [tuple(m) for m in tune.measures[:len(primer.measures)]] == [tuple(m) for m in primer.measures]
+        back += any(tuple(m) in own for m in tune.measures[len(primer.measures):])
+    assert back >= 1
+
+
 def test_essen_modes_come_from_the_notes():
     """Essen's ABC writes `K:` as the tonic only, so music21 reads every tune as major; the notes
     over that tonic decide: Ritter Ulrich (K: E, every F, G, C and D natural written out) is minor."""
