@@ -242,7 +242,8 @@ class RowState:
 
 def _pick_batch(logits: torch.Tensor, drawn: list[tuple[int, list[int]]], temperature: float, top_k: int,
                 gen: torch.Generator) -> list[int]:
-    """One draw per (row, allowed ids) in one masked softmax: what `_pick` does row by row."""
+    """One draw per (row, allowed ids), all in one masked softmax (temperature, then top-k among
+    the allowed ids)."""
     rows = torch.tensor([b for b, _a in drawn])
     mask = torch.ones((len(drawn), logits.shape[1]), dtype=torch.bool)
     r_idx = [i for i, (_b, a) in enumerate(drawn) for _ in a]
