@@ -23,6 +23,7 @@ by the weights' sha256; a model without a fitted beta decodes with beta = 1 (no 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -47,6 +48,7 @@ def fitted_beta(weights_sha256: str | None) -> float:
     return float(entry["beta"]) if entry else 1.0
 
 
+@functools.lru_cache(maxsize=1)
 def max_share() -> float:
     """The cap on a tune's share of bars that repeat an earlier bar (bar_cache.json: the 95th
     percentile of the training split's tunes), past which no copy is offered."""

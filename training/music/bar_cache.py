@@ -79,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="lstm", help="an embedded model name")
     ap.add_argument("--limits", default=None, help="corpus limits (default: the shipped model's)")
     ap.add_argument("--skip-test", action="store_true", help="fit only; no held-out NLL change on the test split")
+    ap.add_argument("--weights", default="", help="a .safetensors file to fit for (default: the embedded model's)")
     args = ap.parse_args(argv)
     import torch
 
@@ -91,7 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     D.apply_limits(args.limits if args.limits is not None else D.shipped_limits())
     splits = D.tokenised(D.load_tunes())
-    model, _cfg = load_model(EMBEDDED[args.model])
+    from pathlib import Path
+
+    weights = Path(args.weights) if args.weights else EMBEDDED[args.model]
+    model, _cfg = load_model(weights)
     t0 = time.time()
     vh, vm, vt = collect(model, splits["valid"])
     beta = fit_beta(vh, vm)
@@ -110,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError):
         table = {"about": "bar cache beta per model weights (sha256), fitted by training.music.bar_cache",
                  "models": {}}
-    table["models"][file_sha256(EMBEDDED[args.model])] = entry
+    table["models"][file_sha256(weights)] = entry
     bar_cache.FITTED.write_text(json.dumps(table, indent=1) + "\n")
     print(json.dumps(entry, indent=1))
     return 0
