@@ -8,7 +8,8 @@ here on the music21 corpus (folk tunes and Bach chorale melodies) in folk-rnn-st
 a MIDI upload or a previous output), or infill chosen bars Coconet-style (Huang et al., 2017).
 The tokens carry form, as folk-rnn's do (bar lines, `||`, repeats `|: :|`, first and second
 endings): the model writes AABB tunes, and a tune ends at the end of a part once the requested
-bars are written. A grammar mask makes every bar exactly as long as the meter asks (or a pickup
+bars are written; earlier bars come back as often as real tunes bring them back through a bar
+cache over the model (bar_cache.py, one weight fitted on held-out tunes). A grammar mask makes every bar exactly as long as the meter asks (or a pickup
 and, at each part's end, its complement, as the corpus writes them), with no note shorter than
 the corpus uses in that meter; the tonic ending is the model's own (its last bar is
 redrawn until it ends on a held tonic, never squeezed); the octave is chosen so the tune sits in

@@ -43,6 +43,12 @@ def test_candidates_are_earlier_bars_the_grammar_allows_here():
     p = decode.RowState(Fraction(4), min_bars=8, max_bars=12)
     p.replay(PICKUP + ["|"] + BAR_A + ["|"] + ["P4", "D3", "||"])
     assert p.need_pickup and bar_cache.candidates(p) == [tuple(PICKUP)]
+    # the cap: once this share of the tune's bars repeat an earlier bar, no copy is offered
+    q = decode.RowState(Fraction(4), min_bars=8, max_bars=12)
+    q.replay(BAR_A + ["|"] + BAR_A + ["|"])
+    assert (q.bars_written, q.bars_repeated) == (2, 1)
+    assert bar_cache.candidates(q, cap=0.6) == [tuple(BAR_A)] and bar_cache.candidates(q, cap=0.5) == []
+    assert 0.3 < bar_cache.max_share() < 0.6  # measured on the training corpus (bar_cache.json)
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +89,31 @@ def test_written_repeats_come_from_the_trained_model(shipped):
         untrained._model = build(shipped._model.cfg).eval()
     untrained.copy_boost = shipped.copy_boost
     assert _written_repeats(untrained) < 0.1  # 0.03 when written (0.015 without the cache)
+
+
+PRIMER = """X:1
+T:Primer
+M:6/8
+L:1/8
+K:D
+|: A | dfa agf | ecA ABc | dfa agf | edc d2 :|
+"""
+
+
+@pytest.mark.real
+def test_a_continued_tune_can_bring_back_the_primers_bars(shipped):
+    """Continuing an A part, the model may write the primer's own bars again (issue #16: a
+    continued A part may repeat): over three seeds, some continuation holds a primer bar."""
+    primer = codec.parse_abc(PRIMER)
+    own = {tuple(m) for m in primer.measures}
+    back = 0
+    for s in range(3):
+        p = MusicParams(action="continue", primer_abc=PRIMER, bars=8, audio=False, score=False)
+        r = shipped.generate(p, rng=Rng(400 + s), progress=Progress.none())
+        tune = codec.parse_abc(r.data["abc"][0])
+        assert [tuple(m) for m in tune.measures[:len(primer.measures)]] == [tuple(m) for m in primer.measures]
+        back += any(tuple(m) in own for m in tune.measures[len(primer.measures):])
+    assert back >= 1
 
 
 def test_essen_modes_come_from_the_notes():

@@ -23,6 +23,7 @@ by the weights' sha256; a model without a fitted beta decodes with beta = 1 (no 
 from __future__ import annotations
 
 import copy
+import functools
 import json
 from typing import Any
 
@@ -47,10 +48,23 @@ def fitted_beta(weights_sha256: str | None) -> float:
     return float(entry["beta"]) if entry else 1.0
 
 
-def candidates(row: Any) -> list[tuple[str, ...]]:
-    """Earlier bars (notes and durations) this row may write next, most recent last."""
+@functools.lru_cache(maxsize=1)
+def max_share() -> float:
+    """The cap on a tune's share of bars that repeat an earlier bar (bar_cache.json: the 95th
+    percentile of the training split's tunes), past which no copy is offered."""
+    try:
+        return float(json.loads(FITTED.read_text())["max_repeated_share"])
+    except (OSError, ValueError, KeyError):
+        return 1.0
+
+
+def candidates(row: Any, cap: float = 1.0) -> list[tuple[str, ...]]:
+    """Earlier bars (notes and durations) this row may write next, most recent last; none once
+    `cap` of its bars repeat an earlier one. Why a cap: beta is fitted on real prefixes, but on
+    its own draws the model expects more copies after each copy (it learned that tunes which
+    repeat, repeat), so a few tunes ran away (6 distinct bars in 17) and their keys blurred."""
     lengths = row.copy_lengths()
-    if not lengths:
+    if not lengths or row.bars_repeated >= cap * max(1, row.bars_written):
         return []
     lo, hi = row.pitches if row.pitches is not None else (V.PITCH_MIN, V.PITCH_MAX)
     out = []
@@ -101,7 +115,7 @@ def maybe_copy(model: Any, logits: torch.Tensor, state: dict[str, Any], b: int, 
     """The notes of an earlier bar for row b to write now, or [] to let the model draw."""
     if beta <= 1.0:
         return []
-    cands = candidates(row)
+    cands = candidates(row, max_share())
     if not cands:
         return []
     logp = candidate_logprobs(model, logits, state, b, row.tracker, cands, temperature)

@@ -82,6 +82,8 @@ class RowState:
     # order), and of the current bar: the candidates a bar may copy (bar_cache)
     seen: dict[tuple[str, ...], Fraction] = field(default_factory=dict)
     current: list[str] = field(default_factory=list)
+    bars_written: int = 0  # bars with notes so far (prefix included) ...
+    bars_repeated: int = 0  # ... and how many of them repeat an earlier bar as written
     queue: list[str] = field(default_factory=list)  # tokens of a copied bar still to write
 
     def __post_init__(self) -> None:
@@ -197,6 +199,8 @@ class RowState:
             self.done = True
         elif tok in V.CLOSES:
             if self.current:
+                self.bars_written += 1
+                self.bars_repeated += tuple(self.current) in self.seen
                 self.seen.setdefault(tuple(self.current), self.pos)
                 self.current = []
             if self.fixed is None and tok in (V.PART_END, V.REPEAT_END) and self.counted + 1 >= self.max_bars:
@@ -238,7 +242,8 @@ class RowState:
 
 def _pick_batch(logits: torch.Tensor, drawn: list[tuple[int, list[int]]], temperature: float, top_k: int,
                 gen: torch.Generator) -> list[int]:
-    """One draw per (row, allowed ids) in one masked softmax: what `_pick` does row by row."""
+    """One draw per (row, allowed ids), all in one masked softmax (temperature, then top-k among
+    the allowed ids)."""
     rows = torch.tensor([b for b, _a in drawn])
     mask = torch.ones((len(drawn), logits.shape[1]), dtype=torch.bool)
     r_idx = [i for i, (_b, a) in enumerate(drawn) for _ in a]

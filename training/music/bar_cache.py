@@ -7,7 +7,7 @@ sum [r log beta - log(1 + (beta - 1) S)], concave in log beta: beta is its maxim
 search on log beta). The same sum on the test split, over the test tokens, is the held-out NLL
 change per token the cache brings (the model's own NLL is unchanged).
 
-    python -m training.music.bar_cache [--model lstm] [--limits "essen=2453, bach=128"]
+    python -m training.music.bar_cache [--model lstm] [--limits "essen=2453, bach=128"] [--skip-test]
     # writes assets/music/bar_cache.json (beta per weights sha256, with the numbers)
 """
 from __future__ import annotations
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.music.bar_cache")
     ap.add_argument("--model", default="lstm", help="an embedded model name")
     ap.add_argument("--limits", default=None, help="corpus limits (default: the shipped model's)")
+    ap.add_argument("--skip-test", action="store_true", help="fit only; no held-out NLL change on the test split")
+    ap.add_argument("--weights", default="", help="a .safetensors file to fit for (default: the embedded model's)")
     args = ap.parse_args(argv)
     import torch
 
@@ -90,26 +92,29 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     D.apply_limits(args.limits if args.limits is not None else D.shipped_limits())
     splits = D.tokenised(D.load_tunes())
-    model, _cfg = load_model(EMBEDDED[args.model])
+    from pathlib import Path
+
+    weights = Path(args.weights) if args.weights else EMBEDDED[args.model]
+    model, _cfg = load_model(weights)
     t0 = time.time()
     vh, vm, vt = collect(model, splits["valid"])
     beta = fit_beta(vh, vm)
-    th, tm, tt = collect(model, splits["test"])
-    gain_test = bar_cache.log_gain(beta, th, tm)
     entry = {"model": args.model, "beta": round(beta, 3), "fitted_on": "valid", "limits": dict(D.LIMITS),
              "valid_bar_starts": len(vh), "valid_real_copies": round(sum(vh) / len(vh), 4),
              "valid_model_copy_mass_mean": round(sum(vm) / len(vm), 4),
-             "valid_nll_change_per_token": round(-bar_cache.log_gain(beta, vh, vm) / vt, 4),
-             "test_bar_starts": len(th), "test_real_copies": round(sum(th) / len(th), 4),
-             "test_model_copy_mass_mean": round(sum(tm) / len(tm), 4),
-             "test_tokens": tt, "test_nll_change_per_token": round(-gain_test / tt, 4),
-             "seconds": round(time.time() - t0, 1)}
+             "valid_nll_change_per_token": round(-bar_cache.log_gain(beta, vh, vm) / vt, 4)}
+    if not args.skip_test:
+        th, tm, tt = collect(model, splits["test"])
+        entry.update({"test_bar_starts": len(th), "test_real_copies": round(sum(th) / len(th), 4),
+                      "test_model_copy_mass_mean": round(sum(tm) / len(tm), 4), "test_tokens": tt,
+                      "test_nll_change_per_token": round(-bar_cache.log_gain(beta, th, tm) / tt, 4)})
+    entry["seconds"] = round(time.time() - t0, 1)
     try:
         table = json.loads(bar_cache.FITTED.read_text())
     except (OSError, ValueError):
         table = {"about": "bar cache beta per model weights (sha256), fitted by training.music.bar_cache",
                  "models": {}}
-    table["models"][file_sha256(EMBEDDED[args.model])] = entry
+    table["models"][file_sha256(weights)] = entry
     bar_cache.FITTED.write_text(json.dumps(table, indent=1) + "\n")
     print(json.dumps(entry, indent=1))
     return 0

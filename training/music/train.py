@@ -287,6 +287,9 @@ def main(argv: list[str] | None = None) -> int:
                            "threads": s.threads, "cpu_count": os.cpu_count()}
         path = save(model, info, out)
         print(f"[{kind}] test NLL {info['test_nll']} (n-gram {baseline['test_nll']}) -> {path}")
+        # the bar cache's beta is per weights (sha256): new weights decode without it until fitted
+        print(f"[{kind}] written repeats: fit the bar cache for these weights with `python -m "
+              f"training.music.bar_cache --model {kind} --weights {path}`")
     return 0
 
 
