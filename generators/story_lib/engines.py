@@ -1,20 +1,35 @@
 """Inference engines for the story model: transformers (any Hugging Face causal LM, any device) and
-ONNX Runtime GenAI int8 (the CPU default, for the model families its builder converts).
+ONNX Runtime GenAI with int8 weights (the CPU default, for the model families its builder converts).
 
 Both give the same `Decoder` contract (sampling.Decoder: feed, sample, score, rewind), so guided
 Fountain, stop strings, candidate scoring and rewinding work on either. Tokens are always sampled
 here, in Python, from the engine's logits with transformers' own logits processors and the job's
 seeded torch.Generator, so a seed means the same thing on every engine.
 
-Chosen by measurement on this 2-core machine (SmolLM2-135M, one thread, CPU seconds, with the
-machine under load ~20; benchmarks/bench_story.py has the side-by-side numbers):
+Chosen by measurement on this 2-core machine (SmolLM2-135M, one thread, CPU seconds, the machine
+under load ~8-20; `python -m benchmarks.bench_story --only-variants` measures the ONNX rows side
+by side in one run, the others are older runs of the same benchmark):
 
-| engine (weights) | decode tok/s | 256-token prompt | perplexity vs fp32 |
+| engine (weights) | decode tok/CPU-s | 256-token prompt | perplexity vs fp32 |
 |---|---|---|---|
-| transformers + torch dynamic int8 (old default) | ~9-14 | ~0.5 s | +0.4% |
+| transformers + torch dynamic int8 (retired) | ~9-14 | ~0.5 s | +0.4% |
 | CTranslate2 4.8.5 int8 | 52 | 0.28 s | not measured |
-| ONNX Runtime GenAI 0.18 int4 (accuracy 4) | 55 | 1.1 s | +34% (fails) |
-| ONNX Runtime GenAI 0.18 int8 | 36-40 | 1.0 s | +0.26% |
+| ORT GenAI 0.18 builder int8, blocks of 32 (previous default) | 37.7 | 1.10 s | +0.31% |
+| ... with the LM head pruned to the last prompt position | 38.2 | 0.78 s | +0.31% |
+| ... int8, blocks of 128, pruned | 45.3 | 0.56 s | +1.84% |
+| ... int4 asymmetric, blocks of 32, LM head int8, pruned | 64.5 | 0.91 s | +15.6% (fails) |
+| ... int4 symmetric, accuracy 4 (earlier run) | 55 | 1.1 s | +34% (fails) |
+| builder fp32, pruned + ORT dynamic int8 per channel (default) | 56.2 | 0.26 s | +1.40% |
+| OpenVINO 2026.4 on the builder's int8 graph, made stateful (one ad hoc run) | 26-29 | 0.15 s for 111 | not measured |
+
+The default: the builder's fp32 graph with the LM head pruned, then ONNX Runtime's own dynamic
+quantisation (story_lib/onnx_quant.py): int8 weights per output channel, activations quantised
+per tensor at run time, run by MLAS's int8 GEMM, which reads a prompt 3-4x faster than the
+builder's block-wise int8 (MatMulNBits). The Python side of a decode step (logits copy, top-k
+sampling, detokenising) is ~5% of it (cProfile); the rest is ONNX Runtime: the int8 matmuls
+~60%, the LM head (49152 x 576) ~15%, GroupQueryAttention ~20% (per-head fp32 GEMMs).
+llama.cpp's Q4_1 decode (benchmarks/results/story.json, vs_llama_cpp) stays faster: it reads
+4.5-bit weights where these read 8, and its best case is measured on an empty context.
 
 CTranslate2 is the faster engine, but its Python API cannot serve the studio's contract:
 sampling draws from a thread-local mt19937 that is seeded once per worker thread
