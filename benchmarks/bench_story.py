@@ -1,6 +1,7 @@
 """Story generator benchmark: overhead, a faster CPU path, time to first token, load times.
 
 Run: .venv/bin/python -m benchmarks.bench_story [--tokens 48] [--repeats 3] [--skip-convert]
+     [--only-llama-cpp | --only-variants]
 Writes benchmarks/results/story.json. Everything is measured in one run, on one CPU thread (the
 generator's cpu_threads), and compared as ratios, so a busy machine slows both sides alike:
 
@@ -21,7 +22,10 @@ processes stretch wall time, while CPU time (one thread) is what the work costs 
    and in fresh ones with and without the start-up warm imports;
 5. screenplay form of `--scenes` scenes written freely vs guided (story_lib/guided.py), same
    seeds: the share where only the bible's cast speaks, that needed no repair, dialogue blocks
-   per scene, drafts thrown away, and seconds per scene.
+   per scene, drafts thrown away, and seconds per scene;
+6. (--only-variants, merged into the same file) the default's conversion variants side by side:
+   the builder's int8 in blocks of 32 and 128, its int4, and fp32 + ONNX Runtime's dynamic int8
+   (the default): decode tokens per CPU second, the 256-token prompt's CPU seconds, perplexity.
 """
 from __future__ import annotations
 
@@ -29,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -194,6 +199,115 @@ def vs_llama_cpp(default: Any, ids: list[int], prompt256: list[int], args: Any, 
     return out
 
 
+def prompt_kl(engine: Any, fp32: Any, prompts: list[list[int]]) -> list[float]:
+    """KL(fp32 || engine) in nats of the next-token distribution after each prompt read in one
+    batched pass: perplexity is read token by token on ONNX Runtime GenAI (the generator keeps only
+    the last logits), which hides an error that only a batched prompt pass makes (per-tensor
+    activation scales shared by all of a prompt's tokens)."""
+    import torch
+
+    out = []
+    for p in prompts:
+        ref = torch.log_softmax(fp32.decoder(p, max_len=len(p) + 2).logits[0], -1)
+        ours = torch.log_softmax(engine.decoder(p, max_len=len(p) + 2).logits[0], -1)
+        out.append(round(float((ref.exp() * (ref - ours)).sum()), 4))
+    return out
+
+
+def kl_prompts(tok: Any, text: str, ids: list[int]) -> list[list[int]]:
+    """The benchmark's chat prompt and three held-out passages (BOS first, as chat prompts start)."""
+    return [ids] + [[1] + tok(text[o:], add_special_tokens=False)["input_ids"][:n]
+                    for o, n in ((5000, 256), (9000, 128), (15000, 200))]
+
+
+# Conversion variants of the default (story_lib/loading.py), measured side by side by --only-variants:
+# name -> (builder precision and extra options, then ONNX Runtime dynamic int8 quantisation or not).
+VARIANTS = {
+    "builder_int8_block32": (("int8", "accuracy_level=4"), False),  # the previous default
+    "builder_int8_block32_pruned": (("int8", "accuracy_level=4", "prune_lm_head=true"), False),
+    "builder_int8_block128_pruned (default)": (("int8", "accuracy_level=4", "block_size=128", "prune_lm_head=true"),
+                                               False),
+    "builder_int4_asym_block32_lm_head_int8_pruned": (
+        ("int4", "accuracy_level=4", "is_symmetric=false", "matmul_mixed_precision=last_matmul:int8",
+         "shared_embeddings=false", "prune_lm_head=true"), False),
+    "fp32_pruned_dynamic_int8": (("fp32", "prune_lm_head=true"), True),
+}
+
+
+def only_variants(args: Any) -> int:
+    """The default's conversion variants (VARIANTS; converted once into the benchmark cache) side by
+    side in this run, repeat by repeat: decode tokens per CPU second (same prompt, settings and
+    token count as section 2), CPU seconds for the 256-token prompt plus one sampled token, and
+    perplexity on the held-out text; merged into --out as `onnx_variants`."""
+    import torch
+
+    from generators.story import StoryParams, StoryWriter
+    from generators.story_lib import engines, loading, sampling
+
+    torch.set_num_threads(1)
+    writer = StoryWriter(quantize="none")
+    writer.load(torch.device("cpu"))
+    tok, fp32 = writer.tokenizer, engines.TorchEngine(writer.model, writer.tokenizer)
+    ids, _, _ = writer.build_prompt(StoryParams(max_new_tokens=args.tokens, **BENCH_PARAMS, **SETTINGS))
+    text, source = heldout_text(loading.cache_root() / "bench")
+    prompt256 = tok(text[5000:], add_special_tokens=False)["input_ids"][:256]
+    held = tok(text, add_special_tokens=False)["input_ids"][: args.ppl_tokens + 1]
+    settings = sampling.Settings(max_new_tokens=args.tokens, **SETTINGS)
+    one = sampling.Settings(max_new_tokens=1, **SETTINGS)
+    hf_folder, _meta = loading.ensure_embedded()
+    root = loading.cache_root() / "bench" / "onnx_variants"
+    engs: dict[str, Any] = {}
+    conversion: dict[str, float] = {}
+    for name, (builder, dynamic) in VARIANTS.items():
+        out = root / name.split(" ")[0]
+        if not (out / "genai_config.json").is_file():
+            shutil.rmtree(out, ignore_errors=True)
+            t = time.perf_counter()
+            loading.build_onnx(hf_folder, out, builder, dynamic)
+            conversion[name] = round(time.perf_counter() - t, 1)
+        engs[name] = engines.OrtEngine(out, tok, threads=1)
+    rows: dict[str, dict[str, list[float]]] = {name: {"decode": [], "ttft": []} for name in engs}
+    load = os.getloadavg()
+    for rep in range(args.repeats):
+        for name, eng in engs.items():
+            dec = eng.decoder(ids, max_len=len(ids) + args.tokens + 2)
+            dec.eos = set()
+            got, _wall, cpu = cpu_timed(lambda: dec.sample(settings, generator=torch.Generator().manual_seed(400 + rep)))
+            rows[name]["decode"].append(len(got.token_ids) / cpu)
+            _got, _wall, cpu = cpu_timed(lambda: eng.decoder(prompt256, max_len=260).sample(
+                one, generator=torch.Generator().manual_seed(1)))
+            rows[name]["ttft"].append(cpu)
+    ppl32 = fp32.perplexity(held)
+    med = statistics.median
+    out_rows = {}
+    prompts = kl_prompts(tok, text, ids)
+    for name, eng in engs.items():
+        ppl = eng.perplexity(held)
+        kl = prompt_kl(eng, fp32, prompts)
+        out_rows[name] = {"builder": list(VARIANTS[name][0]), "dynamic_int8": VARIANTS[name][1],
+                          "decode_tokens_per_cpu_s": round(med(rows[name]["decode"]), 2),
+                          "decode_runs": [round(x, 2) for x in rows[name]["decode"]],
+                          "ttft_256_cpu_s": round(med(rows[name]["ttft"]), 3),
+                          "perplexity": round(ppl, 3), "perplexity_over_fp32": round(ppl / ppl32, 4),
+                          "prompt_pass_kl_vs_fp32_nats": kl, "prompt_pass_kl_max": max(kl),
+                          "folder_mb": round(sum(f.stat().st_size for f in eng.folder.iterdir()) / 2**20, 1)}
+    base = out_rows["builder_int8_block32"]
+    for row in out_rows.values():
+        row["decode_vs_builder_int8_block32"] = round(row["decode_tokens_per_cpu_s"] / base["decode_tokens_per_cpu_s"], 3)
+        row["ttft_vs_builder_int8_block32"] = round(row["ttft_256_cpu_s"] / base["ttft_256_cpu_s"], 3)
+    result = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    result["onnx_variants"] = {"model": "SmolLM2-135M-Instruct (embedded)", "threads": 1, "new_tokens": args.tokens,
+                               "prompt_tokens_decode": len(ids), "prompt_tokens_ttft": len(prompt256),
+                               "perplexity_text": source, "perplexity_tokens": len(held) - 1,
+                               "prompt_pass_kl_prompts": [len(p) for p in prompts],
+                               "fp32_perplexity": round(ppl32, 3), "conversion_s_this_run": conversion,
+                               "load_average_start_end": [load, os.getloadavg()], "variants": out_rows}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2) + "\n")
+    print(json.dumps(result["onnx_variants"], indent=2))
+    return 0
+
+
 BENCH_PARAMS = dict(bible={"title": "The Keeper", "setting": "a lighthouse at night",
                            "characters": [{"name": "Mara", "traits": ["stubborn"]}]},
                     format="prose", mode="continue", text="Mara climbed the stairs of the lighthouse.")
@@ -235,6 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", type=Path, default=RESULTS)
     ap.add_argument("--only-llama-cpp", action="store_true",
                     help="run only the side-by-side llama.cpp comparison and merge it into --out")
+    ap.add_argument("--only-variants", action="store_true",
+                    help="run only the side-by-side comparison of the default's conversion variants (VARIANTS) "
+                         "and merge it into --out (the first run converts each, ~1-2 min apiece)")
     ap.add_argument("--no-build-llama-cpp", action="store_true",
                     help="use llama-bench only if already built in the cache (else the comparison is skipped)")
     args = ap.parse_args(argv)
@@ -251,6 +368,8 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.only_llama_cpp:
         return only_llama_cpp(args)
+    if args.only_variants:
+        return only_variants(args)
     result: dict[str, Any] = {"machine": {"python": platform.python_version(), "torch": torch.__version__,
                                           "transformers": transformers.__version__, "threads": 1,
                                           "cpus": os.cpu_count(), "load_average": os.getloadavg()},
@@ -347,7 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     ppl8 = default.engine.perplexity(held)
     result["perplexity"] = {"text": source, "tokens": len(held) - 1, "fp32": round(ppl32, 3),
                             "default": round(ppl8, 3), "default_over_fp32": round(ppl8 / ppl32, 4),
-                            "target_ratio_max": 1.03}
+                            "target_ratio_max": 1.03,
+                            "prompt_pass_kl_vs_fp32_nats": prompt_kl(default.engine, fp32, kl_prompts(tok, text, ids))}
 
     # 3. time to first token, 256-token prompt (prompt pass + one sampled token)
     prompt256 = tok(text[5000:], add_special_tokens=False)["input_ids"][:256]
@@ -407,6 +527,9 @@ def main(argv: list[str] | None = None) -> int:
                       "default": "quantize=auto: ONNX Runtime GenAI int8 on CPU where it converts the model, "
                                  "transformers elsewhere (StoryParams.quantize)"}
     result["machine"]["load_average_end"] = os.getloadavg()
+    previous = json.loads(args.out.read_text()) if args.out.is_file() else {}
+    if "onnx_variants" in previous:  # section 6 is its own run (--only-variants): kept as it was
+        result["onnx_variants"] = previous["onnx_variants"]
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -1,20 +1,43 @@
 """Inference engines for the story model: transformers (any Hugging Face causal LM, any device) and
-ONNX Runtime GenAI int8 (the CPU default, for the model families its builder converts).
+ONNX Runtime GenAI with int8 weights (the CPU default, for the model families its builder converts).
 
 Both give the same `Decoder` contract (sampling.Decoder: feed, sample, score, rewind), so guided
 Fountain, stop strings, candidate scoring and rewinding work on either. Tokens are always sampled
 here, in Python, from the engine's logits with transformers' own logits processors and the job's
 seeded torch.Generator, so a seed means the same thing on every engine.
 
-Chosen by measurement on this 2-core machine (SmolLM2-135M, one thread, CPU seconds, with the
-machine under load ~20; benchmarks/bench_story.py has the side-by-side numbers):
+Chosen by measurement on this 2-core machine (SmolLM2-135M, one thread, CPU seconds, the machine
+under load ~10; `python -m benchmarks.bench_story --only-variants` measures the ONNX rows side by
+side in one run, the others are older runs of the same benchmark). Perplexity is read token by
+token; "prompt KL" is how far (nats) the next-token distribution after a prompt read in one
+batched pass is from fp32's, worst of four prompts (111-257 tokens):
 
-| engine (weights) | decode tok/s | 256-token prompt | perplexity vs fp32 |
-|---|---|---|---|
-| transformers + torch dynamic int8 (old default) | ~9-14 | ~0.5 s | +0.4% |
-| CTranslate2 4.8.5 int8 | 52 | 0.28 s | not measured |
-| ONNX Runtime GenAI 0.18 int4 (accuracy 4) | 55 | 1.1 s | +34% (fails) |
-| ONNX Runtime GenAI 0.18 int8 | 36-40 | 1.0 s | +0.26% |
+| engine (weights) | decode tok/CPU-s | 256-token prompt | perplexity vs fp32 | prompt KL |
+|---|---|---|---|---|
+| transformers + torch dynamic int8 (retired) | ~9-14 | ~0.5 s | +0.4% | |
+| CTranslate2 4.8.5 int8 | 52 | 0.28 s | not measured | |
+| ORT GenAI 0.18 builder int8, blocks of 32 (previous default) | 41.2 | 0.99 s | +0.31% | 0.010 |
+| ... with the LM head pruned to the last prompt position | 48.2 | 0.83 s | +0.31% | 0.010 |
+| ... int8, blocks of 128, pruned (default) | 49.1 | 0.67 s | +1.84% | 0.025 |
+| ... int4 asymmetric, blocks of 32, LM head int8, pruned | 57.6 | 0.97 s | +15.6% (fails) | 0.89 |
+| ... int4 symmetric, accuracy 4 (earlier run) | 55 | 1.1 s | +34% (fails) | |
+| builder fp32, pruned + ORT dynamic int8 per channel (onnx_quant.py) | 57.6 | 0.24 s | +1.40% | 1.34 (fails) |
+| OpenVINO 2026.4 on the builder's int8 graph, made stateful (one ad hoc run) | 26-29 | 0.15 s for 111 | not measured | |
+
+The default is the builder's int8 (MatMulNBits at accuracy level 4: int8 dot products, the
+activations quantised per token and block) in blocks of 128 with the LM head pruned: ~20% faster
+decoding and ~30% less prompt time than the previous default, within 2% perplexity. ONNX
+Runtime's dynamic int8 reads a prompt 3x faster still, on MLAS's int8 GEMM, but one activation
+scale serves a whole prompt pass, and the first token's huge activations leave the other tokens a
+few levels: the distribution after a prompt drifts up to 1.3 nats from fp32's (token by token,
+where each step has its own scale, it looks fine, which is why perplexity alone missed it).
+The Python side of a decode step (logits copy, top-k sampling, detokenising) is ~5% of it
+(cProfile); the rest is ONNX Runtime: the int8 matmuls ~60%, the LM head (49152 x 576) ~15%,
+GroupQueryAttention ~20% (per-head fp32 GEMMs). llama.cpp's Q4_1 decode stays ~2x faster
+(benchmarks/results/story.json, vs_llama_cpp): it reads 4.5-bit weights where these read 8, and
+its best case is measured on an empty context. int4 here is faster but not the same weights: the
+builder re-quantises the GGUF's Q4_1 values (scale and float minimum per 32) to int4 with an
+integer zero point, and the perplexity shows it.
 
 CTranslate2 is the faster engine, but its Python API cannot serve the studio's contract:
 sampling draws from a thread-local mt19937 that is seeded once per worker thread

@@ -1,10 +1,12 @@
-"""The int8 step of the ONNX Runtime GenAI conversion (story_lib/loading.py): the builder's fp32
-graph with every constant-weight MatMul quantised by ONNX Runtime's own `quantize_dynamic`:
-weights int8 per output channel, activations int8 per tensor at run time. ONNX Runtime fuses
-each into DynamicQuantizeMatMul / MatMulIntegerToFloat, which run on MLAS's int8 GEMM kernels
-(VNNI/AMX): on SmolLM2-135M, one thread, a 256-token prompt pass took 0.25 CPU-s against 0.55-0.6
-for the builder's own int8 (MatMulNBits, accuracy level 4, blocks of 128) and 0.74-0.97 for blocks
-of 32, decode was as fast or faster, and perplexity +1.4% vs fp32 (engines.py has the table).
+"""ONNX Runtime's dynamic int8 quantisation of the builder's fp32 graph: a conversion variant that
+benchmarks/bench_story.py --only-variants measures against the default (story_lib/loading.py's
+build_onnx runs it with dynamic_int8=True); not the default. Every constant-weight MatMul gets
+int8 weights per output channel and activations quantised per tensor at run time, fused by ONNX
+Runtime into DynamicQuantizeMatMul / MatMulIntegerToFloat on MLAS's int8 GEMM. On SmolLM2-135M,
+one thread: a 256-token prompt pass in 0.26 CPU-s (the default: 0.56), decode 56 tok/CPU-s,
+perplexity +1.4% when read token by token; but a prompt pass shares one activation scale across
+all its tokens, and the first token's huge activations leave the rest with a few levels: the
+next-token distribution after a prompt was 0.6-1.3 nats (KL) from fp32's, the default's 0.01-0.02.
 
 Run in a child process (`python -m generators.story_lib.onnx_quant FP32_DIR OUT_DIR`) so that
 its peak memory (the fp32 graph and its int8 copy) stays out of the studio.
