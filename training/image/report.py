@@ -82,8 +82,13 @@ with the prompt's radical {cond['guidance_1']['accuracy']:.2f} of the time at gu
 Frechet distance on its features to real held-out glyphs: generated {fid['generated_guidance_5']:.0f}
 (guidance 5), {fid['generated_guidance_1']:.0f} (guidance 1); class-mean image
 {fid['baseline_class_mean_image']:.0f}, GAN {fid.get('baseline_gan_unconditional_32px_upscaled', float('nan')):.0f},
-real training glyphs {fid['reference_real_training_glyphs']:.1f}. Speed (20 steps, guidance 5):
-{shipped['batch1_median_s']:.2f} s for one image, {shipped['batch4_median_s']:.2f} s for four.
+real training glyphs {fid['reference_real_training_glyphs']:.1f} (the model at step 2,799 scored 281).
+Generated glyphs carry {cond['guidance_5'].get('ink_share', float('nan')):.2f} ink per pixel against
+{b.get('real_heldout_ink_share', float('nan')):.2f} for real ones: too dense and speckled. Speed (20 steps,
+guidance 5, load average {b['load_average_at_end']:.1f} at the end, so these are not the quiet-machine
+times the targets are for): {shipped['batch1_median_s']:.2f} s for one image, {shipped['batch4_median_s']:.2f} s
+for four with 2 threads; with 1 thread {spd.get('1_thread', shipped)['batch1_median_s']:.2f} s and
+{spd.get('1_thread', shipped)['batch4_median_s']:.2f} s (two threads collapse when the other core is busy).
 More training: `studio train image --resume --minutes N`.
 """
     out.write_text(f"""# Image default model: kanji-glyphs-64
@@ -109,8 +114,8 @@ Written by `python -m training.image.report` from `training.json` (rerun after t
   stopped by {log['stop_reason']}) on {log['machine']} (a 2-core machine shared with ~6 agents'
   jobs; load average 8-15 during the runs, so this process had a fifth to a third of one core:
   ~5-7 s/step; on a free core ~1 s/step).
-* Last command: `nice -n 5 {log['command']}` (`studio train image` runs the same; add
-  `--resume` to continue from the cached state for another budget of minutes).
+* Last command: `nice -n 5 {log['command']}` (`studio train image` runs `python -m
+  training.image.train`; `studio train image --resume --minutes N` continues from the cached state).
 
 {HISTORY}
 ## Evaluation: diffusion loss (epsilon MSE) of the EMA model
