@@ -85,10 +85,12 @@ Frechet distance on its features to real held-out glyphs: generated {fid['genera
 real training glyphs {fid['reference_real_training_glyphs']:.1f} (the model at step 2,799 scored 281).
 Generated glyphs carry {cond['guidance_5'].get('ink_share', float('nan')):.2f} ink per pixel against
 {b.get('real_heldout_ink_share', float('nan')):.2f} for real ones: too dense and speckled. Speed (20 steps,
-guidance 5, load average {b['load_average_at_end']:.1f} at the end, so these are not the quiet-machine
-times the targets are for): {shipped['batch1_median_s']:.2f} s for one image, {shipped['batch4_median_s']:.2f} s
-for four with 2 threads; with 1 thread {spd.get('1_thread', shipped)['batch1_median_s']:.2f} s and
-{spd.get('1_thread', shipped)['batch4_median_s']:.2f} s (two threads collapse when the other core is busy).
+guidance 5, load average {spd.get('load_average', b['load_average_at_end']):.1f} on the shared 2-core machine; targets 1 s and 2 s):
+{shipped['batch1_median_s']:.2f} s for one image, {shipped['batch4_median_s']:.2f} s for four with 2 threads
+and the UNet in channels_last (as shipped); the contiguous UNet takes
+{spd.get('contiguous_unet', shipped)['batch1_vs_shipped']:.2f}x / {spd.get('contiguous_unet', shipped)['batch4_vs_shipped']:.2f}x that time, 1 thread
+{spd.get('1_thread', shipped)['batch1_vs_shipped']:.2f}x / {spd.get('1_thread', shipped)['batch4_vs_shipped']:.2f}x (at load 4-12, 2 threads were 5x slower
+than 1: they collapse when the other core is busy).
 More training: `studio train image --resume --minutes N`.
 """
     out.write_text(f"""# Image default model: kanji-glyphs-64
