@@ -7,16 +7,21 @@ from real 64 px training glyphs; its accuracy on real held-out glyphs is the cei
 held-out glyphs of those K radicals (captions never trained on), the model draws one image from
 each caption, at guidance 1 (no guidance) and 5, 20 DPM-Solver++ steps, through the studio's own
 image generator, and the classifier labels them: accuracy against chance (1/K, and the share of
-the most common class). Fidelity: a Frechet distance (FID's formula) between Gaussians fitted to
+the most common class). Two kinds of prompt: the full caption (meaning + the parts KanjiVG names,
+"a character meaning 'lake', with water on the left and ..."), and the bare meaning ("a character
+meaning 'lake'"), which rarely says how the character is drawn. Fidelity: a Frechet distance (FID's formula) between Gaussians fitted to
 the classifier's penultimate features of generated and real held-out glyphs, next to baselines:
 the class-mean image of each radical, GAN samples (unconditional, 32 px upscaled), and real
 training glyphs (the floor). Speed: one image and a batch of 4 at 64 px, 20 steps, guidance 5,
-through `Diffusion.generate`, with the generator's 2 CPU threads.
+through `Diffusion.generate`, side by side (runs interleaved, so machine load hits all alike):
+the generator as shipped (2 threads, UNet in channels_last on CPU), the UNet in the default
+contiguous layout, and 1 thread.
 """
 from __future__ import annotations
 
 import argparse
 import os
+import sys
 import time
 
 import numpy as np
@@ -124,20 +129,44 @@ def gan_ink(n: int, seed: int) -> np.ndarray | None:
                      for im in imgs])
 
 
-def speed(gen: Diffusion, threads: int, repeats: int) -> dict[str, float]:
-    torch.set_num_threads(threads)
-    res: dict[str, float] = {}
+def speed(gen: Diffusion, threads: int, repeats: int) -> dict[str, dict[str, float]]:
+    """Median seconds per `generate` call for each setting, and each one's ratio to the shipped."""
+    unet = gen._pipe.base.unet
+    shipped = unet.conv_in.weight.is_contiguous(memory_format=torch.channels_last)
+    settings = {"shipped": (threads, shipped), "contiguous_unet" if shipped else "channels_last_unet":
+                (threads, not shipped), "1_thread": (1, shipped)}
+    res: dict[str, dict[str, float]] = {}
     for batch in (1, 4):
         p = DiffusionParams.from_dict({"prompt": "a character meaning 'water'", "steps": 20, "guidance": 5.0,
                                        "batch": batch})
-        gen.generate(p, rng=Rng(0), progress=Progress.none())  # warm-up
-        times = []
-        for r in range(repeats):
-            t0 = time.perf_counter()
-            gen.generate(p, rng=Rng(r), progress=Progress.none())
-            times.append(time.perf_counter() - t0)
-        res[f"batch{batch}_median_s"] = float(np.median(times))
+        times: dict[str, list[float]] = {k: [] for k in settings}
+        for r in range(repeats + 1):  # the first round warms up
+            for name, (n, cl) in settings.items():
+                torch.set_num_threads(n)
+                unet.to(memory_format=torch.channels_last if cl else torch.contiguous_format)
+                t0 = time.perf_counter()
+                gen.generate(p, rng=Rng(r), progress=Progress.none())
+                if r:
+                    times[name].append(time.perf_counter() - t0)
+        for name, ts in times.items():
+            res.setdefault(name, {})[f"batch{batch}_median_s"] = float(np.median(ts))
+    unet.to(memory_format=torch.channels_last if shipped else torch.contiguous_format)
+    torch.set_num_threads(threads)
+    for name in settings:
+        for batch in (1, 4):
+            res[name][f"batch{batch}_vs_shipped"] = res[name][f"batch{batch}_median_s"] / res["shipped"][f"batch{batch}_median_s"]
+        res[name]["threads"], res[name]["channels_last"] = settings[name][0], settings[name][1]
     return res
+
+
+def model_step() -> int | None:
+    """Training steps of the shipped model, from the training.json saved beside it."""
+    import json
+
+    from generators.image import EMBEDDED
+
+    log = EMBEDDED[DEFAULT_MODEL].parent / "training.json"
+    return json.loads(log.read_text(encoding="utf-8")).get("steps") if log.is_file() else None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -147,8 +176,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=8, help="classifier training epochs")
     ap.add_argument("--repeats", type=int, default=2, help="speed repetitions")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--speed-only", type=int, default=0, metavar="THREADS",
-                    help="only time generation with THREADS torch threads, added to the existing image.json")
+    ap.add_argument("--speed-only", action="store_true",
+                    help="only time generation, replacing the speed part of the existing image.json")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     t_start = time.time()
@@ -162,10 +191,10 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads((RESULTS / "image.json").read_text())
         for k in ("benchmark", "when", "machine"):
             old.pop(k, None)
-        old[f"speed_64px_20_steps_guidance_5_{args.speed_only}_threads"] = {
-            **speed(gen, threads=args.speed_only, repeats=args.repeats), "threads": args.speed_only,
-            "load_average": os.getloadavg()[0],
-            "command": f"nice -n 5 python -m benchmarks.bench_image --speed-only {args.speed_only}"}
+        old["speed_64px_20_steps_guidance_5"] = {
+            **speed(gen, threads=Diffusion.cpu_threads, repeats=args.repeats),
+            "target_batch1_s": 1.0, "target_batch4_s": 2.0, "load_average": os.getloadavg()[0],
+            "command": f"nice -n 5 python -m benchmarks.bench_image --speed-only --repeats {args.repeats}"}
         write_result("image", old)
         return 0
 
@@ -186,7 +215,8 @@ def main(argv: list[str] | None = None) -> int:
     # the prompts: up to --per-class held-out captions of each radical
     rng = np.random.default_rng(args.seed)
     pick = np.concatenate([rng.permutation(np.flatnonzero(y_he == c))[:args.per_class] for c in range(len(top))])
-    captions = [held.captions[np.flatnonzero(he_mask)[i]] for i in pick]
+    prompts = {"full": [held.captions[np.flatnonzero(he_mask)[i]] for i in pick],
+               "meaning_only": [held.short[np.flatnonzero(he_mask)[i]] for i in pick]}
     y_pick = y_he[pick]
 
     gen = Diffusion()  # no model configured: the embedded default, the studio's own code path
@@ -194,15 +224,17 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     results: dict[str, object] = {}
     fids: dict[str, float] = {}
-    for g in (1.0, 5.0):
+    for kind, g in (("full", 1.0), ("full", 5.0), ("meaning_only", 5.0)):
         t0 = time.time()
-        ink = generated_ink(gen, captions, g, args.seed, 8)
+        ink = generated_ink(gen, prompts[kind], g, args.seed, 8)
         pred, feats = predict(net, ink)
         acc = float((pred == y_pick).mean())
-        fids[f"generated_guidance_{g:g}"] = frechet(feats, f_he)
-        results[f"guidance_{g:g}"] = {"accuracy": acc, "n": len(pick), "seconds": time.time() - t0}
-        print(f"guidance {g}: accuracy {acc:.3f} ({time.time() - t0:.0f}s)", flush=True)
-        if g == 5.0:
+        key = f"guidance_{g:g}" if kind == "full" else f"{kind}_guidance_{g:g}"
+        fids[f"generated_{key}"] = frechet(feats, f_he)
+        results[key] = {"accuracy": acc, "n": len(pick), "seconds": time.time() - t0,
+                        "ink_share": float(ink.mean())}
+        print(f"{kind} captions, guidance {g}: accuracy {acc:.3f} ({time.time() - t0:.0f}s)", flush=True)
+        if key == "guidance_5":
             from PIL import Image
 
             tiles = 1.0 - ink[:40]
@@ -225,18 +257,21 @@ def main(argv: list[str] | None = None) -> int:
     spd = speed(gen, threads=Diffusion.cpu_threads, repeats=args.repeats)
     write_result("image", {
         "model": DEFAULT_MODEL,
-        "method": "radical classifier (CNN) on real 64 px training glyphs; prompts = held-out captions",
+        "model_step": model_step(),
+        "method": "radical classifier (CNN) on real 64 px training glyphs; prompts = held-out captions "
+                  "(guidance_*: meaning + parts; meaning_only_*: the bare meaning)",
+        "prompt_examples": prompts["full"][:2] + prompts["meaning_only"][:2],
+        "real_heldout_ink_share": float(x_he.mean()),
         "classes": {"k": len(top), "kangxi_radicals": top, "chance": chance, "majority_share": majority},
         "classifier_accuracy_real_heldout": real_acc,
         "conditioning": results,
         "conditioning_gain_over_chance_guidance_5": g5 / chance,
         "class_mean_image_accuracy": mean_acc,
         "frechet_distance_to_real_heldout": fids,
-        "speed_64px_20_steps_guidance_5": {**spd, "threads": Diffusion.cpu_threads,
-                                           "target_batch1_s": 1.0, "target_batch4_s": 2.0},
+        "speed_64px_20_steps_guidance_5": {**spd, "target_batch1_s": 1.0, "target_batch4_s": 2.0},
         "load_average_at_end": os.getloadavg()[0],
         "seconds": time.time() - t_start,
-        "command": "nice -n 5 python -m benchmarks.bench_image",
+        "command": "nice -n 5 python -m benchmarks.bench_image " + " ".join(argv if argv is not None else sys.argv[1:]),
     })
     return 0
 

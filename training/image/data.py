@@ -2,8 +2,14 @@
 English meanings and classical radicals (PyPI `jamdict-data`, EDRDG licence, CC BY-SA).
 
 Each KanjiVG base file (e.g. 06c34.svg = U+6C34) is looked up by code point in KANJIDIC2's
-`character` table; characters with no English meaning are skipped. The caption is
+`character` table; characters with no English meaning are skipped. The short caption is
 "a character meaning '<up to three meanings>'" (lower-cased), e.g. "a character meaning 'water'".
+The full caption adds the character's parts from KanjiVG's element data (the top-level
+components, each named by its own first KANJIDIC2 meaning, with its position):
+"a character meaning 'lake', with water on the left and barbarian on the right".
+Why: a meaning rarely says how a character is drawn (the first model, trained on meanings only,
+learned to ignore them: its loss was the same with the right, a shuffled or an empty caption),
+while the parts are what the glyph is made of, and the radical is usually one of them.
 Glyphs are rasterised by the GAN's renderer (training.gan.data) at 64x64 and cached there.
 
 Split: the GAN's (last 10% of the sha256 space of file names is held out), so held-out captions
@@ -32,11 +38,12 @@ class Captioned:
     radicals: np.ndarray  # (N,) int, classical (Kangxi) radical number 1..214
     names: list[str]  # KanjiVG file names
     heldout: np.ndarray  # (N,) bool
+    short: list[str]  # the caption without the parts ("a character meaning 'water'")
 
     def subset(self, mask: np.ndarray) -> "Captioned":
         idx = np.flatnonzero(mask)
         return Captioned(self.images[idx], [self.captions[i] for i in idx], self.radicals[idx],
-                         [self.names[i] for i in idx], self.heldout[idx])
+                         [self.names[i] for i in idx], self.heldout[idx], [self.short[i] for i in idx])
 
 
 def kanjidic_db() -> Path:
@@ -68,10 +75,51 @@ def kanjidic() -> dict[str, tuple[list[str], int]]:
     return out
 
 
-def caption(meanings: list[str]) -> str:
+def clean(meaning: str) -> str:
     # "(no. 47)"-style notes are dictionary bookkeeping, not meaning
-    words = [re.sub(r"\s*\([^)]*\)", "", m).strip().lower() for m in meanings[:MAX_MEANINGS]]
-    return f"a character meaning '{', '.join(w for w in words if w)}'"
+    return re.sub(r"\s*\([^)]*\)", "", meaning).strip().lower()
+
+
+def caption(meanings: list[str], parts: list[str] | None = None) -> str:
+    words = [clean(m) for m in meanings[:MAX_MEANINGS]]
+    text = f"a character meaning '{', '.join(w for w in words if w)}'"
+    if parts:
+        text += ", with " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
+    return text
+
+
+# KanjiVG kvg:position -> words; the "...c" positions are what sits inside a frame or a hook.
+POSITIONS = {"left": "on the left", "right": "on the right", "top": "on top", "bottom": "below",
+             "kamae": "around", "tare": "over the top left", "nyo": "along the bottom left",
+             "middle": "in the middle", "tarec": "inside", "nyoc": "inside", "kamaec": "inside"}
+_KVG = "{http://kanjivg.tagaini.net}"
+_RADICAL_NO = re.compile(r"radical (number |no\.? )?\d+", re.I)
+
+
+def parts(svg: Path, dic: dict[str, tuple[list[str], int]]) -> list[str]:
+    """The top-level components of a KanjiVG glyph as words: ["water on the left", ...]. A part
+    KANJIDIC2 has no meaning for (nor for its kvg:original) is left out; none -> []."""
+    import xml.etree.ElementTree as ET
+
+    root = ET.parse(svg).getroot()
+    glyph = root[0][0]  # <g id="kvg:StrokePaths_..."><g id="kvg:06e56" kvg:element="湖">
+    out: list[str] = []
+    seen: set[str] = set()
+    for g in glyph:
+        if not g.tag.endswith("}g"):
+            continue
+        el = g.get(_KVG + "element") or ""
+        if not el or el in seen:  # a part split in two (kvg:part="1", "2") is named once
+            continue
+        seen.add(el)
+        for ch in (el, g.get(_KVG + "original") or ""):
+            # radical variants (亻) are listed as "radical number 9": name them by the original (人)
+            words = [clean(m) for m in (dic[ch][0] if ch in dic else []) if not _RADICAL_NO.search(m)]
+            if words and words[0]:
+                where = POSITIONS.get(g.get(_KVG + "position") or "")
+                out.append(f"{words[0]} {where}" if where else words[0])
+                break
+    return out
 
 
 def load(size: int = SIZE, limit: int | None = None) -> Captioned:
@@ -80,12 +128,14 @@ def load(size: int = SIZE, limit: int | None = None) -> Captioned:
     images = np.concatenate([glyphs.train, glyphs.heldout])
     held = np.array([False] * len(glyphs.train_names) + [True] * len(glyphs.heldout_names))
     dic = kanjidic()
-    keep, caps, rads = [], [], []
+    folder = glyph_data.kanjivg_dir()
+    keep, caps, shorts, rads = [], [], [], []
     for i, name in enumerate(names):
         ch = chr(int(name[:5], 16))
         if ch in dic and dic[ch][0]:
             keep.append(i)
-            caps.append(caption(dic[ch][0]))
+            caps.append(caption(dic[ch][0], parts(folder / name, dic)))
+            shorts.append(caption(dic[ch][0]))
             rads.append(dic[ch][1])
     idx = np.array(keep, dtype=np.int64)
-    return Captioned(images[idx], caps, np.array(rads), [names[i] for i in idx], held[idx])
+    return Captioned(images[idx], caps, np.array(rads), [names[i] for i in idx], held[idx], shorts)

@@ -43,6 +43,7 @@ from training.image import text_encoder as te
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_OUT = ROOT / "assets" / "image" / "kanji-glyphs-64"
 NUM_TRAIN_TIMESTEPS = 1000
+CAPTIONS = "meaning + parts"  # recorded with each evaluation (the first 2,799 steps saw meanings only)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,6 +56,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
     ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of the weights (saved model)")
     ap.add_argument("--drop", type=float, default=0.1, help="caption dropout for classifier-free guidance")
+    ap.add_argument("--short", type=float, default=0.25,
+                    help="share of steps that see the caption without its parts, so that a bare "
+                         "\"a character meaning '...'\" prompt stays in distribution")
     ap.add_argument("--limit", type=int, default=None, help="use only the first N glyph files (smoke tests)")
     ap.add_argument("--eval-every", type=int, default=200)
     ap.add_argument("--eval-n", type=int, default=192, help="images in each loss evaluation")
@@ -63,6 +67,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     ap.add_argument("--resume", action="store_true", help="continue from the cached training state")
+    ap.add_argument("--regrow", action="store_true",
+                    help="with --resume: start the pooled-caption pathway afresh (new optimiser state)")
+    ap.add_argument("--t-min", type=int, default=0,
+                    help="train on timesteps t_min..999 only: the noise levels where the caption decides "
+                         "the layout (at low noise the glyph is already fixed by the noisy image)")
+    ap.add_argument("--cond-lr", type=float, default=1.0,
+                    help="learning-rate multiplier for the caption pathways (cross-attention, pooled caption)")
     return ap.parse_args(argv)
 
 
@@ -73,12 +84,28 @@ def make_unet():
     # half, which it ignores with a fixed-variance scheduler; only the noise half is trained.
     # Four levels 64/32/16/8 px; cheap convolutions at full resolution (16 channels), attention
     # (self + cross to the caption) only at 16 and 8 px where it is affordable on a CPU.
-    return UNet2DConditionModel(
+    # addition_embed_type "text" (as DeepFloyd IF stage I): the caption, attention-pooled, is
+    # also added to the timestep embedding, so it reaches every ResNet block at every size. Why:
+    # after 2,799 steps of cross-attention alone the model's loss was the same with the right,
+    # a shuffled or an empty caption; a global pathway is how class-conditional UNets learn fast.
+    unet = UNet2DConditionModel(
         sample_size=cap_data.SIZE, in_channels=3, out_channels=6, layers_per_block=1,
         block_out_channels=(16, 32, 64, 96),
         down_block_types=("DownBlock2D", "DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
         up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D", "UpBlock2D"),
-        cross_attention_dim=384, attention_head_dim=4, norm_num_groups=8)
+        cross_attention_dim=384, attention_head_dim=4, norm_num_groups=8,
+        addition_embed_type="text", addition_embed_type_num_heads=8)
+    small_text_embedding(unet)
+    return unet
+
+
+def small_text_embedding(unet, gain: float = 0.1) -> None:
+    """Start the pooled-caption pathway small (its last LayerNorm's scale 0.1, shift 0), so adding
+    it to a trained model barely changes it. Not zero: with a zero scale the layer below gets no
+    gradient, and 140 steps moved the scale only to ~4e-4."""
+    with torch.no_grad():
+        unet.add_embedding.norm2.weight.fill_(gain)
+        unet.add_embedding.norm2.bias.zero_()
 
 
 def make_schedulers():
@@ -129,6 +156,16 @@ def eval_loss(unet, sched, x0: torch.Tensor, emb: torch.Tensor, seed: int, batch
         s = slice(i, i + batch)
         total += float(diffusion_loss(unet, sched, x0[s], emb[s], t[s], noise[s])) * len(x0[s])
     return total / len(x0)
+
+
+def evaluate(ema, sched, step: int, ev_he, ev_tr, ev_sh, baseline: float) -> dict[str, float]:
+    he = eval_loss(ema, sched, *ev_he, seed=1234)
+    tr = eval_loss(ema, sched, *ev_tr, seed=1234)
+    sh = eval_loss(ema, sched, *ev_sh, seed=1234)
+    print(f"eval step {step}: held-out {he:.4f} (with shuffled captions {sh:.4f}) train {tr:.4f} "
+          f"zero-noise baseline {baseline:.4f}", flush=True)
+    return {"step": step, "heldout": he, "heldout_shuffled": sh, "train": tr, "baseline": baseline,
+            "captions": CAPTIONS}
 
 
 def zero_noise_baseline(x0: torch.Tensor, seed: int) -> float:
@@ -192,20 +229,37 @@ def main(argv: list[str] | None = None) -> int:
     tr_idx, he_idx = np.flatnonzero(~ds.heldout), np.flatnonzero(ds.heldout)
     x_tr, x_he = to_pixels(train.images), to_pixels(held.images)
     e_tr, e_he = feats[tr_idx], feats[he_idx]
+    s_tr = caption_features(text_model, tok, ds.short)[tr_idx] if args.short > 0 else None
     print(f"data: {len(x_tr)} train / {len(x_he)} held-out captioned glyphs; caption features "
           f"{tuple(feats.shape)} ({time.time() - t_start:.0f}s)", flush=True)
+    del feats
 
     unet = make_unet()
     train_sched, sample_sched = make_schedulers()
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
-    opt = torch.optim.AdamW(unet.parameters(), lr=args.lr, weight_decay=0.0)
+    cond = [p for n, p in unet.named_parameters() if n.startswith("add_embedding.") or ".attn2." in n]
+    rest = [p for n, p in unet.named_parameters() if not (n.startswith("add_embedding.") or ".attn2." in n)]
+    opt = torch.optim.AdamW([{"params": rest}, {"params": cond}], lr=args.lr, weight_decay=0.0)
     step, elapsed_before, sessions = 0, 0.0, 1
+    warm_from = 0  # the step the optimiser state started at (its learning-rate warm-up counts from it)
     curve: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
     if args.resume and state_path.is_file():
         st = torch.load(state_path, weights_only=False)  # our own file in the cache, not user input
-        unet.load_state_dict(st["unet"]); ema.load_state_dict(st["ema"]); opt.load_state_dict(st["opt"])
+        if args.regrow:
+            for k in ("unet", "ema"):
+                st[k] = {n: v for n, v in st[k].items() if not n.startswith("add_embedding.")}
+        grown = not any(k.startswith("add_embedding.") for k in st["unet"])
+        unet.load_state_dict(st["unet"], strict=not grown); ema.load_state_dict(st["ema"], strict=not grown)
+        if grown:  # a state from before the pooled-caption pathway: it starts at zero, fresh AdamW
+            print("added the pooled-caption pathway (small at start); new optimiser state", flush=True)
+        elif len(st["opt"]["param_groups"]) == len(opt.param_groups):
+            opt.load_state_dict(st["opt"])
+        else:  # a state from before the caption pathways had their own learning rate
+            grown = True
+            print("new optimiser state (parameter groups changed)", flush=True)
         step, elapsed_before, sessions = st["step"], st["elapsed"], st["sessions"] + 1
+        warm_from = step if grown else st.get("warm_from", 0)
         curve, evals = st["curve"], st["evals"]
         print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
     n_params = sum(p.numel() for p in unet.parameters())
@@ -214,7 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     ev_n = min(args.eval_n, len(x_he))
     ev_he = (x_he[:ev_n], e_he[:ev_n])
     ev_tr = (x_tr[:ev_n], e_tr[:ev_n])
+    # the same held-out glyphs with each other's captions: equal loss = the caption is ignored
+    ev_sh = (x_he[:ev_n], torch.roll(e_he[:ev_n], 1, 0))
     baseline = zero_noise_baseline(ev_he[0], 1234)
+    if args.resume and step:  # where this session starts, on its own captions
+        evals.append(evaluate(ema, train_sched, step, ev_he, ev_tr, ev_sh, baseline))
     rng = np.random.default_rng(args.seed + step)
     t0 = time.time()
     last_save = time.time()
@@ -225,12 +283,13 @@ def main(argv: list[str] | None = None) -> int:
         args.out.parent.mkdir(parents=True, exist_ok=True)
         save_pipeline(args.out, ema, text_model, tok, sample_sched)
         torch.save({"unet": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
-                    "elapsed": elapsed_before + time.time() - t0, "sessions": sessions, "curve": curve,
+                    "elapsed": elapsed_before + time.time() - t0, "sessions": sessions, "warm_from": warm_from, "curve": curve,
                     "evals": evals}, state_path)
         log = {"command": "python -m training.image.train " + " ".join(argv if argv is not None else sys.argv[1:]),
                "steps": step, "minutes": (elapsed_before + time.time() - t0) / 60, "sessions": sessions,
                "stop_reason": stop_reason, "unet_parameters": n_params, "batch": args.batch, "lr": args.lr,
-               "ema": args.ema, "caption_dropout": args.drop, "train_glyphs": len(x_tr),
+               "ema": args.ema, "caption_dropout": args.drop, "short_caption_share": args.short,
+               "t_min": args.t_min, "cond_lr": args.cond_lr, "train_glyphs": len(x_tr),
                "heldout_glyphs": len(x_he), "eval_images": ev_n, "zero_noise_baseline": baseline,
                "text_encoder": {"layers": te.LAYERS, "vocab": te.VOCAB, "positions": te.POSITIONS},
                "machine": f"{platform.machine()} CPU, torch {torch.__version__}, {args.threads} thread(s), "
@@ -245,12 +304,16 @@ def main(argv: list[str] | None = None) -> int:
         idx = rng.integers(0, len(x_tr), args.batch)
         x0 = x_tr[idx]
         emb = e_tr[idx].clone()
+        if s_tr is not None:
+            short = torch.from_numpy(rng.random(args.batch) < args.short)
+            emb[short] = s_tr[idx][short]
         drop = torch.from_numpy(rng.random(args.batch) < args.drop)
         emb[drop] = empty
-        t = torch.randint(0, NUM_TRAIN_TIMESTEPS, (args.batch,))
+        t = torch.randint(args.t_min, NUM_TRAIN_TIMESTEPS, (args.batch,))
         noise = torch.randn_like(x0)
-        for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+        warm = min(1.0, (step - warm_from + 1) / args.warmup)
+        opt.param_groups[0]["lr"] = args.lr * warm
+        opt.param_groups[1]["lr"] = args.lr * args.cond_lr * warm
         loss = diffusion_loss(unet, train_sched, x0, emb, t, noise)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -266,19 +329,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"step {step} loss {float(loss.detach()):.4f} {(time.time() - t0) / step if not args.resume else 0:.2f}s/step",
                   flush=True)
         if step % args.eval_every == 0:
-            he = eval_loss(ema, train_sched, *ev_he, seed=1234)
-            tr = eval_loss(ema, train_sched, *ev_tr, seed=1234)
-            evals.append({"step": step, "heldout": he, "train": tr, "baseline": baseline})
-            print(f"eval step {step}: held-out {he:.4f} train {tr:.4f} zero-noise baseline {baseline:.4f}",
-                  flush=True)
+            evals.append(evaluate(ema, train_sched, step, ev_he, ev_tr, ev_sh, baseline))
         if time.time() - last_save > args.save_every_min * 60:
             write_all()
             last_save = time.time()
             print(f"saved pipeline at step {step}", flush=True)
-    he = eval_loss(ema, train_sched, *ev_he, seed=1234)
-    tr = eval_loss(ema, train_sched, *ev_tr, seed=1234)
-    evals.append({"step": step, "heldout": he, "train": tr, "baseline": baseline})
-    print(f"final eval step {step}: held-out {he:.4f} train {tr:.4f} zero-noise baseline {baseline:.4f}", flush=True)
+    if not evals or evals[-1]["step"] != step:
+        evals.append(evaluate(ema, train_sched, step, ev_he, ev_tr, ev_sh, baseline))
     write_all()
     save_samples(ema, text_model, tok, sample_sched, held.captions[:32], args.out.parent / "samples.png")
     from training.image import report
