@@ -105,7 +105,7 @@ class GeneratorPanel:
         self.drawer = drawer
         self.schema: dict[str, Any] | None = None  # the params' JSON schema, once it can run here
         self.pending: gr.State | None = None  # {"params": {...}, "seed": ..., "n": nonce} to show on open
-        self.opened: gr.State | None = None  # True once this session opened the drawer
+        self.opened: gr.State | None = None  # True once this session opened it (its tab or drawer)
         self.form: Form | None = None
         self.send_target: gr.Dropdown | None = None
         self.send_button: gr.Button | None = None
