@@ -196,10 +196,14 @@ def perplexity(w: Any, text: str) -> float:
     return float(w.engine.perplexity(ids, window=256))
 
 
+def base_cache(seeds: int) -> Path:
+    return CACHE / (f"eval-base-s{seeds}.json" if EVAL_QUANTIZE == "auto" else f"eval-base-s{seeds}-{EVAL_QUANTIZE}.json")
+
+
 def stage_base(seeds: int) -> list[list[str]]:
     """The base model's held-out passages on the engine the adapter's passages come from (like with
     like: same engine, prompts, seeds and sampling code; cached)."""
-    path = CACHE / (f"eval-base-s{seeds}.json" if EVAL_QUANTIZE == "auto" else f"eval-base-s{seeds}-{EVAL_QUANTIZE}.json")
+    path = base_cache(seeds)
     if path.is_file():
         return json.loads(path.read_text())["out"]
     base = writer(quantize=EVAL_QUANTIZE)
@@ -243,9 +247,7 @@ def stage_eval(adapter_path: str, ppl_text: str, seeds: int = 2) -> dict[str, An
             "perplexity": {"base": ppl_base, "adapter": ppl_tuned,
                            "ratio": {k: round(ppl_tuned[k] / ppl_base[k], 4) for k in ppl_base if ppl_base[k]},
                            "engine": "transformers fp32, both"},
-            "engines": {"base_passages": json.loads((CACHE / (f"eval-base-s{seeds}.json" if EVAL_QUANTIZE == "auto"
-                                                               else f"eval-base-s{seeds}-{EVAL_QUANTIZE}.json"))
-                                                    .read_text())["engine"],
+            "engines": {"base_passages": json.loads(base_cache(seeds).read_text())["engine"],
                         "adapter_passages": f"{tuned.engine.name} {tuned.precision}"},
             "adapter_first_load_s": round(load_s, 1),
             "examples": [{"request": reqs[i]["text"] + "[" + reqs[i]["prompt"] + "]", "base": base_out[i][0],

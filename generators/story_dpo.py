@@ -7,6 +7,10 @@ story generator builds it, chat template included) or `prompt` (a plain instruct
 feedback export writes it). The reference policy is the base model itself (TRL runs it with the
 adapter disabled), so no second copy of the model is held.
 
+Cost (benchmarks/bench_dpo.py, profile_dpo.py): the LoRA covers the top `lora_layers` layers only, so
+the backward pass stops there, and TRL's LM head scores only the passage tokens on CPU too; 200 pairs
+took 471 CPU-seconds on one thread (the old all-layer recipe: ~3.8 CPU-s a pair, 2.35 now).
+
 Output: one .safetensors adapter file (generators/story_lib/adapter.py) with the LoRA config, the
 recipe (data hash, hyper-parameters, library versions, losses) and its hashes; the studio stores
 it as an output of the creator who trained it, and the story generator's `adapter` option merges it.
