@@ -10,6 +10,7 @@ from generators.base import InvalidInput, Progress, Rng
 from generators.music import EMBEDDED, MusicComposer, MusicParams
 from generators.music_lib import codec
 from generators.music_lib import vocab as V
+from tests.music_fixtures import shipped  # noqa: F401 - a pytest fixture, shared
 
 pytestmark = pytest.mark.real
 
@@ -29,16 +30,6 @@ def _untrained(model):
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         return build(model.cfg).eval()
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    import torch
-
-    torch.set_num_threads(1)
-    g = MusicComposer(model="lstm")
-    g.load(torch.device("cpu"))
-    return g
 
 
 @pytest.fixture(scope="module")

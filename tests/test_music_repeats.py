@@ -10,6 +10,7 @@ from generators.base import Progress, Rng
 from generators.music import MusicComposer, MusicParams
 from generators.music_lib import bar_cache, codec, decode
 from generators.music_lib import vocab as V
+from tests.music_fixtures import shipped  # noqa: F401 - a pytest fixture, shared
 
 BAR_A = ["P0", "D1", "P2", "D1", "P4", "D1", "P5", "D1"]
 BAR_B = ["P7", "D2", "P4", "D2"]
@@ -49,16 +50,6 @@ def test_candidates_are_earlier_bars_the_grammar_allows_here():
     assert (q.bars_written, q.bars_repeated) == (2, 1)
     assert bar_cache.candidates(q, cap=0.6) == [tuple(BAR_A)] and bar_cache.candidates(q, cap=0.5) == []
     assert 0.3 < bar_cache.max_share() < 0.6  # measured on the training corpus (bar_cache.json)
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    import torch
-
-    torch.set_num_threads(1)
-    g = MusicComposer(model="lstm")
-    g.load(torch.device("cpu"))
-    return g
 
 
 def _written_repeats(g, seeds=range(4)) -> float:
