@@ -172,6 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--init", type=Path, default=None,
                    help="start from these weights (same sizes), e.g. to continue a run under a new recipe")
+    p.add_argument("--widen-from", type=Path, default=None,
+                   help="start from these weights with the decoder widened to --dec-hidden (training/sketch/widen.py); "
+                        "other sizes must match")
     p.add_argument("--out", type=Path, default=DEFAULT_OUT)
     p.add_argument("--name", default="", help="file stem; default <dataset>[-baseline]")
     return p
@@ -198,6 +201,15 @@ def main(argv: list[str] | None = None) -> int:
         if start.cfg.to_dict() != cfg.to_dict():
             raise SystemExit(f"--init {args.init}: its config {start.cfg.to_dict()} differs from {cfg.to_dict()}")
         model.load_state_dict(start.state_dict())
+    elif args.widen_from is not None:
+        from generators.sketch_model import load_model
+        from training.sketch.widen import widen_decoder
+
+        small = load_model(args.widen_from)
+        wide = widen_decoder(small, args.dec_hidden, seed=args.seed)
+        if wide.cfg.to_dict() != cfg.to_dict():
+            raise SystemExit(f"--widen-from {args.widen_from}: widened config {wide.cfg.to_dict()} differs from {cfg.to_dict()}")
+        model.load_state_dict(wide.state_dict())
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     name = args.name or (args.dataset + ("-baseline" if args.baseline else ""))
     args.out.mkdir(parents=True, exist_ok=True)
@@ -249,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
             history.append({"step": step, "minutes": round((time.monotonic() - t0) / 60, 2),
                             "train_loss": round(float(out["loss"].detach()), 4), **{k: round(v, 4) for k, v in val.items()}})
             print(json.dumps(history[-1]), flush=True)
+            # the latest weights too, so a long run cut short can be evaluated and continued
+            save_model(model, args.out / f"{name}.last.safetensors", extra={"dataset": args.dataset, "step": str(step)})
             if score < best:
                 best = score
                 best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
