@@ -30,3 +30,14 @@ def test_caption_joins_meanings_and_parts() -> None:
     assert data.caption(["rest", "day off", "retire", "sleep"], ["person on the left", "tree on the right"]) == \
         "a character meaning 'rest, day off, retire', with person on the left and tree on the right"
     assert data.caption(["gate (no. 169)"], ["a", "b", "c"]) == "a character meaning 'gate', with a, b and c"
+
+
+def test_radical_is_named_first_by_its_own_meaning(dic) -> None:
+    # Kangxi radical 85 is 水 'water', 9 is 人 'person', 140 is 艸 'grass' (its "radical (no. 140)"
+    # note is dictionary bookkeeping); numbers outside 1..214 have no name
+    assert data.radical_name(85, dic) == "water"
+    assert data.radical_name(9, dic) == "person"
+    assert data.radical_name(140, dic) == "grass"
+    assert data.radical_name(0, dic) == ""
+    assert data.caption(["lake"], ["water on the left"], "water") == \
+        "water radical. a character meaning 'lake', with water on the left"

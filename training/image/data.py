@@ -4,9 +4,9 @@ English meanings and classical radicals (PyPI `jamdict-data`, EDRDG licence, CC 
 Each KanjiVG base file (e.g. 06c34.svg = U+6C34) is looked up by code point in KANJIDIC2's
 `character` table; characters with no English meaning are skipped. The short caption is
 "a character meaning '<up to three meanings>'" (lower-cased), e.g. "a character meaning 'water'".
-The full caption adds the character's parts from KanjiVG's element data (the top-level
+The full caption names the classical radical first ("water radical. ...") and adds the character's parts from KanjiVG's element data (the top-level
 components, each named by its own first KANJIDIC2 meaning, with its position):
-"a character meaning 'lake', with water on the left and barbarian on the right".
+"water radical. a character meaning 'lake', with water on the left and barbarian on the right".
 Why: a meaning rarely says how a character is drawn (the first model, trained on meanings only,
 learned to ignore them: its loss was the same with the right, a shuffled or an empty caption),
 while the parts are what the glyph is made of, and the radical is usually one of them.
@@ -80,9 +80,25 @@ def clean(meaning: str) -> str:
     return re.sub(r"\s*\([^)]*\)", "", meaning).strip().lower()
 
 
-def caption(meanings: list[str], parts: list[str] | None = None) -> str:
+def radical_name(number: int, dic: dict[str, tuple[list[str], int]]) -> str:
+    """The classical radical's first KANJIDIC2 meaning ("water" for 85): the Kangxi Radicals
+    block U+2F00.. lists them in order, and NFKC maps each to its ordinary character (水)."""
+    import unicodedata
+
+    if not 1 <= number <= 214:
+        return ""
+    ch = unicodedata.normalize("NFKC", chr(0x2F00 + number - 1))
+    words = [clean(m) for m in (dic[ch][0] if ch in dic else []) if not _RADICAL_NO.search(m)]
+    return words[0] if words else ""
+
+
+def caption(meanings: list[str], parts: list[str] | None = None, radical: str = "") -> str:
     words = [clean(m) for m in meanings[:MAX_MEANINGS]]
     text = f"a character meaning '{', '.join(w for w in words if w)}'"
+    if radical:
+        # the radical first, at a fixed place: one word that says how the glyph is drawn, where
+        # cross-attention finds it (the model trained on meaning + parts alone ignored the text)
+        text = f"{radical} radical. {text}"
     if parts:
         text += ", with " + (parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1])
     return text
@@ -134,7 +150,7 @@ def load(size: int = SIZE, limit: int | None = None) -> Captioned:
         ch = chr(int(name[:5], 16))
         if ch in dic and dic[ch][0]:
             keep.append(i)
-            caps.append(caption(dic[ch][0], parts(folder / name, dic)))
+            caps.append(caption(dic[ch][0], parts(folder / name, dic), radical_name(dic[ch][1], dic)))
             shorts.append(caption(dic[ch][0]))
             rads.append(dic[ch][1])
     idx = np.array(keep, dtype=np.int64)
