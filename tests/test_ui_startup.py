@@ -105,3 +105,33 @@ def test_launch_builds_the_component_config_once_and_serves_the_same(tmp_path, m
     finally:
         demo.close()
         studio.close()
+
+
+def test_each_data_model_is_described_once_and_every_component_gets_gradios_description(tmp_path) -> None:
+    """studio.ui.api_info_once: one pydantic schema per data model class while the page is built;
+    every file-like component still carries exactly the description Gradio itself computes, as
+    its own copy, and Gradio's method is back in place afterwards."""
+    from gradio.components.base import Component
+
+    from studio.api import Studio
+    from studio.config import Settings
+    from studio.ui.app import create_app
+    from tests.ui_fixtures import REGISTRY
+
+    gradios_own = Component.__dict__["api_info"]
+    studio = Studio(Settings(home=tmp_path / "home"), registry=REGISTRY)
+    try:
+        demo = create_app(studio)
+    finally:
+        studio.close()
+    assert Component.__dict__["api_info"] is gradios_own
+    described = [b for b in demo.blocks.values()
+                 if getattr(b, "data_model", None) is not None and "api_info" not in type(b).__dict__]
+    assert len({b.data_model for b in described}) < len(described)  # models shared, so the memo mattered
+    seen: set[int] = set()
+    for block in described:
+        mine = block._api_info_cache
+        assert mine is not None and id(mine) not in seen  # filled while building, never shared
+        seen.add(id(mine))
+        block._api_info_cache = None
+        assert block.api_info() == mine  # what Gradio computes afresh for this component
