@@ -61,8 +61,12 @@ def test_an_opening_error_reaches_the_first_real_use() -> None:
 
 def test_launch_builds_the_component_config_once_and_serves_the_same(tmp_path, monkeypatch) -> None:
     """Gradio builds the page's components config four times on the way to serving it; the studio
-    keeps the first (studio.ui.config_once). What is served equals a fresh build."""
+    keeps the first (studio.ui.config_once). What is served equals a fresh build. Gradio's FastAPI
+    app, also built four times, is built once: the one launch() serves (studio.ui.app_once)."""
+    import urllib.request
+
     import gradio.blocks as gb
+    import gradio.routes as gradio_routes
 
     from studio.api import Studio
     from studio.config import Settings
@@ -79,9 +83,21 @@ def test_launch_builds_the_component_config_once_and_serves_the_same(tmp_path, m
         return build(self, renderable)
 
     monkeypatch.setattr(gb.BlocksConfig, "get_config", counted)
+    apps: list[object] = []
+    create_app = gradio_routes.App.create_app
+
+    def counted_app(*args, **kwargs):  # noqa: ANN002, ANN003
+        apps.append(create_app(*args, **kwargs))
+        return apps[-1]
+
+    monkeypatch.setattr(gradio_routes.App, "create_app", staticmethod(counted_app))
     studio = Studio(Settings(home=tmp_path / "home"), registry=REGISTRY)
     demo = launch(studio, port=free_port(), block=False, quiet=True)
     try:
+        assert len(apps) == 1 and demo.app is apps[0] and demo.server_app is apps[0]
+        assert gb.App is gradio_routes.App  # the name is Gradio's own again
+        with urllib.request.urlopen(demo.local_url + "gradio_api/info", timeout=30) as r:
+            assert r.status == 200 and "/generators" in r.read().decode()
         assert len(full_builds) == 1
         assert demo.config == demo.get_config_file()  # built afresh now: the same config
         assert len(full_builds) == 2
@@ -89,3 +105,33 @@ def test_launch_builds_the_component_config_once_and_serves_the_same(tmp_path, m
     finally:
         demo.close()
         studio.close()
+
+
+def test_each_data_model_is_described_once_and_every_component_gets_gradios_description(tmp_path) -> None:
+    """studio.ui.api_info_once: one pydantic schema per data model class while the page is built;
+    every file-like component still carries exactly the description Gradio itself computes, as
+    its own copy, and Gradio's method is back in place afterwards."""
+    from gradio.components.base import Component
+
+    from studio.api import Studio
+    from studio.config import Settings
+    from studio.ui.app import create_app
+    from tests.ui_fixtures import REGISTRY
+
+    gradios_own = Component.__dict__["api_info"]
+    studio = Studio(Settings(home=tmp_path / "home"), registry=REGISTRY)
+    try:
+        demo = create_app(studio)
+    finally:
+        studio.close()
+    assert Component.__dict__["api_info"] is gradios_own
+    described = [b for b in demo.blocks.values()
+                 if getattr(b, "data_model", None) is not None and "api_info" not in type(b).__dict__]
+    assert len({b.data_model for b in described}) < len(described)  # models shared, so the memo mattered
+    seen: set[int] = set()
+    for block in described:
+        mine = block._api_info_cache
+        assert mine is not None and id(mine) not in seen  # filled while building, never shared
+        seen.add(id(mine))
+        block._api_info_cache = None
+        assert block.api_info() == mine  # what Gradio computes afresh for this component

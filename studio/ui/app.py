@@ -20,6 +20,8 @@ import gradio as gr
 
 from studio.ui import tab_face, tab_feedback, tab_gallery, tab_image, tab_music, tab_sketch, tab_story, tab_system
 from studio.ui import tab_taste
+from studio.ui.api_info_once import api_info_per_model
+from studio.ui.app_once import served_app_only
 from studio.ui.config_once import keep_component_config, release_component_config, reuse_component_config
 from studio.ui.context import UIContext
 from studio.ui.form import label_of
@@ -60,7 +62,9 @@ def create_app(studio: Any, *, feedback: Any = None, title: str = "Studio") -> g
     if lazy is not None:
         ctx.when_painted(lazy.warm)
     keep = contextlib.ExitStack()  # closed after the Blocks' own exit: see config_once below
-    with keep, gr.Blocks(title=title, analytics_enabled=False) as demo:
+    # Gradio's FastAPI app is built once, by launch(), not also here (studio.ui.app_once); each
+    # file-like data model is described once, not per component (studio.ui.api_info_once).
+    with served_app_only(), api_info_per_model(), keep, gr.Blocks(title=title, analytics_enabled=False) as demo:
         # The queue is set up before any component: Gradio's queue() rebuilds the app and its whole
         # config, which costs nothing on an empty page but ~0.2 CPU-s on the finished one.
         demo.queue(default_concurrency_limit=1, max_size=studio.settings.max_queue)
