@@ -138,7 +138,9 @@ def key_ceiling(train_rows: list[dict], per_mode: int = 120) -> dict:
                        ("folk_styles", [r for r in train_rows if r["style"] != "bach"])):
         tunes = []
         for mode in ("major", "minor", "dorian", "mixolydian"):
-            tunes += [codec.Tune.from_json(r) for r in sel if r["mode"] == mode][:per_mode]
+            of_mode = [r for r in sel if r["mode"] == mode]
+            # evenly through the split (rows come grouped by collection), not its first tunes
+            tunes += [codec.Tune.from_json(r) for r in of_mode[::max(1, len(of_mode) // per_mode)][:per_mode]]
         out[label] = real_key_match(tunes)
     return out
 
