@@ -14,8 +14,10 @@ benchmarks/results/music.json.
    characteristic degree per mode. Generated tunes are measured on music21's reading of the ABC
    written, so an unreadable ABC counts as invalid. "Unforced" endings come from the same draws
    with end_on_tonic off (the model's own last bar, never redrawn).
-   Also: key match (music21's Krumhansl-Schmuckler estimate against the request; dorian counts
-   as minor, mixolydian as major, as the estimator knows only those two), whether the MIDI has
+   Also: key match (music21's default key estimate, analyze("key"), which uses the Aarden-Essen
+   weights, against the request; dorian counts as minor, mixolydian as major, as the estimator
+   knows only those two; Krumhansl-Kessler beside it), the same estimators' ceiling on real
+   training-split tunes per mode (`key_ceiling`), whether the MIDI has
    the played notes, and whether abc2midi and abcm2ps read the ABC without a warning.
 3. Speed of one 32-bar tune through every stage (sample, convert to ABC+MIDI, MusicXML, SVG,
    WAV, PNG), median of 5 after a warm-up, one torch thread.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import os
 import shutil
 import statistics
 import subprocess
@@ -38,10 +41,26 @@ CONDITIONS = [("6/8", "D", "major"), ("4/4", "G", "major"), ("2/4", "A", "minor"
               ("2/2", "D", "mixolydian"), ("6/8", "A", "dorian"), ("9/8", "G", "major"), ("4/4", "C", "major"),
               ("3/4", "F", "major"), ("2/4", "Bb", "major")]
 STYLE = "oneill"
-TARGETS = {"repeated_bar_share": ">= 0.15", "repeated_4bar_phrase_share": ">= 0.35",
+TARGETS = {"repeated_bar_share": ">= 0.15", "played_repeated_4bar_phrase_share": ">= 0.35",
            "unforced_ends_on_tonic_share": ">= 0.60", "last_note_le_64th_tunes": "== 0",
            "notes_outside_style_range_share": "<= 0.02", "key_match_share": ">= 0.85",
            "nll_below_ngram": "true", "total_32_bars_s": "<= 1.5"}
+# Which definitions the targets use, and why (the issue's real figures: "~24%" of bars repeat an
+# earlier bar, "~48%" of tunes repeat a 4-bar phrase; each "definitions" block has all variants).
+DEFINITIONS = (
+    "Repeated bars: as written (a part under a repeat sign counted once), exact bars - the only "
+    "variant near the issue's ~24% on the held-out tunes (written 21.5% all styles / 25.8% O'Neill; "
+    "the codec in use when the issue was filed, music21's own bars, gives the same 21.7% on the 309 "
+    "folk test tunes; played 36-41%). Repeated 4-bar phrase: as played (repeats and endings written "
+    "out), any 4-bar window, exact bars, non-overlapping - the only variant near the issue's ~48% "
+    "(played 52.5% / 55.7%; as written 13.9% / 17.5%, also with the old codec 14.2%; windows "
+    "aligned at bars 1, 5, 9... 5.4% written, 20.6% played; pitch-only moves each by <= 3 points). "
+    "No one variant gives both figures, so each target uses the variant that reproduces its own "
+    "figure; chosen to reproduce the issue's real numbers, not for the model's. "
+    "repeated_4bar_phrase_share (as written) is reported beside it. Key match: music21's default "
+    "key estimate (analyze('key'): the Aarden-Essen weights, made from folk melodies) against the "
+    "requested key, dorian read as minor and mixolydian as major; krumhansl_key_match_share is a "
+    "second estimator (Krumhansl-Kessler weights) for real and generated tunes alike, not a target.")
 
 
 def nll_numbers(splits) -> dict:
@@ -94,13 +113,36 @@ def real_key_match(tunes: list) -> dict:
     from generators.music_lib import codec
 
     by_mode: dict[str, list[int]] = {}
+    ks: dict[str, list[int]] = {}
     for t in tunes:
-        estimated = converter.parse(codec.tune_to_abc(t), format="abc").analyze("key")
-        by_mode.setdefault(t.mode, []).append(int(key_matches(estimated, t.tonic, t.mode)[0]))
+        score = converter.parse(codec.tune_to_abc(t), format="abc")
+        by_mode.setdefault(t.mode, []).append(int(key_matches(score.analyze("key"), t.tonic, t.mode)[0]))
+        ks.setdefault(t.mode, []).append(int(key_matches(score.analyze("key.krumhansl"), t.tonic, t.mode)[0]))
     hits = [x for v in by_mode.values() for x in v]
     return {"key_match_share": round(sum(hits) / max(1, len(hits)), 3),
+            "krumhansl_key_match_share": round(sum(x for v in ks.values() for x in v) / max(1, len(hits)), 3),
+            "krumhansl_key_match_share_by_mode": {m: round(sum(v) / len(v), 3) for m, v in sorted(ks.items())},
             "key_match_share_by_mode": {m: round(sum(v) / len(v), 3) for m, v in sorted(by_mode.items())},
             "tunes_by_mode": {m: len(v) for m, v in sorted(by_mode.items())}}
+
+
+def key_ceiling(train_rows: list[dict], per_mode: int = 120) -> dict:
+    """The key estimators on more real tunes than the test split holds per mode (its O'Neill
+    part has 1 dorian and 1 mixolydian tune): up to `per_mode` training-split tunes per mode,
+    O'Neill alone and all folk styles, read the same way as generated tunes. The estimator's own
+    ceiling per mode, so a generated mode can be judged against real tunes of that mode."""
+    from generators.music_lib import codec
+
+    out = {}
+    for label, sel in (("oneill", [r for r in train_rows if r["style"] == STYLE]),
+                       ("folk_styles", [r for r in train_rows if r["style"] != "bach"])):
+        tunes = []
+        for mode in ("major", "minor", "dorian", "mixolydian"):
+            of_mode = [r for r in sel if r["mode"] == mode]
+            # evenly through the split (rows come grouped by collection), not its first tunes
+            tunes += [codec.Tune.from_json(r) for r in of_mode[::max(1, len(of_mode) // per_mode)][:per_mode]]
+        out[label] = real_key_match(tunes)
+    return out
 
 
 def key_matches(estimated, tonic: str, mode: str) -> tuple[bool, bool]:
@@ -140,6 +182,7 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
     lo, hi, _ = register.style_range({STYLE: 1.0})
     valid = key_ok = tonic_ok = clean = redrawn = forced = 0
     by_mode: dict[str, list[int]] = {}
+    ks_ok, ks_by_mode = 0, {}
     measured, modes, sample_s, failures = [], [], [], []
     for i in range(n):
         meter, tonic, mode = CONDITIONS[i % len(CONDITIONS)]
@@ -170,8 +213,11 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
         measured.append(metrics.measure(tune, lo, hi))
         modes.append(mode)
         clean += bool(abc_tools_clean(abc))
-        estimated = converter.parse(abc, format="abc").analyze("key")
-        both, t_ok = key_matches(estimated, tonic, mode)
+        score = converter.parse(abc, format="abc")
+        both, t_ok = key_matches(score.analyze("key"), tonic, mode)
+        ks = key_matches(score.analyze("key.krumhansl"), tonic, mode)[0]
+        ks_ok += ks
+        ks_by_mode.setdefault(mode, []).append(int(ks))
         key_ok += both
         tonic_ok += t_ok
         by_mode.setdefault(mode, []).append(int(both))
@@ -180,6 +226,9 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
            "abc_tools_clean_share": round(clean / n, 3), "key_match_share": key_ok / n,
            "tonic_match_share": tonic_ok / n,
            "key_match_share_by_requested_mode": {m: round(sum(v) / len(v), 3) for m, v in by_mode.items()},
+           "krumhansl_key_match_share": ks_ok / n,
+           "krumhansl_key_match_share_by_requested_mode": {m: round(sum(v) / len(v), 3)
+                                                        for m, v in ks_by_mode.items()},
            "ending_redrawn_share": round(redrawn / max(1, valid), 3),
            "length_forced_end_share": round(forced / max(1, valid), 3),
            "median_generate_s_no_render": round(statistics.median(sample_s), 4) if sample_s else None}
@@ -187,26 +236,63 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
     return out
 
 
-def speed(model_name: str, runs: int = 5) -> dict:
-    import torch
+SPEED_CHILD = """
+import json, sys, torch
+torch.set_num_threads(1)
+from generators.base import Progress, Rng
+from generators.music import MusicComposer, MusicParams
+g = MusicComposer(model=sys.argv[1]); g.load(torch.device("cpu"))
+p = MusicParams(bars=32, meter="4/4", key="G", model=sys.argv[1])
+g.generate(p, rng=Rng(0), progress=Progress.none())  # warm-up: imports, soundfont, verovio
+runs = []
+for seed in json.loads(sys.argv[2]):
+    r = g.generate(p, rng=Rng(seed), progress=Progress.none())
+    runs.append({**r.data["timings"], "bars": r.data["bars"][0]})
+print("RUNS " + json.dumps(runs))
+"""
 
-    from generators.base import Progress, Rng
-    from generators.music import MusicComposer, MusicParams
 
-    g = MusicComposer(model=model_name)
-    g.load(torch.device("cpu"))
-    p = MusicParams(bars=32, meter="4/4", key="G", model=model_name)
-    g.generate(p, rng=Rng(0), progress=Progress.none())  # warm-up: imports, soundfont, verovio
-    stages: dict[str, list[float]] = {}
-    bars = []
-    for i in range(runs):
-        r = g.generate(p, rng=Rng(i + 1), progress=Progress.none())
-        bars.append(r.data["bars"][0])
-        for k, v in r.data["timings"].items():
-            stages.setdefault(k, []).append(v)
-    med = {k: round(statistics.median(v), 4) for k, v in stages.items()}
-    return {"model": model_name, "bars_requested": 32, "bars_written": bars, "runs": runs, "median_stage_s": med,
-            "total_le_1_5_s": med["total_s"] <= 1.5}
+def _speed_child(root: Path, model_name: str, seeds: list[int]) -> list[dict]:
+    import json
+
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    out = subprocess.run([sys.executable, "-c", SPEED_CHILD, model_name, json.dumps(seeds)], cwd=root, env=env,
+                         capture_output=True, text=True, check=True).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("RUNS "))[5:])
+
+
+def speed(model_name: str, runs: int = 6, baseline: str = "") -> dict:
+    """One 32-bar tune through every stage, median over `runs` seeds; with `baseline` (a git
+    commit), the same seeds through that commit's code too, the two interleaved in rounds of
+    three so the machine's load falls on both alike: ratios from one run."""
+    root = Path(__file__).resolve().parents[1]
+    trees = {"current": root}
+    tmp = None
+    if baseline:
+        tmp = tempfile.TemporaryDirectory()
+        archive = subprocess.run(["git", "-C", str(root), "archive", baseline, "generators", "studio", "assets/music"],
+                                 capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", tmp.name], input=archive, check=True)
+        trees["baseline"] = Path(tmp.name)
+    timings: dict[str, list[dict]] = {k: [] for k in trees}
+    seeds = list(range(1, runs + 1))
+    for chunk in range(0, runs, 3):
+        for name, tree in trees.items():
+            timings[name] += _speed_child(tree, model_name, seeds[chunk:chunk + 3])
+    if tmp is not None:
+        tmp.cleanup()
+    out: dict = {"model": model_name, "bars_requested": 32, "runs": runs, "seeds": seeds}
+    for name, rs in timings.items():
+        med = {k: round(statistics.median(r[k] for r in rs if k in r), 4) for k in rs[0] if k != "bars"}
+        out[name] = {"median_stage_s": med, "bars_written": [r["bars"] for r in rs]}
+    out["median_stage_s"] = out["current"]["median_stage_s"]
+    out["total_le_1_5_s"] = out["median_stage_s"]["total_s"] <= 1.5
+    if baseline:
+        out["baseline_commit"] = baseline
+        base = out["baseline"]["median_stage_s"]
+        out["current_over_baseline"] = {k: round(v / base[k], 3) for k, v in out["median_stage_s"].items()
+                                        if base.get(k)}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -215,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bars", type=int, default=16)
     ap.add_argument("--models", default="lstm,transformer", help="the first is the default model")
     ap.add_argument("--skip-nll", action="store_true", help="skip the held-out NLL numbers")
+    ap.add_argument("--baseline", default="", help="a git commit whose code is timed beside this one "
+                    "(interleaved, same seeds): speed ratios from one run")
+    ap.add_argument("--speed-only", action="store_true", help="only the speed numbers")
     ap.add_argument("--name", default="music", help="results file: benchmarks/results/<name>.json "
                     "(run one model per process side by side: --models transformer --name music_transformer)")
     args = ap.parse_args(argv)
@@ -225,14 +314,20 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     D.apply_limits(D.shipped_limits())  # the corpus the shipped models were trained and split on
     rows = D.load_tunes()
-    result: dict = {"targets": TARGETS, "corpus_limits": dict(D.LIMITS), "real_test_split": real_tunes([r for r in rows if r["split"] == "test"]),
-                    "samples": {}, "unforced": {}, "speed": {}}
+    if args.speed_only:
+        result: dict = {"speed": {m: speed(m, baseline=args.baseline) for m in args.models.split(",")}}
+        write_result(args.name, result)
+        return 0
+    result = {"targets": TARGETS, "definitions": DEFINITIONS, "corpus_limits": dict(D.LIMITS),
+              "real_test_split": real_tunes([r for r in rows if r["split"] == "test"]),
+              "real_train_key_ceiling": key_ceiling([r for r in rows if r["split"] == "train"]),
+              "samples": {}, "unforced": {}, "speed": {}}
     if not args.skip_nll:
         result["nll_per_token"] = nll_numbers(D.tokenised(rows))
     for m in args.models.split(","):
         result["samples"][m] = sample_quality(m, args.samples, args.bars)
         result["unforced"][m] = sample_quality(m, args.samples, args.bars, end_on_tonic=False)
-        result["speed"][m] = speed(m)
+        result["speed"][m] = speed(m, baseline=args.baseline)
     result["notes"] = ("bar lengths hold by construction (grammar-masked decoding); samples use the default "
                        "end_on_tonic (last bar redrawn by the model until it ends on a held tonic), 'unforced' "
                        "the same draws without it; machine shared by other jobs, so timings are upper bounds")

@@ -66,17 +66,23 @@ def candidates(row: Any, cap: float = 1.0) -> list[tuple[str, ...]]:
     lengths = row.copy_lengths()
     if not lengths or row.bars_repeated >= cap * max(1, row.bars_written):
         return []
-    lo, hi = row.pitches if row.pitches is not None else (V.PITCH_MIN, V.PITCH_MAX)
+    ok = row.__dict__.setdefault("_copyable", {})  # bar -> within range and shortest note (fixed per row)
     out = []
     for bar, length in row.seen.items():
         if length not in lengths:
             continue
-        if any(V.DUR_OF_TOKEN[t] < row.min_dur for t in bar[1::2]):
-            continue
-        if any(V.is_pitch(t) and not lo <= V.pitch_of(t) <= hi for t in bar[0::2]):
-            continue
-        out.append(bar)
+        if bar not in ok:
+            ok[bar] = _copyable(bar, row)
+        if ok[bar]:
+            out.append(bar)
     return out[-MAX_CANDIDATES:]
+
+
+def _copyable(bar: tuple[str, ...], row: Any) -> bool:
+    lo, hi = row.pitches if row.pitches is not None else (V.PITCH_MIN, V.PITCH_MAX)
+    if any(V.DUR_OF_TOKEN[t] < row.min_dur for t in bar[1::2]):
+        return False
+    return not any(V.is_pitch(t) and not lo <= V.pitch_of(t) <= hi for t in bar[0::2])
 
 
 def candidate_logprobs(model: Any, logits: torch.Tensor, state: dict[str, Any], b: int,

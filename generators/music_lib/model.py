@@ -92,9 +92,17 @@ class FolkLSTM(nn.Module):
     def step(self, ids: torch.Tensor, state: dict[str, Any], pos: torch.Tensor | None = None
              ) -> tuple[torch.Tensor, dict[str, Any]]:
         # callers disable oneDNN around sampling: it makes one-step LSTM calls 5-7x slower on CPU
-        x = self.emb(ids[:, None], None if pos is None else pos[:, None]) + state["cond"][:, None, :]
-        y, hc = self.rnn(x, state["hc"])
-        return self.head(y[:, 0]), {"cond": state["cond"], "hc": hc}
+        # one token: the layers' cells called directly (torch.lstm_cell, the same arithmetic as
+        # nn.LSTM's) skip nn.LSTM's per-call checks and flattening, ~2x faster at batch 1
+        inp = self.emb(ids, pos) + state["cond"]
+        h, c = state["hc"]
+        w = self.rnn._flat_weights  # per layer: w_ih, w_hh, b_ih, b_hh
+        hs, cs = [], []
+        for layer in range(self.cfg.n_layers):
+            inp, c_l = torch.lstm_cell(inp, (h[layer], c[layer]), *w[4 * layer:4 * layer + 4])
+            hs.append(inp)
+            cs.append(c_l)
+        return self.head(inp), {"cond": state["cond"], "hc": (torch.stack(hs), torch.stack(cs))}
 
     def prime(self, ids: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, dict[str, Any]]:

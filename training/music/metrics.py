@@ -19,8 +19,8 @@ SIXTEENTH = Fraction(1, 4)
 CHARACTERISTIC = {"mixolydian": (10, 11), "dorian": (9, 8), "minor": (8, 9), "major": (11, 10)}
 
 
-def _bar_key(bar: list[tuple[int | None, Fraction]]) -> tuple:
-    return tuple(bar)
+def _bar_key(bar: list[tuple[int | None, Fraction]], pitch_only: bool = False) -> tuple:
+    return tuple(p for p, _q in bar) if pitch_only else tuple(bar)
 
 
 def played(tune: codec.Tune) -> codec.Tune:
@@ -28,26 +28,34 @@ def played(tune: codec.Tune) -> codec.Tune:
     return codec.Tune(tune.meter, tune.tonic, tune.mode, [tune.measures[i] for i in codec.played_order(tune)])
 
 
-def repeated_bar_share(tune: codec.Tune) -> float:
+def repeated_bar_share(tune: codec.Tune, pitch_only: bool = False) -> float:
     seen: set[tuple] = set()
     rep = 0
     for bar in tune.measures:
-        k = _bar_key(bar)
+        k = _bar_key(bar, pitch_only)
         rep += k in seen
         seen.add(k)
     return rep / max(1, len(tune.measures))
 
 
-def has_repeated_phrase(tune: codec.Tune, n: int = 4) -> bool:
-    """Some n consecutive bars come back later, not overlapping their first appearance."""
-    keys = [_bar_key(b) for b in tune.measures]
+def has_repeated_phrase(tune: codec.Tune, n: int = 4, aligned: bool = False, pitch_only: bool = False) -> bool:
+    """Some n consecutive bars come back later, not overlapping their first appearance; with
+    `aligned`, only phrases starting at bars 1, n+1, 2n+1... are compared (a pickup counts as a bar)."""
+    keys = [_bar_key(b, pitch_only) for b in tune.measures]
     first: dict[tuple, int] = {}
-    for i in range(len(keys) - n + 1):
+    for i in range(0, len(keys) - n + 1, n if aligned else 1):
         k = tuple(keys[i:i + n])
         if k in first and i - first[k] >= n:
             return True
         first.setdefault(k, i)
     return False
+
+
+# The definitions the benchmark reports side by side (bench_music "phrase_definitions"):
+# (written or played) x (any 4-bar window or windows aligned at bars 1, 5, 9...) x (exact bars,
+# or pitches only). Which one the issue's real figures came from is worked out in the benchmark.
+PHRASE_VARIANTS = {f"{form}_{window}_{match}": (form == "played", window == "aligned", match == "pitch")
+                   for form in ("written", "played") for window in ("any", "aligned") for match in ("exact", "pitch")}
 
 
 def notes(tune: codec.Tune) -> list[tuple[int, Fraction]]:
@@ -92,6 +100,12 @@ def measure(tune: codec.Tune, lo: int | None = None, hi: int | None = None) -> d
         "endings": sum(m in (V.ENDING1, V.ENDING2) for m in marks),
         "characteristic": deg.get(char, 0), "replaced": deg.get(other, 0),
     }
+    as_played = played(tune)
+    for name, (is_played, aligned, pitch_only) in PHRASE_VARIANTS.items():
+        t = as_played if is_played else tune
+        out[f"phrase_{name}"] = has_repeated_phrase(t, 4, aligned, pitch_only)
+        if not aligned:
+            out[f"bars_{name.replace('_any', '')}"] = repeated_bar_share(t, pitch_only)
     if lo is not None and hi is not None:
         out["notes_outside_style_range"] = sum(not lo <= p <= hi for p in pitches)
     return out
@@ -116,6 +130,12 @@ def summarise(rows: list[dict[str, Any]], modes: list[str]) -> dict[str, Any]:
         "tunes_with_endings_share": round(sum(r["endings"] > 0 for r in rows) / n, 4),
         "bars_mean": round(sum(r["bars"] for r in rows) / n, 2),
     }
+    if rows and "phrase_written_any_exact" in rows[0]:
+        out["definitions"] = {
+            "repeated_4bar_phrase_share": {name: round(sum(r[f"phrase_{name}"] for r in rows) / n, 4)
+                                           for name in PHRASE_VARIANTS},
+            "repeated_bar_share": {k[5:]: round(sum(r[k] for r in rows) / n, 4)
+                                   for k in rows[0] if k.startswith("bars_")}}
     if rows and "notes_outside_style_range" in rows[0]:
         out["notes_outside_style_range_share"] = round(
             sum(r["notes_outside_style_range"] for r in rows) / all_notes, 4)
