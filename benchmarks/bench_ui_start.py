@@ -26,8 +26,9 @@ Starts that fail (Gradio's own 3-second localhost check gives up under heavy loa
 The server runs as `make run` runs it on a creator's machine: Python writes and reuses its bytecode
 cache (`__pycache__`, git-ignored) even when the calling shell sets PYTHONDONTWRITEBYTECODE (agent
 and CI shells do; without the cache every start compiles again the 68 studio and generator modules
-it loads, 686 KB of source: 0.25 CPU-s measured at load ~11). One untimed start per checkout comes first, so the timed ones all start alike (bytecode
-written, files in the page cache), as a creator's second and later starts do.
+it loads, 686 KB of source: 0.25 CPU-s measured at load ~11). One untimed start per checkout comes
+first, so the timed ones all start alike (bytecode written, files in the page cache), as a
+creator's second and later starts do.
 """
 from __future__ import annotations
 
