@@ -126,7 +126,7 @@ def real_key_match(tunes: list) -> dict:
             "tunes_by_mode": {m: len(v) for m, v in sorted(by_mode.items())}}
 
 
-def key_ceiling(train_rows: list[dict], per_mode: int = 120) -> dict:
+def key_ceiling(train_rows: list[dict], per_mode: int = 80) -> dict:
     """The key estimators on more real tunes than the test split holds per mode (its O'Neill
     part has 1 dorian and 1 mixolydian tune): up to `per_mode` training-split tunes per mode,
     O'Neill alone and all folk styles, read the same way as generated tunes. The estimator's own

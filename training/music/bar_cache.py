@@ -7,7 +7,7 @@ sum [r log beta - log(1 + (beta - 1) S)], concave in log beta: beta is its maxim
 search on log beta). The same sum on the test split, over the test tokens, is the held-out NLL
 change per token the cache brings (the model's own NLL is unchanged).
 
-    python -m training.music.bar_cache [--model lstm] [--limits "essen=2453, bach=128"] [--skip-test]
+    python -m training.music.bar_cache [--model lstm] [--limits "essen=2453, bach=128"] [--skip-test] [--max-tunes N]
     # writes assets/music/bar_cache.json (beta per weights sha256, with the numbers)
 """
 from __future__ import annotations
@@ -79,6 +79,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", default="lstm", help="an embedded model name")
     ap.add_argument("--limits", default=None, help="corpus limits (default: the shipped model's)")
     ap.add_argument("--skip-test", action="store_true", help="fit only; no held-out NLL change on the test split")
+    ap.add_argument("--max-tunes", type=int, default=0, help="fit on at most this many validation (and test) "
+                    "tunes, taken evenly through the split (0 = all): bounds the cost on a busy machine")
     ap.add_argument("--weights", default="", help="a .safetensors file to fit for (default: the embedded model's)")
     args = ap.parse_args(argv)
     import torch
@@ -92,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(1)
     D.apply_limits(args.limits if args.limits is not None else D.shipped_limits())
     splits = D.tokenised(D.load_tunes())
+    if args.max_tunes:
+        splits = {k: v[::max(1, len(v) // args.max_tunes)][:args.max_tunes] for k, v in splits.items()}
     from pathlib import Path
 
     weights = Path(args.weights) if args.weights else EMBEDDED[args.model]
@@ -100,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     vh, vm, vt = collect(model, splits["valid"])
     beta = fit_beta(vh, vm)
     entry = {"model": args.model, "beta": round(beta, 3), "fitted_on": "valid", "limits": dict(D.LIMITS),
+             "valid_tunes": len(splits["valid"]),
              "valid_bar_starts": len(vh), "valid_real_copies": round(sum(vh) / len(vh), 4),
              "valid_model_copy_mass_mean": round(sum(vm) / len(vm), 4),
              "valid_nll_change_per_token": round(-bar_cache.log_gain(beta, vh, vm) / vt, 4)}
