@@ -333,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         result["speed"][m] = speed(m, baseline=args.baseline)
     result["notes"] = ("bar lengths hold by construction (grammar-masked decoding); samples use the default "
                        "end_on_tonic (last bar redrawn by the model until it ends on a held tonic), 'unforced' "
-                       "the same draws without it; machine shared by other jobs, so timings are upper bounds")
+                       "the same draws without it; machine shared by other jobs, so timings are upper bounds. "
+                       "Which repeat definitions the targets use and why: 'definitions'")
     write_result(args.name, result)
     return 0
 
