@@ -2,6 +2,7 @@
 benchmarks/results/music.json.
 
     python -m benchmarks.bench_music [--samples 100] [--bars 16] [--models lstm,transformer] [--name music]
+        [--skip-nll] [--baseline COMMIT] [--speed-only]
 
 1. Held-out NLL per token (nats) on the test split of training.music.data (never trained on,
    never used for checkpoint choice) for the embedded models (fp16 weights run in fp32) and for
@@ -20,7 +21,9 @@ benchmarks/results/music.json.
    training-split tunes per mode (`key_ceiling`), whether the MIDI has
    the played notes, and whether abc2midi and abcm2ps read the ABC without a warning.
 3. Speed of one 32-bar tune through every stage (sample, convert to ABC+MIDI, MusicXML, SVG,
-   WAV, PNG), median of 5 after a warm-up, one torch thread.
+   WAV, PNG), median of 6 seeds after a warm-up, one torch thread, each in a child process;
+   with --baseline COMMIT that commit's code (git archive) runs the same seeds, interleaved in
+   rounds of three, and `current_over_baseline` gives the ratios (--speed-only: just this part).
 """
 from __future__ import annotations
 
@@ -330,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         result["speed"][m] = speed(m, baseline=args.baseline)
     result["notes"] = ("bar lengths hold by construction (grammar-masked decoding); samples use the default "
                        "end_on_tonic (last bar redrawn by the model until it ends on a held tonic), 'unforced' "
-                       "the same draws without it; machine shared by other jobs, so timings are upper bounds")
+                       "the same draws without it; machine shared by other jobs, so timings are upper bounds. "
+                       "Which repeat definitions the targets use and why: 'definitions'")
     write_result(args.name, result)
     return 0
 

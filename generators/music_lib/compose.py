@@ -31,8 +31,9 @@ INFILL_CANDIDATES = 8  # K draws per masked span, resampled by how well they lea
 ENDING_CANDIDATES = 16  # last bars drawn per round when the tune must end on the tonic
 ENDING_ROUNDS = 4
 # Drafts per tune, at most (drawn in waves, `in_waves`): the first whose part the model closed
-# itself (not the length control at max_bars) is kept, and with end_on_tonic the first that also
+# itself (not the length control at max_bars) is kept, and with prefer_tonic the first that also
 # ends on a held tonic: rejection sampling of whole tunes, conditioned on the requested length.
+# (MusicComposer passes prefer_tonic=False: `end_on_tonic` redraws just the last bar instead.)
 FORM_DRAWS = 4
 OLD_VOCAB = 74  # models trained before the form tokens existed: ids 0..73 of today's vocabulary
 
