@@ -92,7 +92,11 @@ class PlanPanel:
     def __init__(self, ws: "StoryWorkspace") -> None:
         self.ws = ws
         p = "story-ws-plan"
-        with gr.Accordion("Plan: logline → characters → scenes", open=True, elem_id=p):
+        # Closed at first: a closed accordion's widgets are not drawn until it opens, and its three
+        # tables were ~9% of the browser's CPU to the first usable page (issue #14 start-up; the
+        # values are kept and sent while it is closed). It sits below the bible form, off a
+        # 1366x768 screen, so opening it costs the creator one click on its visible title.
+        with gr.Accordion("Plan: logline → characters → scenes", open=False, elem_id=p):
             gr.Markdown("Write any level again on its own; the others stay. Edit any cell: the next move "
                         "starts from what the tables say.")
             with gr.Row():
