@@ -46,8 +46,8 @@ def main(argv: list[str] | None = None) -> int:
 
     g = GlyphGAN()
     g.load("cpu")
-    cfg = g.model.cfg
-    glyphs = load_glyphs(cfg.image_size, 6.0)
+    native = g.native_size  # 64 with the learned 32 -> 64 px stage, else the generator's own side
+    glyphs = load_glyphs(native, 6.0)
     rng = np.random.default_rng(0)
 
     # -- memorisation: nearest-neighbour distances ------------------------------------------
@@ -92,10 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     # the images a creator gets at 64 px (a model under 64 px native is upscaled by the generator)
     # against held-out glyphs rasterised at 64 px.
     side = 64
-    up = max(1, side // cfg.image_size)
+    up = max(1, side // native)
     at_side = _samples(g, args.samples, 0.0, 3000, scale=up)
     held_side = load_glyphs(side, 6.0).heldout
-    strokes = {"size_px": side, "native_px": cfg.image_size, "upscaled_by": up,
+    strokes = {"size_px": side, "native_px": native, "upscaled_by": up,
                "samples": evaluate.components(at_side), "heldout": evaluate.components(held_side),
                # HOG MMD at 64 px too, so models of different native sizes compare on the same images
                "hog_mmd2_vs_heldout": round(evaluate.mmd_rbf(evaluate.hog_features(at_side[:len(held_side)]),
@@ -131,7 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         "command": "python -m benchmarks.bench_gan",
         "torch": f"{torch.__version__}, 1 thread; a 2-core machine shared with other jobs",
         "weights_sha256": g.weights_sha256,
-        "model": log.get("config"), "trained_steps": log.get("steps"), "train_wall_s": log.get("wall_s"),
+        "model": log.get("config"),
+        "upsampler_64px": None if g.upsampler is None else g.upsampler.cfg.to_json(),
+        "trained_steps": log.get("steps"), "train_wall_s": log.get("wall_s"),
         "n_samples": args.samples, "n_train": len(glyphs.train), "n_heldout": len(held),
         "nearest_neighbour_l2": nn,
         "quality": quality,

@@ -1,7 +1,9 @@
 """Glyph GAN: a DCGAN (Radford et al., 2016) that dreams up kanji-like glyphs.
 
 The embedded default is trained by `python -m training.gan.train` on 32x32 rasterised KanjiVG
-characters (PyPI `kanjivg`, CC BY-SA 3.0) and committed as `assets/gan/generator.safetensors`.
+characters (PyPI `kanjivg`, CC BY-SA 3.0) and committed as `assets/gan/generator.safetensors`;
+a learned 32 -> 64 px stage (`assets/gan/upsampler-64.safetensors`, generators/gan_upsample.py,
+trained by `python -m training.gan.train_upsample`) turns its glyphs into 64 px strokes.
 Modes:
 
 * `sample`: a batch of glyphs (each a PNG, plus a grid), optionally with the truncation trick
@@ -32,6 +34,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from PIL import Image
 
 DEFAULT_WEIGHTS = assets_dir("gan", "generator.safetensors")
+# The learned 32 -> 64 px stage (generators/gan_upsample.py) the embedded generator runs through
+# when this file is there; user-supplied generators are used as they are.
+DEFAULT_UPSAMPLER = assets_dir("gan", "upsampler-64.safetensors")
 WEIGHTS_NAME = "generator.safetensors"
 MAX_LATENT_ABS = 10.0
 MAX_OUTPUT_PIXELS = 16_777_216  # the sample grid or the interpolation strip, all frames together
@@ -116,7 +121,14 @@ class GlyphGAN(Generator):
         self.weights = weights
         self._debug_config: Any = None
         self.model: Any = None
+        self.upsampler: Any = None
         self.device: Any = None
+
+    @property
+    def native_size(self) -> int:
+        """Side in pixels of the glyphs the network draws (before `scale`)."""
+        side = self.model.cfg.image_size
+        return side * self.upsampler.cfg.factor if self.upsampler is not None else side
 
     # -- lifecycle -------------------------------------------------------------------------
     def load(self, device: "torch.device | str" = "cpu", dtype: "torch.dtype | None" = None) -> None:
@@ -137,9 +149,19 @@ class GlyphGAN(Generator):
         except Exception as exc:  # corrupt file, wrong format, wrong shapes
             raise GeneratorUnavailable(f"could not load GAN weights from {path.name}: {exc}") from exc
         self.weights_sha256 = file_sha256(path)
+        self.upsampler = None
+        if path == DEFAULT_WEIGHTS and DEFAULT_UPSAMPLER.is_file():
+            from generators.gan_upsample import load_upsampler
+
+            try:
+                self.upsampler = load_upsampler(DEFAULT_UPSAMPLER, self.device)
+            except Exception as exc:
+                raise GeneratorUnavailable(f"could not load the 64 px stage {DEFAULT_UPSAMPLER.name}: {exc}") from exc
+            self.weights_sha256 = hashlib.sha256((self.weights_sha256 + file_sha256(DEFAULT_UPSAMPLER)).encode()).hexdigest()
 
     def unload(self) -> None:
         self.model = None
+        self.upsampler = None
 
     def estimate_bytes(self) -> int:
         path = DEFAULT_WEIGHTS if not self.weights else Path(self.weights)
@@ -168,7 +190,7 @@ class GlyphGAN(Generator):
                 raise InvalidInput(f"{name} has {len(values)} numbers but this model's latents have {z_dim}")
         from generators.image_io import check_size
 
-        side = self.model.cfg.image_size * params.scale
+        side = self.native_size * params.scale
         if params.mode == "sample":
             cols = min(params.count, 8)
             check_size(cols * side, -(-params.count // cols) * side, max_pixels=MAX_OUTPUT_PIXELS,
@@ -196,7 +218,10 @@ class GlyphGAN(Generator):
         import torch
 
         with torch.inference_mode():
-            x = self.model(z.to(self.device)).float().cpu()  # (N, 1, S, S) in [-1, 1]
+            x = self.model(z.to(self.device))  # (N, 1, S, S) in [-1, 1]
+            if self.upsampler is not None:
+                x = self.upsampler(x)  # (N, 1, 2S, 2S)
+            x = x.float().cpu()
         return ((x[:, 0] + 1.0) / 2.0).clamp(0.0, 1.0)  # ink in [0, 1]
 
     def _image(self, ink: "torch.Tensor", params: GANParams) -> "Image.Image":
@@ -213,7 +238,8 @@ class GlyphGAN(Generator):
         from generators.image_io import a1111_parameters
 
         model = ("debug-random-dcgan" if self._debug_config is not None else
-                 "kanjivg-dcgan" if not params.weights else Path(params.weights).name)
+                 ("kanjivg-dcgan-64px" if self.upsampler is not None else "kanjivg-dcgan") if not params.weights
+                 else Path(params.weights).name)
         if self.weights_sha256:
             model += f" [{self.weights_sha256[:10]}]"
         fields = {"Mode": params.mode, "Truncation": params.truncation or None, **extra}
@@ -239,7 +265,7 @@ class GlyphGAN(Generator):
         progress(1.0, "done")
         return Result(outputs=outputs, data={"mode": "sample", "latents": z.tolist(), "latent_ids": ids,
                                              "z_dim": self.model.cfg.z_dim,
-                                             "image_size": self.model.cfg.image_size * params.scale})
+                                             "image_size": self.native_size * params.scale})
 
     def _between(self, params: GANParams, rng: Rng, gen: "torch.Generator", progress: Progress) -> Result:
         import torch
