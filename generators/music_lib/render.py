@@ -99,7 +99,10 @@ def musicxml_text(abc: str, program: int | None = None) -> str:
     from music21 import converter, instrument, stream
     from music21.musicxml.m21ToXml import GeneralObjectExporter
 
-    score = converter.parse(abc, format="abc")
+    from generators.music_lib.beams import fast_beams
+
+    with fast_beams():  # music21's own beaming without its per-bar context searches (beams.py)
+        score = converter.parse(abc, format="abc")
     score.metadata.composer = "Studio (AI-generated)"  # music21 would write "Music21"
     for part in score.parts:
         measures = list(part.getElementsByClass(stream.Measure))
