@@ -185,7 +185,8 @@ def convert(gguf_path: Path, template: Path, out: Path, float_zero_points: bool 
             new_inits.append(numpy_helper.from_array(zp.reshape(-1), f"{base}.zero_points"))
             inputs.append(f"{base}.zero_points")
         out_name = f"{y}/uncorrected" if bits == 4 and not float_zero_points else y
-        new_nodes.append(helper.make_node("MatMulNBits", [x, *inputs], [out_name], name=node.name, domain="com.microsoft",
+        new_nodes.append(helper.make_node("MatMulNBits", [x, *inputs], [out_name], name=node.name,
+                                          domain="com.microsoft",
                                           K=k, N=n, bits=bits, block_size=BLOCK,
                                           accuracy_level=int(attrs.get("accuracy_level", 4))))
         if out_name != y:  # + block sums of x times (m + 8d): the part of d*q + m that d*(q-8) leaves out
