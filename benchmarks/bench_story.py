@@ -217,7 +217,8 @@ def vs_llama_cpp(default: Any, ids: list[int], prompt256: list[int], args: Any, 
         med = statistics.median
         out[f"threads_{threads}"] = {
             "decode_ratio_vs_empty_context": round(med(r["decode_ratio_vs_empty_context"] for r in rows), 3),
-            "runs": rows, "new_tokens": args.tokens, "prompt_tokens_decode": len(ids), "prompt_tokens_ttft": len(prompt256),
+            "runs": rows, "new_tokens": args.tokens, "prompt_tokens_decode": len(ids),
+            "prompt_tokens_ttft": len(prompt256),
             "decode_ratio": round(med(r["studio_decode_tps"] / r["llama_cpp_decode_tps"] for r in rows), 3),
             "prompt_ratio": round(med(r["studio_prompt_tps"] / r["llama_cpp_prompt_tps"] for r in rows), 3)}
     out["llama_cpp_configs"] = {k: {"flags": " ".join(f), "why": w} for k, (f, w) in

@@ -66,7 +66,8 @@ def _tiny(tmp: Path, kind: str) -> tuple[Path, Path, np.ndarray]:
     graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, None, K])],
                               [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, None, N])],
                               initializer=[q8, scales])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.microsoft", 1)])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                    helper.make_opsetid("com.microsoft", 1)])
     onnx.save_model(model, str(template / "model.onnx"))
     (template / "genai_config.json").write_text("{}")
     return path, template, gguf.quants.dequantize(raw, qtype)

@@ -23,6 +23,12 @@ batched pass is from fp32's, worst of four prompts (111-257 tokens):
 | ... int4 symmetric, accuracy 4 (earlier run) | 55 | 1.1 s | +34% (fails) | |
 | builder fp32, pruned + ORT dynamic int8 per channel (onnx_quant.py) | 57.6 | 0.24 s | +1.40% | 1.34 (fails) |
 | OpenVINO 2026.4 on the builder's int8 graph, made stateful (one ad hoc run) | 26-29 | 0.15 s for 111 | not measured | |
+| GGUF's own Q4_1 exactly: 4-bit blocks of 32 + block-sum correction (gguf_nbits.py) | 42-50 | 1.06 s | +0.34% | 0.006 |
+| ... with float zero points instead (not prepacked by ONNX Runtime 1.32) | 3.0 | 1.2 s | -0.06% | 0.0015 |
+
+The last two rows come from a later --only-variants run at load 6-11, in which the default made
+42.9 tok/CPU-s and 0.64 s (42-50: that run and an ad hoc one, where the default made 47); on two
+threads the default's 256-token prompt took 1.02 CPU-s, 2.8 s wall on the loaded machine.
 
 The default is the builder's int8 (MatMulNBits at accuracy level 4: int8 dot products, the
 activations quantised per token and block) in blocks of 128 with the LM head pruned: ~20% faster
@@ -33,11 +39,24 @@ few levels: the distribution after a prompt drifts up to 1.3 nats from fp32's (t
 where each step has its own scale, it looks fine, which is why perplexity alone missed it).
 The Python side of a decode step (logits copy, top-k sampling, detokenising) is ~5% of it
 (cProfile); the rest is ONNX Runtime: the int8 matmuls ~60%, the LM head (49152 x 576) ~15%,
-GroupQueryAttention ~20% (per-head fp32 GEMMs). llama.cpp's Q4_1 decode stays ~2x faster
-(benchmarks/results/story.json, vs_llama_cpp): it reads 4.5-bit weights where these read 8, and
-its best case is measured on an empty context. int4 here is faster but not the same weights: the
-builder re-quantises the GGUF's Q4_1 values (scale and float minimum per 32) to int4 with an
-integer zero point, and the perplexity shows it.
+GroupQueryAttention ~20% (per-head fp32 GEMMs).
+
+Against llama.cpp on the same GGUF (benchmarks/results/story.json, vs_llama_cpp), like for like:
+decode of 48 tokens after the same 111-token prompt, llama.cpp's faster of its repacked and plain
+Q4_1 paths, interleaved in one run, wall time: 0.825x at one thread (a second run: 0.898; single
+repeats range 0.5-1.04 on this machine at load 5-14), 1.49x at two; against llama.cpp's
+empty-context decode (no prompt to attend over; not like for like) 0.82x and 1.73x. The studio reads
+a 256-token prompt 3.4x faster than llama.cpp here: its batched pass cannot use repacked weights on
+this machine (ggml's AMX tile kernels fault with SIGILL). llama.cpp reads 4.5-bit weights where
+these read 8. The GGUF's exact Q4_1 weights in MatMulNBits (gguf_nbits.py: 4-bit blocks of 32 plus
+a block-sum correction for Q4_1's float minimum) are closer to fp32 (perplexity +0.34%, prompt KL
+0.006 vs the default's 0.025) and decode about as fast (within the runs' noise), but read a prompt
+1.6x slower (1.06 vs 0.64 CPU-s): the correction adds 18 small ops per layer, and ONNX Runtime's
+4-bit kernels are slower than its 8-bit ones for a prompt's many rows here, so it is not the default;
+float zero points (zp = -m/d) are not prepacked by ONNX Runtime 1.32 and dequantise every
+matrix on every call. int4 from the builder is faster but not the same weights: it re-quantises the
+GGUF's Q4_1 values (scale and float minimum per 32) to int4 with an integer zero point, and the
+perplexity shows it.
 
 CTranslate2 is the faster engine, but its Python API cannot serve the studio's contract:
 sampling draws from a thread-local mt19937 that is seeded once per worker thread
