@@ -22,6 +22,8 @@ benchmarks/results/music.json.
    the played notes, and whether abc2midi and abcm2ps read the ABC without a warning.
 3. Speed of one 32-bar tune through every stage (sample, convert to ABC+MIDI, MusicXML, SVG,
    WAV, PNG), median of 6 seeds after a warm-up, one torch thread, each in a child process;
+   `total_with_files_s` adds writing every output file as the studio does (studio.assets:
+   PNG encoding, provenance embedded, sidecars, fsync; `write_files_s`), the target's measure;
    with --baseline COMMIT that commit's code (git archive) runs the same seeds, interleaved in
    rounds of three, and `current_over_baseline` gives the ratios (--speed-only: just this part).
 """
@@ -240,17 +242,26 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
 
 
 SPEED_CHILD = """
-import json, sys, torch
+import json, sys, tempfile, time, torch
 torch.set_num_threads(1)
 from generators.base import Progress, Rng
 from generators.music import MusicComposer, MusicParams
+from studio.assets import AssetStore
 g = MusicComposer(model=sys.argv[1]); g.load(torch.device("cpu"))
 p = MusicParams(bars=32, meter="4/4", key="G", model=sys.argv[1])
-g.generate(p, rng=Rng(0), progress=Progress.none())  # warm-up: imports, soundfont, verovio
+tmp = tempfile.TemporaryDirectory()
+store = AssetStore(tmp.name)
+record = {"generator": "music", "params": p.to_dict(), "seed": 0}
+store.write(g.generate(p, rng=Rng(0), progress=Progress.none()), record)  # warm-up: imports, soundfont, verovio
 runs = []
 for seed in json.loads(sys.argv[2]):
     r = g.generate(p, rng=Rng(seed), progress=Progress.none())
-    runs.append({**r.data["timings"], "bars": r.data["bars"][0]})
+    t = time.perf_counter()
+    store.write(r, {**record, "seed": seed})  # the files as the studio writes them (PNG encoded, provenance)
+    w = time.perf_counter() - t
+    runs.append({**r.data["timings"], "write_files_s": w, "total_with_files_s": r.data["timings"]["total_s"] + w,
+                 "bars": r.data["bars"][0]})
+tmp.cleanup()
 print("RUNS " + json.dumps(runs))
 """
 
@@ -289,7 +300,7 @@ def speed(model_name: str, runs: int = 6, baseline: str = "") -> dict:
         med = {k: round(statistics.median(r[k] for r in rs if k in r), 4) for k in rs[0] if k != "bars"}
         out[name] = {"median_stage_s": med, "bars_written": [r["bars"] for r in rs]}
     out["median_stage_s"] = out["current"]["median_stage_s"]
-    out["total_le_1_5_s"] = out["median_stage_s"]["total_s"] <= 1.5
+    out["total_le_1_5_s"] = out["median_stage_s"]["total_with_files_s"] <= 1.5
     if baseline:
         out["baseline_commit"] = baseline
         base = out["baseline"]["median_stage_s"]
