@@ -321,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", default="", help="a git commit whose code is timed beside this one "
                     "(interleaved, same seeds): speed ratios from one run")
     ap.add_argument("--speed-only", action="store_true", help="only the speed numbers")
+    ap.add_argument("--speed-runs", type=int, default=6, help="seeds in the speed stage (a multiple of 3)")
     ap.add_argument("--name", default="music", help="results file: benchmarks/results/<name>.json "
                     "(run one model per process side by side: --models transformer --name music_transformer)")
     args = ap.parse_args(argv)
@@ -332,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     D.apply_limits(D.shipped_limits())  # the corpus the shipped models were trained and split on
     rows = D.load_tunes()
     if args.speed_only:
-        result: dict = {"speed": {m: speed(m, baseline=args.baseline) for m in args.models.split(",")}}
+        result: dict = {"speed": {m: speed(m, runs=args.speed_runs, baseline=args.baseline)
+                                  for m in args.models.split(",")}}
         write_result(args.name, result)
         return 0
     result = {"targets": TARGETS, "definitions": DEFINITIONS, "corpus_limits": dict(D.LIMITS),
@@ -344,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in args.models.split(","):
         result["samples"][m] = sample_quality(m, args.samples, args.bars)
         result["unforced"][m] = sample_quality(m, args.samples, args.bars, end_on_tonic=False)
-        result["speed"][m] = speed(m, baseline=args.baseline)
+        result["speed"][m] = speed(m, runs=args.speed_runs, baseline=args.baseline)
     result["notes"] = ("bar lengths hold by construction (grammar-masked decoding); samples use the default "
                        "end_on_tonic (last bar redrawn by the model until it ends on a held tonic), 'unforced' "
                        "the same draws without it; machine shared by other jobs, so timings are upper bounds. "
