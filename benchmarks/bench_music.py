@@ -22,6 +22,10 @@ benchmarks/results/music.json.
    the played notes, and whether abc2midi and abcm2ps read the ABC without a warning.
 3. Speed of one 32-bar tune through every stage (sample, convert to ABC+MIDI, MusicXML, SVG,
    WAV, PNG), median of 6 seeds after a warm-up, one torch thread, each in a child process;
+   `total_with_files_s` adds writing every output file as the studio does (studio.assets:
+   PNG encoding, provenance embedded, sidecars, fsync; `write_files_s`), the target's measure;
+   `cpu_total_with_files_s` is the CPU time of the same (what it costs on a core of its own: the
+   machine is shared, so wall time also counts waiting for a core);
    with --baseline COMMIT that commit's code (git archive) runs the same seeds, interleaved in
    rounds of three, and `current_over_baseline` gives the ratios (--speed-only: just this part).
 """
@@ -240,17 +244,27 @@ def sample_quality(model_name: str, n: int, bars: int, end_on_tonic: bool = True
 
 
 SPEED_CHILD = """
-import json, sys, torch
+import json, sys, tempfile, time, torch
 torch.set_num_threads(1)
 from generators.base import Progress, Rng
 from generators.music import MusicComposer, MusicParams
+from studio.assets import AssetStore
 g = MusicComposer(model=sys.argv[1]); g.load(torch.device("cpu"))
 p = MusicParams(bars=32, meter="4/4", key="G", model=sys.argv[1])
-g.generate(p, rng=Rng(0), progress=Progress.none())  # warm-up: imports, soundfont, verovio
+tmp = tempfile.TemporaryDirectory()
+store = AssetStore(tmp.name)
+record = {"generator": "music", "params": p.to_dict(), "seed": 0}
+store.write(g.generate(p, rng=Rng(0), progress=Progress.none()), record)  # warm-up: imports, soundfont, verovio
 runs = []
 for seed in json.loads(sys.argv[2]):
+    cpu = time.process_time()  # CPU seconds of this process: what the run costs on a free core
     r = g.generate(p, rng=Rng(seed), progress=Progress.none())
-    runs.append({**r.data["timings"], "bars": r.data["bars"][0]})
+    t = time.perf_counter()
+    store.write(r, {**record, "seed": seed})  # the files as the studio writes them (PNG encoded, provenance)
+    w = time.perf_counter() - t
+    runs.append({**r.data["timings"], "write_files_s": w, "total_with_files_s": r.data["timings"]["total_s"] + w,
+                 "cpu_total_with_files_s": time.process_time() - cpu, "bars": r.data["bars"][0]})
+tmp.cleanup()
 print("RUNS " + json.dumps(runs))
 """
 
@@ -289,7 +303,7 @@ def speed(model_name: str, runs: int = 6, baseline: str = "") -> dict:
         med = {k: round(statistics.median(r[k] for r in rs if k in r), 4) for k in rs[0] if k != "bars"}
         out[name] = {"median_stage_s": med, "bars_written": [r["bars"] for r in rs]}
     out["median_stage_s"] = out["current"]["median_stage_s"]
-    out["total_le_1_5_s"] = out["median_stage_s"]["total_s"] <= 1.5
+    out["total_le_1_5_s"] = out["median_stage_s"]["total_with_files_s"] <= 1.5
     if baseline:
         out["baseline_commit"] = baseline
         base = out["baseline"]["median_stage_s"]
@@ -307,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", default="", help="a git commit whose code is timed beside this one "
                     "(interleaved, same seeds): speed ratios from one run")
     ap.add_argument("--speed-only", action="store_true", help="only the speed numbers")
+    ap.add_argument("--speed-runs", type=int, default=6, help="seeds in the speed stage (a multiple of 3)")
     ap.add_argument("--name", default="music", help="results file: benchmarks/results/<name>.json "
                     "(run one model per process side by side: --models transformer --name music_transformer)")
     args = ap.parse_args(argv)
@@ -318,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
     D.apply_limits(D.shipped_limits())  # the corpus the shipped models were trained and split on
     rows = D.load_tunes()
     if args.speed_only:
-        result: dict = {"speed": {m: speed(m, baseline=args.baseline) for m in args.models.split(",")}}
+        result: dict = {"speed": {m: speed(m, runs=args.speed_runs, baseline=args.baseline)
+                                  for m in args.models.split(",")}}
         write_result(args.name, result)
         return 0
     result = {"targets": TARGETS, "definitions": DEFINITIONS, "corpus_limits": dict(D.LIMITS),
@@ -330,7 +346,7 @@ def main(argv: list[str] | None = None) -> int:
     for m in args.models.split(","):
         result["samples"][m] = sample_quality(m, args.samples, args.bars)
         result["unforced"][m] = sample_quality(m, args.samples, args.bars, end_on_tonic=False)
-        result["speed"][m] = speed(m, baseline=args.baseline)
+        result["speed"][m] = speed(m, runs=args.speed_runs, baseline=args.baseline)
     result["notes"] = ("bar lengths hold by construction (grammar-masked decoding); samples use the default "
                        "end_on_tonic (last bar redrawn by the model until it ends on a held tonic), 'unforced' "
                        "the same draws without it; machine shared by other jobs, so timings are upper bounds. "

@@ -94,7 +94,14 @@ class FolkLSTM(nn.Module):
         # callers disable oneDNN around sampling: it makes one-step LSTM calls 5-7x slower on CPU
         # one token: the layers' cells called directly (torch.lstm_cell, the same arithmetic as
         # nn.LSTM's) skip nn.LSTM's per-call checks and flattening, ~2x faster at batch 1
-        inp = self.emb(ids, pos) + state["cond"]
+        # (the embedding and head as plain functions too: the same ops without nn.Module's
+        # per-call hooks, which cost as much as the lookup itself at batch 1)
+        inp = F.embedding(ids, self.emb.tok.weight)
+        if self.emb.pos is not None:
+            if pos is None:
+                raise ValueError("this model needs the bar-position ids of its input")
+            inp = inp + F.embedding(pos, self.emb.pos.weight)
+        inp = inp + state["cond"]
         h, c = state["hc"]
         w = self.rnn._flat_weights  # per layer: w_ih, w_hh, b_ih, b_hh
         hs, cs = [], []
@@ -102,7 +109,8 @@ class FolkLSTM(nn.Module):
             inp, c_l = torch.lstm_cell(inp, (h[layer], c[layer]), *w[4 * layer:4 * layer + 4])
             hs.append(inp)
             cs.append(c_l)
-        return self.head(inp), {"cond": state["cond"], "hc": (torch.stack(hs), torch.stack(cs))}
+        return F.linear(inp, self.head.weight, self.head.bias), \
+            {"cond": state["cond"], "hc": (torch.stack(hs), torch.stack(cs))}
 
     def prime(self, ids: torch.Tensor, cond: torch.Tensor, pos: torch.Tensor | None = None
               ) -> tuple[torch.Tensor, dict[str, Any]]:
