@@ -245,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             tiles = np.concatenate([tiles, np.ones(((-len(tiles)) % 8, 64, 64), np.float32)])
             grid = tiles.reshape(-1, 8, 64, 64).transpose(0, 2, 1, 3).reshape(-1, 8 * 64)
             Image.fromarray((grid * 255).astype(np.uint8)).save(
-                os.path.join(os.path.dirname(__file__), "results", "image_samples.png"))
+                os.path.join(os.path.dirname(__file__), "results",
+                             "image_candidate_samples.png" if args.model else "image_samples.png"))
     class_mean = np.stack([x_tr[y_tr == y_pick[i]].mean(0) for i in range(len(pick))])
     fids["baseline_class_mean_image"] = frechet(predict(net, class_mean)[1], f_he)
     mean_acc = float((predict(net, class_mean)[0] == y_pick).mean())
