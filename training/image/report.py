@@ -92,13 +92,16 @@ HISTORY = """\
    | 60 | 0.00597 / 0.00602 / 0.00605 | +1.0% | 0.00628 / 0.00631 / 0.00632 | +0.5% |
    | 120 | 0.00563 / 0.00572 / 0.00570 | +1.6% | 0.00596 / 0.00606 / 0.00603 | +1.6% |
    | 180 | 0.00553 / 0.00563 / 0.00557 | +1.8% | 0.00587 / 0.00595 / 0.00586 | +1.5% |
+   | 230 (end, 25.1 min) | 0.00557 / 0.00566 / 0.00552 | +1.7% | 0.00605 / 0.00611 / 0.00598 | +1.0% |
 
    (~8 s/step: load average 7-14 and the candidate benchmark running beside it.) Yes: the wiring
-   works; within 60-120 steps another radical's caption costs 1-2% more loss than the right one,
-   on unseen glyphs of those radicals too, once the loss is taken only where the caption matters
-   and its pathways learn fast. Still small: on the held-out glyphs the empty caption was as good
-   as the right one at step 180 (0.00586 vs 0.00587), so the caption rules out wrong radicals
-   before it helps draw the right one.
+   works in the sense that the output now depends on the caption: within 60-120 steps another
+   radical's caption costs 1-2% more loss than the right one (0.1% before), on unseen glyphs of
+   those radicals too, once the loss is taken only where the caption matters and its pathways
+   learn fast. But only half a success: the right caption is not better than the empty one (step
+   230: 0.00557 vs 0.00552 memorised, 0.00605 vs 0.00598 held-out; one noise draw of 256 and 64
+   glyphs), so in 230 steps the model learned that a wrong radical misleads, not yet to draw the
+   named one better than with no caption at all.
    In the full run the same signal is drowned by low-noise steps and 5,797 glyphs of 214 radicals.
 
 Why it is still short, and what to run next: the evidence points to the training signal, not the
@@ -107,7 +110,7 @@ the data: `nice -n 5 python -m training.image.train --resume --t-min 500 --cond-
 --warmup 20 --eval-every 200 --minutes 90 --threads 1` (optionally alternating with full-range
 steps so low-noise quality keeps improving), watching the `t>=500` shuffled gap in the log, then
 `python -m benchmarks.bench_image --model <out>` before shipping. At ~3.3 s/step on this shared
-machine (load 10-14) this session's 29 + 24 minutes gave 492 + ~190 steps; a free core gives ~1 s/step.
+machine (load 10-14) this session's 29 + 25 minutes gave 492 + 230 steps; a free core gives ~1 s/step.
 """
 
 
