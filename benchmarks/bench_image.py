@@ -159,13 +159,14 @@ def speed(gen: Diffusion, threads: int, repeats: int) -> dict[str, dict[str, flo
     return res
 
 
-def model_step() -> int | None:
-    """Training steps of the shipped model, from the training.json saved beside it."""
+def model_step(folder: str = "") -> int | None:
+    """Training steps of the model, from the training.json saved beside its folder."""
     import json
+    from pathlib import Path
 
     from generators.image import EMBEDDED
 
-    log = EMBEDDED[DEFAULT_MODEL].parent / "training.json"
+    log = (Path(folder) if folder else EMBEDDED[DEFAULT_MODEL]).parent / "training.json"
     return json.loads(log.read_text(encoding="utf-8")).get("steps") if log.is_file() else None
 
 
@@ -176,6 +177,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=8, help="classifier training epochs")
     ap.add_argument("--repeats", type=int, default=2, help="speed repetitions")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--model", default="",
+                    help="a candidate pipeline folder (e.g. a training run's --out) instead of the shipped "
+                         "model; its results go to image_candidate.json, without the speed part (same UNet)")
     ap.add_argument("--speed-only", action="store_true",
                     help="only time generation, replacing the speed part of the existing image.json")
     args = ap.parse_args(argv)
@@ -219,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                "meaning_only": [held.short[np.flatnonzero(he_mask)[i]] for i in pick]}
     y_pick = y_he[pick]
 
-    gen = Diffusion()  # no model configured: the embedded default, the studio's own code path
+    gen = Diffusion(args.model)  # none given: the embedded default, the studio's own code path
     gen.load(torch.device("cpu"))
     torch.set_num_threads(1)
     results: dict[str, object] = {}
@@ -241,7 +245,8 @@ def main(argv: list[str] | None = None) -> int:
             tiles = np.concatenate([tiles, np.ones(((-len(tiles)) % 8, 64, 64), np.float32)])
             grid = tiles.reshape(-1, 8, 64, 64).transpose(0, 2, 1, 3).reshape(-1, 8 * 64)
             Image.fromarray((grid * 255).astype(np.uint8)).save(
-                os.path.join(os.path.dirname(__file__), "results", "image_samples.png"))
+                os.path.join(os.path.dirname(__file__), "results",
+                             "image_candidate_samples.png" if args.model else "image_samples.png"))
     class_mean = np.stack([x_tr[y_tr == y_pick[i]].mean(0) for i in range(len(pick))])
     fids["baseline_class_mean_image"] = frechet(predict(net, class_mean)[1], f_he)
     mean_acc = float((predict(net, class_mean)[0] == y_pick).mean())
@@ -254,10 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     chance = 1.0 / len(top)
     majority = float(np.bincount(y_pick).max() / len(y_pick))
     g5 = results["guidance_5"]["accuracy"]  # type: ignore[index]
-    spd = speed(gen, threads=Diffusion.cpu_threads, repeats=args.repeats)
-    write_result("image", {
-        "model": DEFAULT_MODEL,
-        "model_step": model_step(),
+    spd = None if args.model else speed(gen, threads=Diffusion.cpu_threads, repeats=args.repeats)
+    write_result("image_candidate" if args.model else "image", {
+        "model": args.model or DEFAULT_MODEL,
+        "model_step": model_step(args.model),
         "method": "radical classifier (CNN) on real 64 px training glyphs; prompts = held-out captions "
                   "(guidance_*: meaning + parts; meaning_only_*: the bare meaning)",
         "prompt_examples": prompts["full"][:2] + prompts["meaning_only"][:2],
@@ -268,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
         "conditioning_gain_over_chance_guidance_5": g5 / chance,
         "class_mean_image_accuracy": mean_acc,
         "frechet_distance_to_real_heldout": fids,
-        "speed_64px_20_steps_guidance_5": {**spd, "target_batch1_s": 1.0, "target_batch4_s": 2.0},
+        **({} if spd is None else {"speed_64px_20_steps_guidance_5": {**spd, "target_batch1_s": 1.0,
+                                                                      "target_batch4_s": 2.0}}),
         "load_average_at_end": os.getloadavg()[0],
         "seconds": time.time() - t_start,
         "command": "nice -n 5 python -m benchmarks.bench_image " + " ".join(argv if argv is not None else sys.argv[1:]),
