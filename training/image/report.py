@@ -117,8 +117,8 @@ Why it is still short, and what to run next: the overfit test shows the pathways
 output depend on the caption; on the full data 900 steps of two recipes did not. What is left to
 try, in order: far more steps of recipe 6 (Min-SNR, all noise levels, radical captions), several
 thousand at ~1 s/step on a free core (`studio train image --resume --minutes N` continues from the
-cached step-3,849 state); a class token through the text path for the radical alone (a caption of
-one word, as the overfit test's strongest signal); v-prediction, trained from scratch at 32 px
+cached step-3,849 state); a class token through the text path for the radical alone (one word, with
+nothing else in the caption to dilute it); v-prediction, trained from scratch at 32 px
 first. Each time: watch the `t>=500` shuffled gap in the log, then
 `python -m benchmarks.bench_image --model <out>` before shipping. At ~3.3 s/step on this shared
 machine (load 10-14) this session's 29 + 25 + 11 minutes gave 492 + 230 + 414 steps; a free core gives ~1 s/step.
