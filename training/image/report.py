@@ -104,13 +104,24 @@ HISTORY = """\
    named one better than with no caption at all.
    In the full run the same signal is drowned by low-noise steps and 5,797 glyphs of 214 radicals.
 
-Why it is still short, and what to run next: the evidence points to the training signal, not the
-wiring. The next run should continue from the cached state with what opened the gap above, on all
-the data: `nice -n 5 python -m training.image.train --resume --t-min 500 --cond-lr 10 --ema 0.995
---warmup 20 --eval-every 200 --minutes 90 --threads 1` (optionally alternating with full-range
-steps so low-noise quality keeps improving), watching the `t>=500` shuffled gap in the log, then
+8. The same recipe on all the data, from the step-3,849 state (11 min, ~2 s/step):
+   `nice -n 5 python -m training.image.train --resume --t-min 500 --cond-lr 10 --ema 0.995
+   --warmup 20 --eval-every 100 --minutes 11 --threads 1 --out /tmp/t2i_out2/kanji-glyphs-64`.
+   Held-out loss (all noise levels) 0.0190 -> 0.0193 / 0.0207 / 0.0233 / 0.0258 / 0.0273 at
+   steps 3,900 / 4,000 / 4,100 / 4,200 / 4,263 (low noise is forgotten when never trained); at
+   t >= 500 0.00709 -> 0.00698 / 0.00688 / 0.00766 / 0.00753 / 0.00727, and with another radical's
+   caption the same to within 0.00001 at every step: no gap in 414 steps on 5,797 glyphs. Not
+   kept: the cached state was put back to step 3,849.
+
+Why it is still short, and what to run next: the overfit test shows the pathways can make the
+output depend on the caption; on the full data 900 steps of two recipes did not. What is left to
+try, in order: far more steps of recipe 6 (Min-SNR, all noise levels, radical captions), several
+thousand at ~1 s/step on a free core (`studio train image --resume --minutes N` continues from the
+cached step-3,849 state); a class token through the text path for the radical alone (one word, with
+nothing else in the caption to dilute it); v-prediction, trained from scratch at 32 px
+first. Each time: watch the `t>=500` shuffled gap in the log, then
 `python -m benchmarks.bench_image --model <out>` before shipping. At ~3.3 s/step on this shared
-machine (load 10-14) this session's 29 + 25 minutes gave 492 + 230 steps; a free core gives ~1 s/step.
+machine (load 10-14) this session's 29 + 25 + 11 minutes gave 492 + 230 + 414 steps; a free core gives ~1 s/step.
 """
 
 
