@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -109,28 +110,41 @@ def init_weights(module: nn.Module, gen: torch.Generator | None = None) -> None:
             nn.init.zeros_(m.bias)
 
 
-def save_generator(gen: DCGenerator, path: str | Path, extra: dict[str, str] | None = None) -> None:
-    """Write G's state dict (weights + BN running stats) with its config in the metadata."""
+def save_with_config(net: nn.Module, path: str | Path, fmt: str, extra: dict[str, str] | None = None) -> None:
+    """Write a module's state dict (weights + BN running stats), its format tag and its config
+    (`net.cfg.to_json()`) in the safetensors metadata, so the file rebuilds itself."""
     from safetensors.torch import save_file
 
-    state = {k: v.detach().contiguous().cpu() for k, v in gen.state_dict().items()}
-    meta = {"format": FORMAT, "config": gen.cfg.to_json(), **(extra or {})}
-    save_file(state, str(path), metadata=meta)
+    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
+    save_file(state, str(path), metadata={"format": fmt, "config": net.cfg.to_json(), **(extra or {})})
 
 
-def load_generator(path: str | Path, device: torch.device | str = "cpu") -> DCGenerator:
-    """Rebuild G from a safetensors file written by `save_generator`; ValueError if it is not one."""
+def load_with_config(path: str | Path, fmt: str, what: str, build: Callable[[str], nn.Module],
+                     device: torch.device | str = "cpu") -> nn.Module:
+    """Rebuild a module written by `save_with_config` (`build` makes it from the config JSON);
+    ValueError naming `what` if the file is not of format `fmt`."""
     from safetensors import safe_open
     from safetensors.torch import load_file
 
     with safe_open(str(path), framework="pt") as fh:
         meta = fh.metadata() or {}
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise ValueError(f"{Path(path).name} is not a studio DCGAN generator file "
-                         f"(metadata format {meta.get('format')!r}, expected {FORMAT!r})")
-    gen = DCGenerator(GANConfig.from_json(meta["config"]))
-    gen.load_state_dict(load_file(str(path), device="cpu"), strict=True)
-    return gen.to(device).eval()
+    if meta.get("format") != fmt or "config" not in meta:
+        raise ValueError(f"{Path(path).name} is not a studio {what} file "
+                         f"(metadata format {meta.get('format')!r}, expected {fmt!r})")
+    net = build(meta["config"])
+    net.load_state_dict(load_file(str(path), device="cpu"), strict=True)
+    return net.to(device).eval()
+
+
+def save_generator(gen: DCGenerator, path: str | Path, extra: dict[str, str] | None = None) -> None:
+    """Write G's state dict with its config in the metadata."""
+    save_with_config(gen, path, FORMAT, extra)
+
+
+def load_generator(path: str | Path, device: torch.device | str = "cpu") -> DCGenerator:
+    """Rebuild G from a safetensors file written by `save_generator`; ValueError if it is not one."""
+    return load_with_config(path, FORMAT, "DCGAN generator",
+                            lambda cfg: DCGenerator(GANConfig.from_json(cfg)), device)
 
 
 def count_params(module: nn.Module) -> int:

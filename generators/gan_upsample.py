@@ -20,6 +20,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from generators.gan_model import load_with_config, save_with_config
+
 FORMAT = "studio-glyph-upsampler-v1"
 
 
@@ -69,22 +71,10 @@ class GlyphUpsampler(nn.Module):
 
 
 def save_upsampler(net: GlyphUpsampler, path: str | Path, extra: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
-
-    state = {k: v.detach().contiguous().cpu() for k, v in net.state_dict().items()}
-    save_file(state, str(path), metadata={"format": FORMAT, "config": net.cfg.to_json(), **(extra or {})})
+    save_with_config(net, path, FORMAT, extra)
 
 
 def load_upsampler(path: str | Path, device: torch.device | str = "cpu") -> GlyphUpsampler:
     """Rebuild the stage from a file written by `save_upsampler`; ValueError if it is not one."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-    if meta.get("format") != FORMAT or "config" not in meta:
-        raise ValueError(f"{Path(path).name} is not a studio glyph upsampler file "
-                         f"(metadata format {meta.get('format')!r}, expected {FORMAT!r})")
-    net = GlyphUpsampler(UpsamplerConfig.from_json(meta["config"]))
-    net.load_state_dict(load_file(str(path), device="cpu"), strict=True)
-    return net.to(device).eval()
+    return load_with_config(path, FORMAT, "glyph upsampler",
+                            lambda cfg: GlyphUpsampler(UpsamplerConfig.from_json(cfg)), device)
