@@ -22,6 +22,7 @@ import numpy as np
 import torch
 
 from training.image import data as cap_data
+from training.image import standardize as std
 from training.image import text_encoder as te
 from training.image import train as T
 
@@ -60,7 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     unet = T.make_unet()
     unet.load_state_dict(st["ema"])
     print(f"from the cached state at step {st['step']}", flush=True)
-    sched, _ = T.make_schedulers()
+    if st.get("text_stats") is not None:  # the state was trained on standardised caption features
+        e_tr, e_he, empty = (std.apply(f, *st["text_stats"]) for f in (e_tr, e_he, empty))
+    sched, _ = T.make_schedulers(st.get("prediction", "epsilon"))
     is_cond = lambda n: n.startswith("add_embedding.") or ".attn2." in n  # noqa: E731
     opt = torch.optim.AdamW([{"params": [p for n, p in unet.named_parameters() if not is_cond(n)], "lr": args.lr},
                              {"params": [p for n, p in unet.named_parameters() if is_cond(n)],

@@ -124,15 +124,77 @@ HISTORY = """\
    a gap of at most 0.3%, no conditioning yet. Not benchmarked, not shipped; the cached state is
    now at step 6,203 (the step-3,849 state is kept beside it as train_state_step3849.pt).
 
-Why it is still short, and what to run next: the overfit test shows the pathways can make the
-output depend on the caption; on the full data 900 steps of two recipes did not. What is left to
-try, in order: far more steps of recipe 6 (Min-SNR, all noise levels, radical captions), several
-thousand at ~1 s/step on a free core (`studio train image --resume --minutes N` continues from the
-cached step-3,849 state); a class token through the text path for the radical alone (one word, with
-nothing else in the caption to dilute it); v-prediction, trained from scratch at 32 px
-first. Each time: watch the `t>=500` shuffled gap in the log, then
-`python -m benchmarks.bench_image --model <out>` before shipping. At ~3.3 s/step on this shared
-machine (load 10-14) this session's 29 + 25 + 11 minutes gave 492 + 230 + 414 steps; a free core gives ~1 s/step.
+10. Session 7 (lead; two runs side by side, one thread each, on an otherwise idle machine, ~45
+   steps/min each). The step-6,203 model, benchmarked first (`python -m benchmarks.bench_image
+   --model <folder>`): radical accuracy 0.10 / 0.05 at guidance 1 / 5 (chance 0.10), Frechet
+   distance 214 / 211, ink 0.42 per pixel (real 0.24).
+   Standardised caption features (`training/image/standardize.py`): the text encoder's output
+   centred and scaled per dimension over the training captions, folded into its last LayerNorm
+   (the saved encoder is still a plain BertModel); the UNet carried over exactly (cross-attention
+   output identical to 3e-6 on the step-6,203 weights; the pooled pathway restarted at scale 0.1).
+   * B, recipe 6 on standardised features, steps 6,203-6,900: t >= 500 held-out 0.00579 ->
+     0.00549 against 0.00580 -> 0.00551 with another radical's caption: a gap of 0.4%, as before.
+   * C, the same with caption pathways at 10x and 10% bare meanings, to step 6,580: 0.00587 vs
+     0.00588. Both stopped.
+11. D: v-prediction (Salimans & Ho 2022) on standardised features, from the step-6,203 state,
+   plain v loss (no Min-SNR), caption pathways at 3x, EMA 0.995:
+   `python -m training.image.train --resume --standardize --prediction v_prediction --cond-lr 3
+   --ema 0.995 --warmup 20 --eval-every 150 --minutes 30 --threads 1`. Why v: at high noise v is
+   the clean image, so the loss there measures the layout, which is what the caption decides; an
+   epsilon model's error at t 950 is scaled down by SNR 0.006 and barely trains it. In v-space
+   (loss of v, not comparable with the epsilon rows above) the held-out loss at t >= 500 against
+   another radical's caption: 0.1896 / 0.1905 (step 6,450), 0.1357 / 0.1371 (6,600), 0.1186 /
+   0.1206 (6,750), 0.1114 / 0.1133 (6,900), 0.1090 / 0.1116 (7,200), 0.1080 / 0.1109 (7,314): the
+   gap grew from 0.5% to 2.7%, the first run in which it kept growing.
+   Like for like (`python -m training.image.compare <folders>`: each model's output turned into a
+   noise and a clean-image estimate, 384 held-out glyphs, same timesteps and noise):
+
+   | model | epsilon MSE, all t | clean-image MSE, t >= 500 | same, another radical's caption |
+   |---|---|---|---|
+   | shipped until now (epsilon, step 3,357) | 0.0232 | 0.2043 | +0.05% |
+   | epsilon, step 6,203 | 0.0185 | 0.1523 | +0.4% |
+   | v, step 6,613 (D after 410 steps) | 0.0220 | 0.1383 | +0.8% |
+
+   The benchmark at step 6,613: Frechet distance 47 / 52 at guidance 1 / 5 (shipped 259 / 269,
+   class-mean image 185), ink 0.25 per pixel (real 0.24): the dense, speckled glyphs were the
+   epsilon model's high-noise error; radical accuracy still 0.10 / 0.075.
+12. E: D's recipe with caption pathways at 10x and 10% bare meanings, from step 6,613: held-out
+   (v) 0.0878 -> 0.0901 / 0.0998 / 0.0959 at steps 6,750 / 6,900 / 7,050, gap 0.5%: the higher
+   learning rate unsettles the model; stopped.
+13. D continued with 2 threads (~65 steps/min), steps 7,314-8,289, constant learning rate: held-out
+   (v) 0.0727 -> 0.0736 / 0.0727 / 0.0718 at steps 7,500 / 7,800 / 8,100; the t >= 500 gap 1.1% /
+   2.7% / 1.9%: no longer growing. The benchmark at step 7,314: Frechet distance 28 at guidance 1
+   (the GAN's 28), 81 at guidance 5; radical accuracy 0.125 / 0.05. Drawn from one seed with ten
+   different radicals in the caption, the glyphs were the same picture ten times: the seed, not
+   the caption, chose the glyph. Why: at 64 px the layout is still readable in the noisy image
+   down to a per-pixel SNR of ~0.02 (t ~900; an 8x8 block average has 64x that SNR), so only the
+   top ~10% of noise levels leave the layout to the caption, and uniform timesteps spend 10% of
+   training there. At step 8,289 the loss at t >= 900 was 0.3748 against 0.3782 with another
+   radical's caption (0.9%).
+14. D, the model now shipped: from step 8,289, half of every batch drawn from timesteps 900-999
+   (the rest uniform), the learning rate decaying linearly to 0.2x over the run, 2 threads, 68
+   min, steps 8,289-12,292 (~59 steps/min):
+   `python -m training.image.train --resume --cond-lr 3 --ema 0.995 --top-share 0.5 --lr-final 0.2
+   --eval-every 300 --minutes 68 --threads 2`. Held-out loss (v) at t >= 900 against another
+   radical's caption: 0.3679 / 0.3735 (step 8,400: +1.5%), 0.3532 / 0.3688 (8,700: +4.4%), 0.3483 /
+   0.3672 (9,000: +5.4%), 0.3404 / 0.3659 (9,600: +7.5%), 0.3372 / 0.3679 (10,200: +9.1%), 0.3321
+   / 0.3666 (10,800: +10.4%), 0.3260 / 0.3668 (11,400: +12.5%), 0.3205 / 0.3728 (12,000: +16.3%),
+   0.3184 / 0.3773 (12,292: +18.5%); over all timesteps 0.0652 / 0.0739 (+13%).
+   Like for like (`python -m training.image.compare`, as in 11): epsilon MSE 0.0162 (shipped
+   before: 0.0232), clean-image MSE at t >= 500 0.1079 (0.2043), +14.9% with another radical's
+   caption (+0.05%). `python -m benchmarks.bench_image --model <folder>` (40 held-out captions,
+   chance 0.10): radical accuracy 0.625 at guidance 1, 0.675 at guidance 5, 0.225 from the bare
+   meaning; Frechet distance 7.2 / 9.8 (class-mean image 185, GAN 28, the model shipped before
+   259 / 269); ink 0.24 / 0.27 per pixel (real 0.24). Shipped: better on held-out loss, on
+   conditioning and on fidelity.
+
+What made the difference, in order: v-prediction (fidelity: the dense, speckled glyphs were the
+epsilon model's error at high noise), then training where the caption decides (half of each
+batch at t >= 900, where at 64 px the noisy image no longer shows the layout). Standardising the
+caption features made no measurable difference on its own (run B); it is kept because it costs
+nothing at run time and keeps the features centred for any later training. Left to try: more
+steps (the gap was still growing at the end), the bare-meaning prompts (0.225, twice chance:
+a meaning seldom names the radical), and Open Clip Art, still unused.
 """
 
 
@@ -146,9 +208,12 @@ def write(log_path: Path = ROOT / "assets" / "image" / "training.json",
     ev = log["evals"]
     last = ev[-1]
     best = min(ev, key=lambda e: e["heldout"])
-    rows = "\n".join(f"| {e['step']} | {e.get('captions', 'meaning')} | {e['train']:.4f} | {e['heldout']:.4f} | "
+    rows = "\n".join(f"| {e['step']} | {e.get('captions', 'meaning')} | {e.get('loss_of', 'epsilon')} | {e['train']:.4f} | {e['heldout']:.4f} | "
                      f"{_fmt(e.get('heldout_shuffled'))} | {e['baseline']:.4f} |" for e in ev)
     te = log["text_encoder"]
+    pred = {"v_prediction": "v", "epsilon": "epsilon"}[log.get("prediction", "epsilon")]
+    std_note = (", standardised per dimension over the training captions (folded into its last "
+                "LayerNorm),") if te.get("standardized") else ""
     bench_path = ROOT / "benchmarks" / "results" / "image.json"
     bench = ""
     if bench_path.is_file():
@@ -172,7 +237,7 @@ Frechet distance on its features to real held-out glyphs: generated {fid['genera
 {fid['baseline_class_mean_image']:.0f}, GAN {fid.get('baseline_gan_unconditional_32px_upscaled', float('nan')):.0f},
 real training glyphs {fid['reference_real_training_glyphs']:.1f} (the model at step 2,799 scored 281).
 Generated glyphs carry {cond['guidance_5'].get('ink_share', float('nan')):.2f} ink per pixel against
-{b.get('real_heldout_ink_share', float('nan')):.2f} for real ones: too dense and speckled. Speed (20 steps,
+{b.get('real_heldout_ink_share', float('nan')):.2f} for real ones. Speed (20 steps,
 guidance 5, load average {spd.get('load_average', b['load_average_at_end']):.1f} on the shared 2-core machine; targets 1 s and 2 s):
 {shipped['batch1_median_s']:.2f} s for one image, {shipped['batch4_median_s']:.2f} s for four with 2 threads
 and the UNet in channels_last (as shipped); the contiguous UNet takes
@@ -192,30 +257,30 @@ Written by `python -m training.image.report` from `training.json` (rerun after t
   {log.get('short_caption_share', 0):.0%} of training steps see the bare meaning. Held-out = the
   GAN's split (last 10% of the sha256 space of file names): their captions and images are never
   trained on. Licences: `NOTICE.md`.
-* Model: pixel-space DDPM at 64x64 (cosine schedule, 1000 steps, epsilon prediction) with a
+* Model: pixel-space DDPM at 64x64 (cosine schedule, 1000 steps, {pred} prediction) with a
   diffusers `UNet2DConditionModel` of {log['unet_parameters']:,} parameters that reads the token
-  features of MiniLM cut to {te['layers']} layers / {te['vocab']} word pieces by cross-attention
+  features of MiniLM cut to {te['layers']} layers / {te['vocab']} word pieces{std_note} by cross-attention
   (16 and 8 px) and, attention-pooled, through the timestep embedding (DeepFloyd IF's
   `addition_embed_type="text"`); caption dropout {log['caption_dropout']} for classifier-free
   guidance. AdamW lr {log['lr']} (100-step warm-up), batch {log['batch']}, EMA {log['ema']} (the
   EMA weights are saved). Sampling: DPM-Solver++ 2M. Saved as a diffusers `IFPipeline` folder
   (fp16).
 * Run: {log['steps']} steps in {log['minutes']:.1f} min ({log['sessions']} sessions; the last
-  stopped by {log['stop_reason']}) on {log['machine']} (a 2-core machine shared with ~6 agents'
-  jobs; load average 8-15 during the runs, so this process had a fifth to a third of one core:
-  ~5-7 s/step; on a free core ~1 s/step).
+  stopped by {log['stop_reason']}) on {log['machine']} . Sessions 1-6 shared a 2-core machine
+  with other agents' jobs (load average 8-15: ~3-7 s/step); session 7 had it to itself (~45
+  steps/min for a one-thread run, ~50-65 with 2 threads, evaluations included).
 * Last command: `nice -n 5 {log['command']}` (`studio train image` runs `python -m
   training.image.train`; `studio train image --resume --minutes N` continues from the cached state).
 
 {HISTORY}
-## Evaluation: diffusion loss (epsilon MSE) of the EMA model
+## Evaluation: diffusion loss of the EMA model (MSE of what the UNet predicts: epsilon, then v from step 6,203)
 
 Fixed batch of {log['eval_images']} glyphs per set, the same timesteps and noise for every row.
 Baseline: predicting zero noise (loss = mean squared noise, ~1.0). "Shuffled": the same held-out
 glyphs, each with another glyph's caption: a loss above the held-out loss means the caption helps.
 
-| step | captions | train glyphs | held-out glyphs (unseen captions) | held-out, shuffled captions | zero-noise baseline |
-|---|---|---|---|---|---|
+| step | captions | loss of | train glyphs | held-out glyphs (unseen captions) | held-out, shuffled captions | zero-noise baseline |
+|---|---|---|---|---|---|---|
 {rows}
 
 Final held-out loss {last['heldout']:.4f} = {last['heldout'] / last['baseline']:.1%} of the baseline

@@ -3,16 +3,20 @@
     nice -n 5 python -m training.image.train --minutes 55        # writes assets/image/kanji-glyphs-64/
 
 Method: a pixel-space DDPM (Ho et al. 2020) with the cosine noise schedule (Nichol & Dhariwal
-2021), epsilon prediction, at 64x64, the layout of DeepFloyd IF stage I (a text-conditioned
-pixel UNet); the UNet is diffusers' `UNet2DConditionModel` cross-attending to the token features
-of the cut-down MiniLM (training.image.text_encoder). The caption is dropped 10% of the time so
-one model gives both the conditional and the unconditional prediction: classifier-free guidance
-(Ho & Salimans 2022). AdamW with warm-up, an EMA of the weights (what is saved). Sampling uses
-DPM-Solver++ (Lu et al. 2022), 20 steps.
+2021) at 64x64, the layout of DeepFloyd IF stage I (a text-conditioned pixel UNet); the UNet is
+diffusers' `UNet2DConditionModel` cross-attending to the token features of the cut-down MiniLM
+(training.image.text_encoder), standardised per dimension (training.image.standardize), and
+predicting v (Salimans & Ho 2022; the shipped model predicted epsilon up to step 6,203: see
+assets/image/TRAINING.md). The caption is dropped 10% of the time so one model gives both the
+conditional and the unconditional prediction: classifier-free guidance (Ho & Salimans 2022).
+AdamW with warm-up, an EMA of the weights (what is saved). Sampling uses DPM-Solver++ (Lu et al.
+2022), 20 steps.
 
-Every `--eval-every` steps: the diffusion loss (epsilon MSE) of the EMA model on a fixed batch of
-held-out glyphs (captions never trained on) and of training glyphs, with the same timesteps and
-noise, next to the trivial baseline that predicts zero noise (loss = mean squared noise = ~1.0).
+Every `--eval-every` steps: the diffusion loss (MSE of what the UNet predicts) of the EMA model on
+a fixed batch of held-out glyphs (captions never trained on) and of training glyphs, with the same
+timesteps and noise, next to the trivial baseline that predicts zero (loss = mean squared noise =
+~1.0); and the same held-out glyphs with another radical's caption. Like-for-like losses of saved
+pipelines whatever they predict: `python -m training.image.compare FOLDER...`.
 
 Outputs in --out, a standard diffusers folder that `DiffusionPipeline.from_pretrained` loads as
 an `IFPipeline`: model_index.json, unet/, text_encoder/, tokenizer/, scheduler/ (fp16
@@ -38,6 +42,7 @@ import torch
 import torch.nn.functional as F
 
 from training.image import data as cap_data
+from training.image import standardize as std
 from training.image import text_encoder as te
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +50,7 @@ DEFAULT_OUT = ROOT / "assets" / "image" / "kanji-glyphs-64"
 NUM_TRAIN_TIMESTEPS = 1000
 CAPTIONS = "radical + meaning + parts"  # recorded with each evaluation (steps 0-2,799: meaning; -3,357: + parts)
 HIGH_T = 500  # the gap with shuffled captions is also measured at t >= HIGH_T, where the caption decides the layout
+TOP_T = 900  # ... and at t >= TOP_T, where at 64 px the noisy image no longer shows the layout
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -55,6 +61,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=16)
     ap.add_argument("--lr", type=float, default=6e-4)
     ap.add_argument("--warmup", type=int, default=100, help="linear learning-rate warm-up steps")
+    ap.add_argument("--lr-final", type=float, default=1.0,
+                    help="learning-rate multiplier reached at the end of --minutes, decaying linearly in "
+                         "wall-clock time from 1 (e.g. 0.1 for a closing anneal; 1 = constant)")
     ap.add_argument("--ema", type=float, default=0.998, help="EMA decay of the weights (saved model)")
     ap.add_argument("--drop", type=float, default=0.1, help="caption dropout for classifier-free guidance")
     ap.add_argument("--short", type=float, default=0.25,
@@ -73,10 +82,27 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--t-min", type=int, default=0,
                     help="train on timesteps t_min..999 only: the noise levels where the caption decides "
                          "the layout (at low noise the glyph is already fixed by the noisy image)")
+    ap.add_argument("--top-share", type=float, default=0.0,
+                    help="share of each batch drawn from timesteps --top-min..999 (the rest uniform): at 64 px "
+                         "the layout is still readable in the noisy image down to SNR ~0.02 (t ~900: an 8x8 "
+                         "block average has 64x the SNR), so only the top noise levels leave the layout, "
+                         "and so the radical, to the caption")
+    ap.add_argument("--top-min", type=int, default=900)
     ap.add_argument("--snr-gamma", type=float, default=0.0,
                     help="Min-SNR-gamma loss weighting (Hang et al. 2023), e.g. 5: the epsilon loss at "
                          "timestep t is weighted min(1, gamma / SNR(t)), so the low-noise steps (where the "
                          "caption cannot matter) no longer dominate the gradient; 0 = uniform")
+    ap.add_argument("--standardize", action=argparse.BooleanOptionalAction, default=True,
+                    help="train on caption features centred and scaled per dimension (training.image."
+                         "standardize), folded into the saved text encoder; a state trained on raw features "
+                         "is carried over exactly (cross-attention) and its pooled pathway restarted")
+    ap.add_argument("--prediction", choices=("epsilon", "v_prediction"), default=None,
+                    help="what the UNet predicts (default: what the resumed state used, else v). "
+                         "v = sqrt(abar) eps - sqrt(1 - abar) x0 (Salimans & Ho 2022): at high noise it is "
+                         "the clean image, so the loss there measures the layout, which the caption decides; "
+                         "an epsilon error at high noise is scaled down by the SNR (0.006 at t 950)")
+    ap.add_argument("--state", default="train_state.pt",
+                    help="the training-state file in the studio cache (another name: a separate experiment)")
     ap.add_argument("--cond-lr", type=float, default=1.0,
                     help="learning-rate multiplier for the caption pathways (cross-attention, pooled caption)")
     return ap.parse_args(argv)
@@ -113,14 +139,14 @@ def small_text_embedding(unet, gain: float = 0.1) -> None:
         unet.add_embedding.norm2.bias.zero_()
 
 
-def make_schedulers():
+def make_schedulers(prediction: str = "epsilon"):
     from diffusers import DDPMScheduler, DPMSolverMultistepScheduler
 
     train = DDPMScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
-                          prediction_type="epsilon", variance_type="fixed_small", clip_sample=True)
+                          prediction_type=prediction, variance_type="fixed_small", clip_sample=True)
     # Sampling: DPM-Solver++ 2M; dynamic thresholding (Imagen) keeps guided pixels in range.
     sample = DPMSolverMultistepScheduler(num_train_timesteps=NUM_TRAIN_TIMESTEPS, beta_schedule="squaredcos_cap_v2",
-                                         prediction_type="epsilon", algorithm_type="dpmsolver++",
+                                         prediction_type=prediction, algorithm_type="dpmsolver++",
                                          thresholding=True, dynamic_thresholding_ratio=0.995,
                                          sample_max_value=1.0)
     return train, sample
@@ -148,11 +174,15 @@ def caption_features(model, tok, captions: list[str]) -> torch.Tensor:
 def diffusion_loss(unet, sched, x0, emb, t, noise, snr_gamma: float = 0.0) -> torch.Tensor:
     xt = sched.add_noise(x0, noise, t)
     pred = unet(xt, t, encoder_hidden_states=emb.float()).sample[:, :x0.shape[1]]
+    v = sched.config.prediction_type == "v_prediction"
+    target = sched.get_velocity(x0, noise, t) if v else noise
     if not snr_gamma:
-        return F.mse_loss(pred, noise)
+        return F.mse_loss(pred, target)
     ac = sched.alphas_cumprod[t]
-    w = torch.clamp(snr_gamma * (1 - ac) / ac, max=1.0)  # min(1, gamma / SNR)
-    return ((pred - noise).pow(2).mean((1, 2, 3)) * w).sum() / w.sum()
+    snr = ac / (1 - ac)
+    # Min-SNR-gamma: min(1, gamma / SNR) on the epsilon loss, min(SNR, gamma) / (SNR + 1) on v's
+    w = torch.clamp(snr, max=snr_gamma) / (snr + 1) if v else torch.clamp(snr_gamma / snr, max=1.0)
+    return ((pred - target).pow(2).mean((1, 2, 3)) * w).sum() / w.sum()
 
 
 @torch.no_grad()
@@ -174,10 +204,15 @@ def evaluate(ema, sched, step: int, ev_he, ev_tr, ev_sh, baseline: float) -> dic
     sh = eval_loss(ema, sched, *ev_sh, seed=1234)
     hi = eval_loss(ema, sched, *ev_he, seed=1235, t_min=HIGH_T)
     hi_sh = eval_loss(ema, sched, *ev_sh, seed=1235, t_min=HIGH_T)
+    top = eval_loss(ema, sched, *ev_he, seed=1236, t_min=TOP_T)
+    top_sh = eval_loss(ema, sched, *ev_sh, seed=1236, t_min=TOP_T)
     print(f"eval step {step}: held-out {he:.4f} (with shuffled captions {sh:.4f}) train {tr:.4f} "
-          f"zero-noise baseline {baseline:.4f}; t>={HIGH_T}: held-out {hi:.5f} shuffled {hi_sh:.5f}", flush=True)
+          f"zero-noise baseline {baseline:.4f}; t>={HIGH_T}: held-out {hi:.5f} shuffled {hi_sh:.5f}; "
+          f"t>={TOP_T}: {top:.5f} shuffled {top_sh:.5f}", flush=True)
     return {"step": step, "heldout": he, "heldout_shuffled": sh, "train": tr, "baseline": baseline,
-            "heldout_high_t": hi, "heldout_high_t_shuffled": hi_sh, "captions": CAPTIONS}
+            "heldout_high_t": hi, "heldout_high_t_shuffled": hi_sh, "heldout_top_t": top,
+            "heldout_top_t_shuffled": top_sh, "captions": CAPTIONS,
+            "loss_of": sched.config.prediction_type}
 
 
 def zero_noise_baseline(x0: torch.Tensor, seed: int) -> float:
@@ -230,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     t_start = time.time()
     from generators.paths import cache_path
 
-    state_path = cache_path("image_train") / "train_state.pt"
+    state_path = cache_path("image_train") / args.state
     enc_dir = cache_path("image_train") / "text_encoder_build"
     text_model, tok = te.build(enc_dir / "text_encoder", enc_dir / "tokenizer")
 
@@ -242,12 +277,23 @@ def main(argv: list[str] | None = None) -> int:
     x_tr, x_he = to_pixels(train.images), to_pixels(held.images)
     e_tr, e_he = feats[tr_idx], feats[he_idx]
     s_tr = caption_features(text_model, tok, ds.short)[tr_idx] if args.short > 0 else None
+    st = torch.load(state_path, weights_only=False) if args.resume and state_path.is_file() else None  # our cache file
+    stats = st.get("text_stats") if st else None  # (mu, sigma) the state was trained with, if any
+    if stats is None and args.standardize:
+        stats = std.fit(e_tr)  # training captions only: held-out captions stay unseen
+    if stats is not None:
+        mu, sigma = stats
+        feats, empty, e_tr, e_he = (std.apply(f, mu, sigma) for f in (feats, empty, e_tr, e_he))
+        s_tr = std.apply(s_tr, mu, sigma) if s_tr is not None else None
+        std.fold_into_encoder(text_model, mu, sigma)  # what is saved computes the same features
+        print("caption features standardised per dimension (folded into the text encoder)", flush=True)
     print(f"data: {len(x_tr)} train / {len(x_he)} held-out captioned glyphs; caption features "
           f"{tuple(feats.shape)} ({time.time() - t_start:.0f}s)", flush=True)
     del feats
 
     unet = make_unet()
-    train_sched, sample_sched = make_schedulers()
+    prediction = args.prediction or (st.get("prediction", "epsilon") if st else "v_prediction")
+    train_sched, sample_sched = make_schedulers(prediction)
     ema = copy.deepcopy(unet).eval().requires_grad_(False)
     cond = [p for n, p in unet.named_parameters() if n.startswith("add_embedding.") or ".attn2." in n]
     rest = [p for n, p in unet.named_parameters() if not (n.startswith("add_embedding.") or ".attn2." in n)]
@@ -256,18 +302,25 @@ def main(argv: list[str] | None = None) -> int:
     warm_from = 0  # the step the optimiser state started at (its learning-rate warm-up counts from it)
     curve: list[dict[str, float]] = []
     evals: list[dict[str, float]] = []
-    if args.resume and state_path.is_file():
-        st = torch.load(state_path, weights_only=False)  # our own file in the cache, not user input
+    if st is not None:
         if args.regrow:
             for k in ("unet", "ema"):
                 st[k] = {n: v for n, v in st[k].items() if not n.startswith("add_embedding.")}
-        grown = not any(k.startswith("add_embedding.") for k in st["unet"])
+        grown = pooled_missing = not any(k.startswith("add_embedding.") for k in st["unet"])
         unet.load_state_dict(st["unet"], strict=not grown); ema.load_state_dict(st["ema"], strict=not grown)
-        if grown:  # a state from before the pooled-caption pathway: it starts at zero, fresh AdamW
+        if stats is not None and st.get("text_stats") is None:  # raw-feature state -> standardised features
+            for m in (unet, ema):
+                std.carry_unet(m, *stats)
+            print("carried the UNet over to standardised caption features; new optimiser state", flush=True)
+            grown = True
+        if prediction != st.get("prediction", "epsilon"):  # the output changes meaning: fresh AdamW
+            print(f"the UNet now predicts {prediction} (was {st.get('prediction', 'epsilon')})", flush=True)
+            grown = True
+        elif pooled_missing:  # a state from before the pooled-caption pathway: it starts small, fresh AdamW
             print("added the pooled-caption pathway (small at start); new optimiser state", flush=True)
-        elif len(st["opt"]["param_groups"]) == len(opt.param_groups):
+        if not grown and len(st["opt"]["param_groups"]) == len(opt.param_groups):
             opt.load_state_dict(st["opt"])
-        else:  # a state from before the caption pathways had their own learning rate
+        elif not grown:  # a state from before the caption pathways had their own learning rate
             grown = True
             print("new optimiser state (parameter groups changed)", flush=True)
         step, elapsed_before, sessions = st["step"], st["elapsed"], st["sessions"] + 1
@@ -298,14 +351,17 @@ def main(argv: list[str] | None = None) -> int:
         save_pipeline(args.out, ema, text_model, tok, sample_sched)
         torch.save({"unet": unet.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(), "step": step,
                     "elapsed": elapsed_before + time.time() - t0, "sessions": sessions, "warm_from": warm_from, "curve": curve,
-                    "evals": evals}, state_path)
+                    "evals": evals, "text_stats": stats,
+                    "prediction": prediction}, state_path)
         log = {"command": "python -m training.image.train " + " ".join(argv if argv is not None else sys.argv[1:]),
                "steps": step, "minutes": (elapsed_before + time.time() - t0) / 60, "sessions": sessions,
                "stop_reason": stop_reason, "unet_parameters": n_params, "batch": args.batch, "lr": args.lr,
-               "ema": args.ema, "caption_dropout": args.drop, "short_caption_share": args.short,
-               "t_min": args.t_min, "cond_lr": args.cond_lr, "snr_gamma": args.snr_gamma, "train_glyphs": len(x_tr),
+               "ema": args.ema, "lr_final": args.lr_final, "caption_dropout": args.drop, "short_caption_share": args.short,
+               "t_min": args.t_min, "top_share": args.top_share, "top_min": args.top_min, "cond_lr": args.cond_lr, "snr_gamma": args.snr_gamma, "train_glyphs": len(x_tr),
                "heldout_glyphs": len(x_he), "eval_images": ev_n, "zero_noise_baseline": baseline,
-               "text_encoder": {"layers": te.LAYERS, "vocab": te.VOCAB, "positions": te.POSITIONS},
+               "text_encoder": {"layers": te.LAYERS, "vocab": te.VOCAB, "positions": te.POSITIONS,
+                                "standardized": stats is not None},
+               "prediction": prediction,
                "machine": f"{platform.machine()} CPU, torch {torch.__version__}, {args.threads} thread(s), "
                           f"load average at end {os.getloadavg()[0]:.1f}",
                "curve": curve, "evals": evals}
@@ -324,8 +380,11 @@ def main(argv: list[str] | None = None) -> int:
         drop = torch.from_numpy(rng.random(args.batch) < args.drop)
         emb[drop] = empty
         t = torch.randint(args.t_min, NUM_TRAIN_TIMESTEPS, (args.batch,))
+        top = torch.from_numpy(rng.random(args.batch) < args.top_share)
+        t[top] = torch.randint(args.top_min, NUM_TRAIN_TIMESTEPS, (int(top.sum()),))
         noise = torch.randn_like(x0)
         warm = min(1.0, (step - warm_from + 1) / args.warmup)
+        warm *= 1.0 - (1.0 - args.lr_final) * min(1.0, (time.time() - t0) / budget)
         opt.param_groups[0]["lr"] = args.lr * warm
         opt.param_groups[1]["lr"] = args.lr * args.cond_lr * warm
         loss = diffusion_loss(unet, train_sched, x0, emb, t, noise, args.snr_gamma)
