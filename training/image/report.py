@@ -207,7 +207,8 @@ def write(log_path: Path = ROOT / "assets" / "image" / "training.json",
     log = json.loads(log_path.read_text(encoding="utf-8"))
     ev = log["evals"]
     last = ev[-1]
-    best = min(ev, key=lambda e: e["heldout"])
+    same = [e for e in ev if e.get("loss_of", "epsilon") == last.get("loss_of", "epsilon")]
+    best = min(same, key=lambda e: e["heldout"])  # losses of epsilon and of v are not comparable
     rows = "\n".join(f"| {e['step']} | {e.get('captions', 'meaning')} | {e.get('loss_of', 'epsilon')} | {e['train']:.4f} | {e['heldout']:.4f} | "
                      f"{_fmt(e.get('heldout_shuffled'))} | {e['baseline']:.4f} |" for e in ev)
     te = log["text_encoder"]
@@ -266,7 +267,7 @@ Written by `python -m training.image.report` from `training.json` (rerun after t
   EMA weights are saved). Sampling: DPM-Solver++ 2M. Saved as a diffusers `IFPipeline` folder
   (fp16).
 * Run: {log['steps']} steps in {log['minutes']:.1f} min ({log['sessions']} sessions; the last
-  stopped by {log['stop_reason']}) on {log['machine']} . Sessions 1-6 shared a 2-core machine
+  stopped by {log['stop_reason']}) on {log['machine']}. Sessions 1-6 shared a 2-core machine
   with other agents' jobs (load average 8-15: ~3-7 s/step); session 7 had it to itself (~45
   steps/min for a one-thread run, ~50-65 with 2 threads, evaluations included).
 * Last command: `nice -n 5 {log['command']}` (`studio train image` runs `python -m
