@@ -284,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         stats = std.fit(e_tr)  # training captions only: held-out captions stay unseen
     if stats is not None:
         mu, sigma = stats
-        feats, empty, e_tr, e_he = (std.apply(f, mu, sigma) for f in (feats, empty, e_tr, e_he))
+        empty, e_tr, e_he = (std.apply(f, mu, sigma) for f in (empty, e_tr, e_he))
         s_tr = std.apply(s_tr, mu, sigma) if s_tr is not None else None
         std.fold_into_encoder(text_model, mu, sigma)  # what is saved computes the same features
         print("caption features standardised per dimension (folded into the text encoder)", flush=True)
@@ -307,25 +307,26 @@ def main(argv: list[str] | None = None) -> int:
         if args.regrow:
             for k in ("unet", "ema"):
                 st[k] = {n: v for n, v in st[k].items() if not n.startswith("add_embedding.")}
-        grown = pooled_missing = not any(k.startswith("add_embedding.") for k in st["unet"])
-        unet.load_state_dict(st["unet"], strict=not grown); ema.load_state_dict(st["ema"], strict=not grown)
+        pooled_missing = not any(k.startswith("add_embedding.") for k in st["unet"])
+        unet.load_state_dict(st["unet"], strict=not pooled_missing)
+        ema.load_state_dict(st["ema"], strict=not pooled_missing)
+        fresh: list[str] = []  # why the optimiser state starts afresh (its warm-up counts from here)
+        if pooled_missing:  # a state from before the pooled-caption pathway: it starts small
+            fresh.append("added the pooled-caption pathway (small at start)")
         if stats is not None and st.get("text_stats") is None:  # raw-feature state -> standardised features
             for m in (unet, ema):
                 std.carry_unet(m, *stats)
-            print("carried the UNet over to standardised caption features; new optimiser state", flush=True)
-            grown = True
-        if prediction != st.get("prediction", "epsilon"):  # the output changes meaning: fresh AdamW
-            print(f"the UNet now predicts {prediction} (was {st.get('prediction', 'epsilon')})", flush=True)
-            grown = True
-        elif pooled_missing:  # a state from before the pooled-caption pathway: it starts small, fresh AdamW
-            print("added the pooled-caption pathway (small at start); new optimiser state", flush=True)
-        if not grown and len(st["opt"]["param_groups"]) == len(opt.param_groups):
+            fresh.append("carried the UNet over to standardised caption features")
+        if prediction != st.get("prediction", "epsilon"):  # the output changes meaning
+            fresh.append(f"the UNet now predicts {prediction} (was {st.get('prediction', 'epsilon')})")
+        if not fresh and len(st["opt"]["param_groups"]) != len(opt.param_groups):
+            fresh.append("parameter groups changed")  # a state from before the caption pathways' own rate
+        if fresh:
+            print("; ".join(fresh) + ": new optimiser state", flush=True)
+        else:
             opt.load_state_dict(st["opt"])
-        elif not grown:  # a state from before the caption pathways had their own learning rate
-            grown = True
-            print("new optimiser state (parameter groups changed)", flush=True)
         step, elapsed_before, sessions = st["step"], st["elapsed"], st["sessions"] + 1
-        warm_from = step if grown else st.get("warm_from", 0)
+        warm_from = step if fresh else st.get("warm_from", 0)
         curve, evals = st["curve"], st["evals"]
         print(f"resumed at step {step} ({elapsed_before / 60:.1f} min trained)", flush=True)
     n_params = sum(p.numel() for p in unet.parameters())
