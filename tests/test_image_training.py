@@ -36,3 +36,27 @@ def test_two_steps_write_a_loadable_v_prediction_pipeline_and_resume(tmp_path, m
     assert T.main(common + ["--steps", "3", "--resume"]) == 0
     log = json.loads((out.parent / "training.json").read_text())
     assert log["steps"] == 3 and log["sessions"] == 2
+
+
+def test_out_of_range_schedule_options_are_refused_before_any_work(capsys) -> None:
+    import pytest
+
+    for bad, words in ((["--top-share", "1.5"], "--top-share is a share of each batch"),
+                       (["--top-min", "1000"], "--top-min must lie in"),
+                       (["--t-min", "500", "--top-min", "400"], "--top-min must lie in"),
+                       (["--lr-final", "0"], "--lr-final is the multiplier")):
+        with pytest.raises(SystemExit) as exc:
+            T.parse_args(bad)
+        assert exc.value.code == 2 and words in capsys.readouterr().err
+    args = T.parse_args(["--top-share", "0.5", "--top-min", "900", "--lr-final", "0.2"])
+    assert (args.top_share, args.top_min, args.lr_final) == (0.5, 900, 0.2)
+
+
+def test_compare_refuses_a_folder_that_is_not_a_pipeline(tmp_path, capsys) -> None:
+    import pytest
+
+    from training.image import compare
+
+    with pytest.raises(SystemExit) as exc:
+        compare.main([str(tmp_path)])
+    assert exc.value.code == 2 and "is not a diffusers pipeline folder" in capsys.readouterr().err

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -65,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", nargs="+")
     ap.add_argument("--n", type=int, default=384, help="held-out glyphs")
     args = ap.parse_args(argv)
+    for f in args.folders:  # before the glyphs are loaded
+        if not (Path(f) / "model_index.json").is_file():
+            ap.error(f"{f} is not a diffusers pipeline folder (it has no model_index.json)")
     torch.set_num_threads(1)
     ds = cap_data.load()
     held = ds.subset(ds.heldout)

@@ -106,7 +106,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                     help="the training-state file in the studio cache (another name: a separate experiment)")
     ap.add_argument("--cond-lr", type=float, default=1.0,
                     help="learning-rate multiplier for the caption pathways (cross-attention, pooled caption)")
-    return ap.parse_args(argv)
+    args = ap.parse_args(argv)
+    # checked before any data or model is loaded, each with the reason
+    if not 0.0 <= args.top_share <= 1.0:
+        ap.error(f"--top-share is a share of each batch, between 0 and 1; got {args.top_share}")
+    if not args.t_min <= args.top_min < NUM_TRAIN_TIMESTEPS:
+        ap.error(f"--top-min must lie in --t-min..{NUM_TRAIN_TIMESTEPS - 1} ({args.t_min}..); got {args.top_min}")
+    if not 0.0 < args.lr_final <= 1.0:
+        ap.error(f"--lr-final is the multiplier the learning rate decays to, in (0, 1]; got {args.lr_final}")
+    return args
 
 
 def make_unet():
